@@ -1,0 +1,199 @@
+"""One training loop for every training node.
+
+The loop reads straight through: for each epoch, draw batches, move them to the device,
+compute the loss under bf16 autocast on CUDA, step, then validate and maybe stop early.
+What differs between tasks (which batches, which loss) comes in as two callables.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from contrastive_signals.training.device import resolve_device
+
+logger = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, ...]
+LossFn = Callable[[nn.Module, Batch, torch.Generator], torch.Tensor]
+BatchesFn = Callable[[int, torch.Generator], Iterable[Batch]]
+ValidateFn = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Optimisation settings shared by all training nodes (``conf/base/parameters_*.yml``)."""
+
+    epochs: int
+    learning_rate: float
+    weight_decay: float = 0.0
+    device: str = "auto"
+    seed: int = 0
+    grad_clip_norm: float | None = None
+    early_stopping_patience: int | None = None
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+    warmup_epochs: int = 0
+    cosine_schedule: bool = True
+    amp: bool = True
+    compile: bool = False
+    progress: bool = True
+    name: str = "model"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
+            raise ValueError(f"grad_clip_norm must be > 0 or null, got {self.grad_clip_norm}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError(
+                f"early_stopping_patience must be >= 1 or null, got {self.early_stopping_patience}"
+            )
+        if self.monitor_mode not in ("min", "max"):
+            raise ValueError(f"monitor_mode must be 'min' or 'max', got '{self.monitor_mode}'")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(
+                f"warmup_epochs must lie in [0, epochs), got {self.warmup_epochs} with "
+                f"epochs={self.epochs}"
+            )
+
+
+@dataclass
+class FitResult:
+    """The trained model (best weights when early stopping monitored a metric) and its history
+    of per-epoch values, e.g. ``{"train_loss": [...], "val_loss": [...], "lr": [...]}``."""
+
+    model: nn.Module
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+
+
+def learning_rate_factor(epoch: int, *, epochs: int, warmup_epochs: int, cosine: bool) -> float:
+    """Multiplier of the base learning rate at ``epoch``: linear warm-up, then cosine decay."""
+    if epoch < warmup_epochs:
+        return (epoch + 1) / (warmup_epochs + 1)
+    if not cosine:
+        return 1.0
+    progress = (epoch - warmup_epochs) / max(1, epochs - warmup_epochs)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> Batch:
+    """Copy a batch to ``device``; non-blocking so pinned host memory overlaps with compute."""
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def fit(
+    model: nn.Module,
+    *,
+    loss_fn: LossFn,
+    batches: BatchesFn,
+    config: FitConfig,
+    validate: ValidateFn | None = None,
+    parameters: Iterable[nn.Parameter] | None = None,
+) -> FitResult:
+    """Train ``model`` in place and return it with its per-epoch history.
+
+    Args:
+        model: any module; moved to the resolved device.
+        loss_fn: ``(model, batch_on_device, generator) -> scalar loss``. The generator lives on
+            the CPU and is the only source of randomness (augmentations, masks).
+        batches: ``(epoch, generator) -> iterable of CPU tensor tuples``.
+        config: optimisation settings.
+        validate: ``model -> {name: value}`` evaluated after each epoch (in eval mode, no grad);
+            must contain ``config.monitor`` when early stopping is on.
+        parameters: what the optimiser updates (default: all of ``model``'s parameters).
+    """
+    device = resolve_device(config.device)
+    generator = torch.Generator().manual_seed(config.seed)
+    model.to(device)
+    step_model = torch.compile(model) if config.compile else model
+    optimiser = torch.optim.AdamW(
+        list(parameters) if parameters is not None else model.parameters(),
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+    )
+    use_autocast = config.amp and device.type == "cuda"
+    history: dict[str, list[float]] = {"train_loss": [], "lr": []}
+    best_value, best_epoch, best_state, stale_epochs = math.inf, 0, None, 0
+    sign = 1.0 if config.monitor_mode == "min" else -1.0
+
+    for epoch in range(config.epochs):
+        lr = config.learning_rate * learning_rate_factor(
+            epoch, epochs=config.epochs, warmup_epochs=config.warmup_epochs,
+            cosine=config.cosine_schedule,
+        )
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        model.train()
+        total, count = 0.0, 0
+        progress = tqdm(
+            batches(epoch, generator), desc=f"{config.name} epoch {epoch + 1}/{config.epochs}",
+            leave=False, disable=not config.progress, unit="batch",
+        )
+        for batch in progress:
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+                loss = loss_fn(step_model, batch, generator)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{config.name}: loss became {loss.item()} at epoch {epoch + 1}; lower "
+                    "learning_rate or set grad_clip_norm"
+                )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+            optimiser.step()
+            total += loss.item()
+            count += 1
+            progress.set_postfix(loss=f"{total / count:.4f}")
+        if count == 0:
+            raise ValueError(f"{config.name}: the batch iterator yielded no batch in epoch {epoch}")
+        history["train_loss"].append(total / count)
+        history["lr"].append(lr)
+        summary = f"{config.name} epoch {epoch + 1}/{config.epochs} train_loss={total / count:.4f}"
+
+        if validate is not None:
+            model.eval()
+            with torch.no_grad():
+                values = validate(model)
+            for key, value in values.items():
+                history.setdefault(key, []).append(float(value))
+            summary += "".join(f" {k}={v:.4f}" for k, v in values.items())
+            if config.early_stopping_patience is not None:
+                if config.monitor not in values:
+                    raise KeyError(
+                        f"{config.name}: early stopping monitors '{config.monitor}' but "
+                        f"validate returned {sorted(values)}"
+                    )
+                current = sign * float(values[config.monitor])
+                if current < best_value:
+                    best_value, best_epoch, stale_epochs = current, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    stale_epochs += 1
+                if stale_epochs >= config.early_stopping_patience:
+                    logger.info("%s: early stop at epoch %d (best %d)", config.name, epoch + 1,
+                                best_epoch + 1)
+                    break
+        if config.progress:
+            logger.info(summary)
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history["train_loss"]) - 1
+    return FitResult(model=model.eval(), history=history, best_epoch=best_epoch)
