@@ -113,3 +113,21 @@ class ProjectionHead(nn.Module):
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """``[B, in_dim]`` -> ``[B, out_dim]``."""
         return self.net(embeddings)
+
+
+class EncoderWithHead(nn.Module):
+    """An encoder followed by a head; ``forward`` returns the head's output, ``embed`` the
+    encoder's (the representation used downstream)."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, encoder.embedding_dim]``."""
+        return self.encoder(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> head output ``[B, out_dim]``."""
+        return self.head(self.encoder(images))

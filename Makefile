@@ -1,0 +1,56 @@
+# The two commands of the quick start (`make run`, `make test`) set themselves up on a
+# fresh machine: they create .venv and install the project when needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+MLFLOW_PORT ?= 5000
+VIZ_PORT ?= 4141
+export KEDRO_DISABLE_TELEMETRY := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+
+.PHONY: run test test-fast setup viz viz-build mlflow-ui bench lint clean-data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: pip then takes the local build instead of resolving a newer one.
+	$(BIN)/pip install --disable-pip-version-check -q "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[test,viz]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Run every pipeline on the embedded default data (scikit-learn digits).
+run: $(STAMP)
+	$(BIN)/kedro run $(ARGS)
+
+## The full test suite (what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Only the fast tests (no end-to-end runs or browsers).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## kedro-viz on http://$(HOST):$(VIZ_PORT)
+viz: $(STAMP)
+	$(BIN)/kedro viz run --host $(HOST) --port $(VIZ_PORT) --no-browser
+
+viz-build: $(STAMP)
+	$(BIN)/kedro viz build
+
+## The MLflow UI over the project's store on http://$(HOST):$(MLFLOW_PORT)
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host $(HOST) --port $(MLFLOW_PORT)
+
+## Benchmarks; each writes JSON into benchmarks/results/
+bench: $(STAMP)
+	$(BIN)/python benchmarks/losses_and_sampling.py --out benchmarks/results/losses_and_sampling.json
+	$(BIN)/python benchmarks/pretraining_throughput.py --out benchmarks/results/pretraining_throughput.json
+	$(BIN)/python benchmarks/augmentations.py --out benchmarks/results/augmentations.json
+	$(BIN)/python benchmarks/signal_features.py --out benchmarks/results/signal_features.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks

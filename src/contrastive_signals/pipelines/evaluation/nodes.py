@@ -1,0 +1,154 @@
+"""Evaluation nodes: frozen-embedding probes, retrieval, plots and the results report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from contrastive_signals.config import from_params
+from contrastive_signals.metrics.probes import (
+    accuracy,
+    knn_predict,
+    label_efficiency,
+    linear_probe_predict,
+    rvfl_predict,
+)
+from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
+from contrastive_signals.metrics.retrieval import retrieval_metrics
+from contrastive_signals.models.registry import embed, from_bundle
+from contrastive_signals.plots.confusion import confusion_matrix_figure
+from contrastive_signals.plots.embeddings import tsne_figure
+from contrastive_signals.plots.history import training_curves_figure
+from contrastive_signals.training.history import final_metrics_as_steps
+
+# Column order of the results table; names are the documented metric names' suffixes.
+METRIC_COLUMNS = (
+    "linear_probe.acc", "linear_probe_10pc.acc", "linear_probe_10pc.std", "knn.acc", "rvfl.acc",
+    "recall_at_1", "recall_at_5", "map", "test.acc",
+)
+
+
+@dataclass(frozen=True)
+class EvaluationParams:
+    seed: int = 0
+    knn_k: int = 5
+    knn_metric: str = "cosine"
+    probe_c: float = 1.0
+    probe_max_iter: int = 3000
+    rvfl_hidden_dim: int = 512
+    rvfl_ridge: float = 1.0
+    labels_per_class: int = 10
+    label_subsets: int = 5
+    retrieval_metric: str = "cosine"
+    tsne_perplexity: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("knn_k", "rvfl_hidden_dim", "labels_per_class", "label_subsets"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("probe_c", "rvfl_ridge", "tsne_perplexity"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+
+def _split_arrays(features: dict[str, dict[str, torch.Tensor]], encode) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for part in ("train", "test"):
+        arrays[f"{part}_x"] = encode(features[part]["images"]).numpy().astype(np.float64)
+        arrays[f"{part}_y"] = features[part]["labels"].numpy()
+    return arrays
+
+
+def pixel_embeddings(features: dict[str, dict[str, torch.Tensor]]) -> dict[str, np.ndarray]:
+    """The raw-pixel baseline: flattened images ``[N, C*H*W]`` of the train and test splits."""
+    return _split_arrays(features, lambda images: images.flatten(1))
+
+
+def encoder_embeddings(features: dict[str, dict[str, torch.Tensor]], bundle: dict[str, Any]
+                       ) -> dict[str, np.ndarray]:
+    """Frozen embeddings ``[N, D]`` of the train and test splits under a trained encoder."""
+    model = from_bundle(bundle)
+    return _split_arrays(features, lambda images: embed(model, images))
+
+
+def evaluate_embeddings(embeddings: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, Any]:
+    """Probes (linear, kNN, RVFL), label efficiency and test-set retrieval of one encoder.
+
+    Returns:
+        ``{"metrics": {metric: value}, "probe_predictions": [N_test], "labels": [N_test]}``.
+    """
+    config = from_params(EvaluationParams, params, path="evaluation")
+    train_x, train_y, test_x, test_y = (embeddings[k] for k in ("train_x", "train_y", "test_x", "test_y"))
+    probe = linear_probe_predict(train_x, train_y, test_x, c=config.probe_c, max_iter=config.probe_max_iter)
+    few = label_efficiency(train_x, train_y, test_x, test_y, per_class=config.labels_per_class,
+                           repeats=config.label_subsets, seed=config.seed, c=config.probe_c)
+    knn = knn_predict(train_x, train_y, test_x, k=config.knn_k, metric=config.knn_metric)
+    rvfl = rvfl_predict(train_x, train_y, test_x, hidden_dim=config.rvfl_hidden_dim,
+                        ridge=config.rvfl_ridge, seed=config.seed)
+    retrieval = retrieval_metrics(torch.from_numpy(test_x), torch.from_numpy(test_y),
+                                  ks=(1, 5), metric=config.retrieval_metric)
+    metrics = {
+        "linear_probe.acc": accuracy(test_y, probe),
+        "linear_probe_10pc.acc": float(few["mean"]),
+        "linear_probe_10pc.std": float(few["std"]),
+        "knn.acc": accuracy(test_y, knn),
+        "rvfl.acc": accuracy(test_y, rvfl),
+        **{name: float(value) for name, value in retrieval.items()},
+    }
+    return {"metrics": metrics, "probe_predictions": probe, "labels": test_y}
+
+
+def score_classifier(features: dict[str, dict[str, torch.Tensor]], bundle: dict[str, Any]) -> dict[str, Any]:
+    """Test accuracy of a trained classifier's own predictions."""
+    model = from_bundle(bundle)
+    with torch.no_grad():
+        logits = torch.cat([model(chunk) for chunk in features["test"]["images"].split(512)])
+    predictions = logits.argmax(1).numpy()
+    labels = features["test"]["labels"].numpy()
+    return {"metrics": {"test.acc": accuracy(labels, predictions)},
+            "predictions": predictions, "labels": labels}
+
+
+def plot_embedding_tsne(embeddings: dict[str, np.ndarray], params: dict[str, Any], *, name: str) -> Figure:
+    """t-SNE of the test embeddings coloured by label."""
+    config = from_params(EvaluationParams, params, path="evaluation")
+    return tsne_figure(embeddings["test_x"], embeddings["test_y"], title=f"{name}: t-SNE of test embeddings",
+                       seed=config.seed, perplexity=config.tsne_perplexity)
+
+
+def plot_probe_confusion(evaluation: dict[str, Any], *, name: str) -> Figure:
+    """Confusion matrix of the linear probe on the test split."""
+    return confusion_matrix_figure(evaluation["labels"], evaluation["probe_predictions"],
+                                   title=f"{name}: linear probe confusion (test)")
+
+
+def plot_classifier_confusion(scores: dict[str, Any]) -> Figure:
+    """Confusion matrix of the supervised classifier on the test split."""
+    return confusion_matrix_figure(scores["labels"], scores["predictions"],
+                                   title="supervised CNN confusion (test)")
+
+
+def plot_training_curves(**histories: dict[str, list[float]]) -> Figure:
+    """Training-loss (and validation) curves of every trained model, one panel each."""
+    return training_curves_figure(histories, title="Training curves")
+
+
+def build_results_report(supervised_scores: dict[str, Any], **evaluations: dict[str, Any]
+                         ) -> tuple[dict[str, float], dict[str, Any], pd.DataFrame, str]:
+    """Collect every encoder's metrics into the flat metrics dict and one results table.
+
+    Returns:
+        flat metrics ``{"<encoder>.<metric>": value}`` (JSON), the same shaped for MLflow,
+        the table as a DataFrame (CSV) and as Markdown.
+    """
+    rows = {name: dict(evaluation["metrics"]) for name, evaluation in evaluations.items()}
+    rows.setdefault("supervised", {}).update(supervised_scores["metrics"])
+    table = results_table(rows, columns=list(METRIC_COLUMNS))
+    flat = flatten_metrics(rows)
+    markdown = to_markdown(table)
+    return flat, final_metrics_as_steps(flat), table.reset_index(names="encoder"), markdown

@@ -1,0 +1,70 @@
+"""Evaluation: one per-encoder sub-pipeline (embed, probe, plot) under the namespace
+``evaluation.<encoder>``, then one report over all encoders."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import (
+    build_results_report,
+    encoder_embeddings,
+    evaluate_embeddings,
+    pixel_embeddings,
+    plot_classifier_confusion,
+    plot_embedding_tsne,
+    plot_probe_confusion,
+    plot_training_curves,
+    score_classifier,
+)
+
+TRAINED_ENCODERS = ("simclr", "supcon", "triplet_scratch", "triplet_pretrained", "supervised")
+ENCODERS = ("raw", *TRAINED_ENCODERS)
+
+
+def _named(func, name):
+    return update_wrapper(partial(func, name=name), func)
+
+
+def _encoder_pipeline(name: str) -> Pipeline:
+    if name == "raw":
+        embed_node = node(pixel_embeddings, "digit_features", "embeddings", name="embed")
+        inputs = {"digit_features"}
+    else:
+        embed_node = node(encoder_embeddings, ["digit_features", "encoder"], "embeddings", name="embed")
+        inputs = {"digit_features": "digit_features", "encoder": f"{name}.encoder"}
+    template = Pipeline([
+        embed_node,
+        node(evaluate_embeddings, ["embeddings", "params:evaluation"], "evaluation", name="evaluate"),
+        node(_named(plot_embedding_tsne, name), ["embeddings", "params:evaluation"], "tsne_plot",
+             name="plot_tsne"),
+        node(_named(plot_probe_confusion, name), "evaluation", "confusion_plot", name="plot_confusion"),
+    ])
+    return pipeline(template, namespace=f"evaluation.{name}", inputs=inputs,
+                    parameters={"params:evaluation"})
+
+
+def _supervised_scores() -> Pipeline:
+    template = Pipeline([
+        node(score_classifier, ["digit_features", "encoder"], "scores", name="score_classifier"),
+        node(plot_classifier_confusion, "scores", "classifier_confusion_plot",
+             name="plot_classifier_confusion"),
+    ])
+    return pipeline(template, namespace="evaluation.supervised",
+                    inputs={"digit_features": "digit_features", "encoder": "supervised.encoder"})
+
+
+def _report() -> Pipeline:
+    return Pipeline([
+        node(build_results_report,
+             {"supervised_scores": "evaluation.supervised.scores",
+              **{name: f"evaluation.{name}.evaluation" for name in ENCODERS}},
+             ["evaluation_metrics", "evaluation_metrics_mlflow", "results_table_csv", "results_table_md"],
+             name="evaluation.build_results_report"),
+        node(plot_training_curves, {name: f"{name}.history" for name in TRAINED_ENCODERS},
+             "training_curves_plot", name="evaluation.plot_training_curves"),
+    ])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([*(_encoder_pipeline(n) for n in ENCODERS), _supervised_scores(), _report()],
+                    tags="evaluation")

@@ -1,0 +1,22 @@
+"""Kedro project settings."""
+
+import os
+
+from kedro.config import OmegaConfigLoader
+
+from contrastive_signals.hooks import NodeFiguresHook, TorchThreadsHook
+
+HOOKS = (TorchThreadsHook(), NodeFiguresHook())
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # conf/<env>/ overrides only the keys it names (conf/test shrinks epochs, say).
+    "merge_strategy": {"parameters": "soft"},
+    "config_patterns": {
+        "mlflow": ["mlflow*", "mlflow*/**"],
+    },
+    # ${env:NAME,default} lets MLFLOW_TRACKING_URI point tracking at a server.
+    "custom_resolvers": {"env": lambda name, default=None: os.environ.get(name, default)},
+}

@@ -1,0 +1,36 @@
+"""Shared test setup: no telemetry, no network, quiet progress bars."""
+
+import os
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.fixture
+def tiny_digit_splits():
+    """A small, deterministic split of the embedded digits: 20 train / 10 val / 20 test per
+    class is too many for speed, so 6 / 2 / 4 per class."""
+    from contrastive_signals.data.digits import embedded_digits
+
+    images, labels = embedded_digits()
+    parts = {"train": [], "val": [], "test": []}
+    for digit in range(10):
+        idx = torch.nonzero(labels == digit).flatten()
+        parts["train"].append(idx[:6])
+        parts["val"].append(idx[6:8])
+        parts["test"].append(idx[8:12])
+    return {
+        part: {"images": images[torch.cat(i)], "labels": labels[torch.cat(i)]}
+        for part, i in parts.items()
+    }

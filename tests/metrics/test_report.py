@@ -1,0 +1,49 @@
+"""Results table, markdown rendering and flat metric names."""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
+
+ROWS = {
+    "simclr": {"linear_probe.acc": 0.91234, "knn.acc": 0.8},
+    "scratch": {"knn.acc": 0.5, "map": float("nan")},
+}
+
+
+def test_results_table_orders_columns_and_fills_missing_with_nan():
+    table = results_table(ROWS, columns=["linear_probe.acc"])
+    assert list(table.index) == ["simclr", "scratch"]
+    assert table.index.name == "model"
+    assert list(table.columns) == ["linear_probe.acc", "knn.acc", "map"]  # listed, then sorted
+    assert math.isnan(table.loc["scratch", "linear_probe.acc"])
+    assert table.loc["simclr", "knn.acc"] == 0.8
+    assert list(results_table(ROWS).columns) == ["knn.acc", "linear_probe.acc", "map"]
+
+
+def test_to_markdown_renders_without_tabulate():
+    text = to_markdown(results_table(ROWS, columns=["linear_probe.acc"]), float_format=".2f")
+    assert text == (
+        "| model | linear_probe.acc | knn.acc | map |\n"
+        "| :--- | ---: | ---: | ---: |\n"
+        "| simclr | 0.91 | 0.80 | – |\n"
+        "| scratch | – | 0.50 | – |"
+    )
+
+
+def test_to_markdown_escapes_pipes_and_keeps_text_cells():
+    table = pd.DataFrame({"note": ["a|b"], "n": [np.nan]}, index=pd.Index(["m"]))
+    assert to_markdown(table).splitlines()[2] == "| m | a\\|b | – |"
+
+
+def test_flatten_metrics_names_and_skips_missing():
+    flat = flatten_metrics({**ROWS, "vae": {"psnr": None, "loss": np.float32(1.5)}})
+    assert flat == {
+        "simclr.linear_probe.acc": 0.91234,
+        "simclr.knn.acc": 0.8,
+        "scratch.knn.acc": 0.5,
+        "vae.loss": 1.5,
+    }
+    assert all(type(v) is float for v in flat.values())
