@@ -4,9 +4,9 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from contrastive_signals.hooks import NodeFiguresHook, TorchThreadsHook
+from contrastive_signals.hooks import ModelArtifactsHook, NodeFiguresHook, TorchThreadsHook
 
-HOOKS = (TorchThreadsHook(), NodeFiguresHook())
+HOOKS = (TorchThreadsHook(), NodeFiguresHook(), ModelArtifactsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -176,9 +176,9 @@ def random_affine_matrices(
     """Per-sample random resized crop followed by a small rotation, shear and translation.
 
     The crop covers a fraction ``crop_scale`` of the image area with width/height ratio
-    (in pixels) in ``crop_ratio`` (log-uniform), at a uniform position inside the image; a
-    crop that would overflow the image is clipped to it, as torchvision falls back to a
-    smaller crop. Angle, x-shear and translations are uniform in ``[-max, max]``. There is
+    (in pixels) in ``crop_ratio`` (log-uniform), at a uniform position inside the image. A
+    crop that would overflow the image is clipped to it, so its area can fall below the drawn
+    one (torchvision instead redraws up to 10 times, then takes a centre crop). Angle, x-shear and translations are uniform in ``[-max, max]``. There is
     no flip: digits are not mirror-invariant.
 
     Args:
@@ -244,6 +244,8 @@ def apply_affine(images: Tensor, matrices: Tensor) -> Tensor:
         raise ValueError(
             f"matrices must have shape {(images.shape[0], 2, 3)}, got {tuple(matrices.shape)}"
         )
+    if images.shape[0] == 0:  # affine_grid rejects an empty batch
+        return images.clone()
     theta = matrices.to(device=images.device, dtype=images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -333,6 +335,8 @@ def _separable_blur(images: Tensor, kernels: Tensor) -> Tensor:
     its own kernel. Padding is ``reflect`` like torchvision's ``gaussian_blur``.
     """
     batch, channels, height, width = images.shape
+    if batch == 0:  # conv2d rejects zero channels
+        return images.clone()
     k = kernels.shape[-1]
     weights = kernels.repeat_interleave(channels, dim=0)  # [B*C, k], sample-major like reshape
     folded = images.reshape(1, batch * channels, height, width)

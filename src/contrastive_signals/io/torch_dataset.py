@@ -58,6 +58,7 @@ class TorchDataset(AbstractVersionedDataset[Any, Any]):
             glob_function=lambda pattern: sorted(glob.glob(pattern)),
         )
         self.metadata = metadata
+        self.last_saved_path: Path | None = None
 
     def load(self) -> Any:
         path = Path(self._get_load_path())
@@ -74,6 +75,7 @@ class TorchDataset(AbstractVersionedDataset[Any, Any]):
     def save(self, data: Any) -> None:
         path = Path(self._get_save_path())
         atomic_torch_save(data, path)
+        self.last_saved_path = path
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}

@@ -1,0 +1,160 @@
+"""Each pipeline sliced and run with SequentialRunner on tiny in-memory inputs."""
+
+import copy
+
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from contrastive_signals.config import ParameterError
+from contrastive_signals.data.validation import MalformedDataError
+from contrastive_signals.pipeline_registry import register_pipelines
+from contrastive_signals.pipelines.features.nodes import build_image_features
+from contrastive_signals.pipelines.ingestion.nodes import split_digit_images
+
+FIT = {"epochs": 1, "learning_rate": 0.001, "device": "cpu", "seed": 0, "progress": False}
+ENCODER = {"architecture": "digit_cnn", "embedding_dim": 16}
+TINY_PARAMS = {
+    "ingestion": {"split": {"val_fraction": 0.1, "test_fraction": 0.25, "seed": 1, "max_samples": 300}},
+    "features": {"mean": 0.5, "std": 0.5, "filters": []},
+    "pretraining": {
+        "simclr": {"loss": "ntxent", "batch_size": 32, "encoder": ENCODER, "fit": FIT},
+        "supcon": {"loss": "supcon", "batch_size": 32, "encoder": ENCODER, "fit": FIT},
+    },
+    "triplet": {"classes_per_batch": 4, "samples_per_class": 3, "encoder": ENCODER, "fit": FIT},
+    "supervised": {"fit": FIT},
+    "evaluation": {"rvfl_hidden_dim": 16, "label_subsets": 2, "labels_per_class": 2,
+                   "tsne_perplexity": 5.0},
+}
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so tests can read intermediate outputs."""
+
+    def _release(self) -> None:
+        pass
+
+
+def run(pipeline, inputs: dict, params: dict = TINY_PARAMS, keep: tuple[str, ...] = ()) -> dict:
+    """Run ``pipeline`` on in-memory ``inputs``; return its free outputs and the ``keep`` ones."""
+    datasets = {name: MemoryDataset(copy.deepcopy(value)) for name, value in inputs.items()}
+    datasets.update({name: KeptMemoryDataset() for name in keep})
+    for key, value in params.items():
+        datasets[f"params:{key}"] = MemoryDataset(value)
+        if isinstance(value, dict):
+            for sub, sub_value in value.items():
+                datasets[f"params:{key}.{sub}"] = MemoryDataset(sub_value)
+    catalog = DataCatalog(datasets=datasets)
+    outputs = SequentialRunner().run(pipeline, catalog)
+    # Kedro returns the pipeline's free outputs (possibly as lazy datasets).
+    loaded = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
+    return {**loaded, **{name: catalog.load(name) for name in keep}}
+
+
+@pytest.fixture(scope="module")
+def pipelines():
+    return register_pipelines()
+
+
+@pytest.fixture(scope="module")
+def digits_raw():
+    from contrastive_signals.data.digits import embedded_digits
+
+    images, labels = embedded_digits()
+    return {"images": images, "labels": labels, "source": "digits"}
+
+
+@pytest.fixture(scope="module")
+def features(pipelines, digits_raw):
+    out = run(pipelines["ingestion"] + pipelines["features"], {"digit_images_raw": digits_raw})
+    return out["digit_features"]
+
+
+def test_ingestion_and_features_outputs(pipelines, digits_raw):
+    out = run(pipelines["ingestion"] + pipelines["features"], {"digit_images_raw": digits_raw},
+              keep=("digit_splits",))
+    sizes = {part: len(d["labels"]) for part, d in out["digit_splits"].items()}
+    assert sum(sizes.values()) == 300 and sizes["test"] == 75
+    feats = out["digit_features"]
+    assert feats["train"]["images"].shape[1:] == (1, 28, 28)
+    assert -1.0 <= feats["train"]["images"].min() and feats["train"]["images"].max() <= 1.0
+    assert out["digit_split_summary"]["test"]["size"] == 75
+
+
+def test_feature_filters_add_channels(tiny_digit_splits):
+    feats = build_image_features(tiny_digit_splits, {"filters": ["box", "sharpen"]})
+    assert feats["train"]["images"].shape[1] == 3
+
+
+def test_nodes_do_not_mutate_inputs(tiny_digit_splits):
+    before = copy.deepcopy(tiny_digit_splits)
+    build_image_features(tiny_digit_splits, {"filters": ["box"]})
+    raw = {"images": torch.cat([d["images"] for d in tiny_digit_splits.values()]),
+           "labels": torch.cat([d["labels"] for d in tiny_digit_splits.values()]), "source": "t"}
+    raw_before = copy.deepcopy(raw)
+    split_digit_images(raw, {"split": {"val_fraction": 0.1, "test_fraction": 0.3, "seed": 0}})
+    for part in before:
+        assert torch.equal(before[part]["images"], tiny_digit_splits[part]["images"])
+    assert torch.equal(raw_before["images"], raw["images"])
+
+
+def test_malformed_raw_images_rejected_before_training():
+    bad = {"images": torch.zeros(20, 1, 8, 8), "labels": torch.arange(20) % 10, "source": "digits"}
+    with pytest.raises(MalformedDataError, match="digit images"):
+        split_digit_images(bad, {})
+
+
+def test_pretraining_returns_encoder_and_history(pipelines, features):
+    out = run(pipelines["pretraining"], {"digit_features": features})
+    for objective in ("simclr", "supcon"):
+        bundle = out[f"{objective}.encoder"]
+        assert bundle["architecture"] == "digit_cnn" and bundle["config"]["embedding_dim"] == 16
+        assert len(out[f"{objective}.history"]["train_loss"]) == 1
+        assert f"{objective}.train_loss" in out[f"{objective}.history_metrics"]
+
+
+def test_bad_pretraining_parameter_fails_before_training(pipelines, features):
+    params = copy.deepcopy(TINY_PARAMS)
+    params["pretraining"]["simclr"]["temperature"] = -1.0
+    with pytest.raises(Exception, match="temperature") as error:
+        run(pipelines["pretraining"].only_nodes_with_namespaces(["simclr"]),
+            {"digit_features": features}, params)
+    assert "pretraining.simclr" in str(error.value)
+
+
+@pytest.mark.parametrize("sampling", ["batch_hard", "semi_hard", "offline"])
+def test_triplet_pipeline_both_namespaces(pipelines, features, sampling):
+    params = copy.deepcopy(TINY_PARAMS)
+    params["triplet"]["sampling"] = sampling
+    pretrained = run(pipelines["pretraining"].only_nodes_with_namespaces(["simclr"]),
+                     {"digit_features": features})["simclr.encoder"]
+    out = run(pipelines["triplet"], {"digit_features": features, "simclr.encoder": pretrained}, params)
+    assert {"triplet_scratch.encoder", "triplet_pretrained.encoder"} <= set(out)
+    assert out["triplet_pretrained.encoder"]["config"] == pretrained["config"]
+
+
+def test_supervised_and_evaluation_report(pipelines, features):
+    trained = run(pipelines["pretraining"] + pipelines["supervised"], {"digit_features": features})
+    encoders = {f"{n}.encoder": trained[f"{n}.encoder"] for n in ("simclr", "supcon", "supervised")}
+    encoders["triplet_scratch.encoder"] = trained["simclr.encoder"]
+    encoders["triplet_pretrained.encoder"] = trained["simclr.encoder"]
+    histories = {f"{n}.history": trained["simclr.history"]
+                 for n in ("simclr", "supcon", "triplet_scratch", "triplet_pretrained", "supervised")}
+    out = run(pipelines["evaluation"], {"digit_features": features, **encoders, **histories})
+    metrics = out["evaluation_metrics"]
+    for name in ("raw.linear_probe.acc", "raw.linear_probe_10pc.acc", "simclr.knn.acc",
+                 "simclr.rvfl.acc", "supcon.recall_at_1", "triplet_scratch.recall_at_5",
+                 "supervised.map", "supervised.test.acc"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+    assert metrics["raw.linear_probe.acc"] > 0.8
+    assert "| raw |" in out["results_table_md"].replace("  ", " ") or "raw" in out["results_table_md"]
+    assert set(out["evaluation_metrics_mlflow"]) == set(metrics)
+    assert out["results_table_csv"].shape[0] == 6
+
+
+def test_unknown_parameter_is_named(features):
+    from contrastive_signals.pipelines.supervised.nodes import train_supervised_classifier
+
+    with pytest.raises(ParameterError, match=r"supervised: unknown parameter\(s\) \['chanels'\]"):
+        train_supervised_classifier(features, {"chanels": 4, "fit": FIT})
