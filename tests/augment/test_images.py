@@ -435,3 +435,23 @@ def test_cpu_and_cuda_give_the_same_views_for_the_same_seed():
         assert cuda_view.device.type == "cuda"
         # Same parameters and noise (drawn on the CPU); only kernel rounding differs.
         torch.testing.assert_close(cuda_view.cpu(), cpu_view, atol=1e-5, rtol=0)
+
+
+def test_border_padding_keeps_normalised_background():
+    from contrastive_signals.augment.images import ViewAugmentation
+
+    background = -torch.ones(4, 1, 28, 28)  # a blank image after (x - 0.5) / 0.5
+    aug = ViewAugmentation(crop_scale=(0.5, 0.6), max_translate=0.3, blur_p=0.0, noise_std=0.0,
+                           padding_mode="border")
+    out = aug(background, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out, background)
+    zeros = ViewAugmentation(crop_scale=(0.5, 0.6), max_translate=0.3, max_rotation_deg=45.0,
+                             blur_p=0.0, noise_std=0.0)(background, generator=torch.Generator().manual_seed(0))
+    assert zeros.max() > -1.0  # zero padding brings grey into a normalised image
+
+
+def test_bad_padding_mode_is_named():
+    from contrastive_signals.augment.images import ViewAugmentation
+
+    with pytest.raises(ValueError, match="padding_mode"):
+        ViewAugmentation(padding_mode="wrap")

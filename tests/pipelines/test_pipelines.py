@@ -25,7 +25,7 @@ TINY_PARAMS = {
     "triplet": {"classes_per_batch": 4, "samples_per_class": 3, "encoder": ENCODER, "fit": FIT},
     "supervised": {"fit": FIT},
     "evaluation": {"rvfl_hidden_dim": 16, "label_subsets": 2, "labels_per_class": 2,
-                   "tsne_perplexity": 5.0},
+                   "tsne_perplexity": 5.0, "tsne_iterations": 250, "probe_max_iter": 200},
 }
 
 

@@ -133,7 +133,9 @@ def test_notch_matches_filtfilt_and_removes_50hz():
     x = _batch((2, 2, n)) * 0.1
     got = filters.notch(x, sampling_rate=fs, freq_hz=50.0, quality=30.0)
     b, a = scipy.signal.iirnotch(50.0, 30.0, fs=fs)
-    np.testing.assert_allclose(got, _per_sample(lambda r: scipy.signal.filtfilt(b, a, r), x), atol=1e-10)
+    np.testing.assert_allclose(
+        got, _per_sample(lambda r: scipy.signal.filtfilt(b, a, r), x), atol=1e-10
+    )
 
     keep = _sine(10.0, fs, n)
     y = filters.notch((keep + _sine(50.0, fs, n))[None, None], sampling_rate=fs, freq_hz=50.0)
@@ -189,7 +191,9 @@ def test_normalize_flat_signal_stays_finite():
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize(("from_hz", "to_hz", "up", "down"), [(300, 100, 1, 3), (100, 256, 64, 25), (250.0, 100.0, 2, 5)])
+@pytest.mark.parametrize(
+    ("from_hz", "to_hz", "up", "down"), [(300, 100, 1, 3), (100, 256, 64, 25), (250.0, 100.0, 2, 5)]
+)
 def test_resample_matches_resample_poly(shape, from_hz, to_hz, up, down):
     x = _batch(shape)
     assert filters.resampling_factors(from_hz, to_hz) == (up, down)

@@ -227,10 +227,15 @@ def random_affine_matrices(
     return compose_affine(crop_matrices(boxes), geometry)
 
 
-def apply_affine(images: Tensor, matrices: Tensor) -> Tensor:
-    """Resample every image with its own matrix: bilinear, zeros outside the image.
+PADDING_MODES = ("zeros", "border", "reflection")
 
-    Zero padding suits digit images, whose background is 0 before normalisation.
+
+def apply_affine(images: Tensor, matrices: Tensor, *, padding_mode: str = "zeros") -> Tensor:
+    """Resample every image with its own matrix (bilinear).
+
+    ``"zeros"`` suits digit images in [0, 1], whose background is 0; ``"border"`` repeats
+    the edge pixels, which keeps the background right after normalisation (where it is -1)
+    and for filter channels.
 
     Args:
         images: ``[B, C, H, W]`` floating point.
@@ -246,9 +251,12 @@ def apply_affine(images: Tensor, matrices: Tensor) -> Tensor:
         )
     if images.shape[0] == 0:  # affine_grid rejects an empty batch
         return images.clone()
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got '{padding_mode}'")
     theta = matrices.to(device=images.device, dtype=images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding_mode,
+                         align_corners=False)
 
 
 def random_affine(
@@ -260,6 +268,7 @@ def random_affine(
     max_rotation_deg: float = 15.0,
     max_shear_deg: float = 10.0,
     max_translate: float = 0.1,
+    padding_mode: str = "zeros",
 ) -> Tensor:
     """Random resized crop + rotation/shear/translation, one random matrix per sample.
 
@@ -282,7 +291,7 @@ def random_affine(
         max_translate=max_translate,
         aspect=width / height,
     )
-    return apply_affine(images, matrices)
+    return apply_affine(images, matrices, padding_mode=padding_mode)
 
 
 # ----------------------------------------------------------------------------- photometric
@@ -459,6 +468,7 @@ class ViewAugmentation:
     erase_p: float = 0.0
     erase_scale: tuple[float, float] = (0.02, 0.2)
     erase_ratio: tuple[float, float] = (0.3, 3.3)
+    padding_mode: str = "zeros"
 
     def __post_init__(self) -> None:
         checked = {
@@ -488,6 +498,8 @@ class ViewAugmentation:
                 "erase_ratio", self.erase_ratio, low=0.0, high=math.inf, open_low=True
             ),
         }
+        if self.padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got '{self.padding_mode}'")
         # Normalise lists to tuples and ints to floats so equal settings compare equal.
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -511,6 +523,7 @@ class ViewAugmentation:
             max_rotation_deg=self.max_rotation_deg,
             max_shear_deg=self.max_shear_deg,
             max_translate=self.max_translate,
+            padding_mode=self.padding_mode,
         )
         views = gaussian_blur(
             views,

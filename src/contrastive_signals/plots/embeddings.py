@@ -17,6 +17,7 @@ def tsne_figure(
     title: str,
     seed: int,
     perplexity: float = 30.0,
+    max_iter: int = 1000,
 ) -> Figure:
     """Scatter of a seeded t-SNE projection of ``embeddings``.
 
@@ -44,6 +45,7 @@ def tsne_figure(
         perplexity=min(perplexity, len(embeddings) - 1),
         init="pca",
         random_state=seed,
+        max_iter=max_iter,
     )
     points = tsne.fit_transform(embeddings)
 

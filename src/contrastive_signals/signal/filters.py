@@ -2,7 +2,7 @@
 
 Every function works on the whole batch at once along the last axis, returns a new
 array and leaves its input untouched. Outputs keep the input's floating dtype
-(integer input becomes float64); internal arithmetic is float64.
+(integer input becomes float64); scipy filters compute in float64 before the cast.
 
 Filtering delegates to scipy's C loops, called once on the whole batch, which
 removes scipy's per-call overhead (filter design, initial conditions, validation)
@@ -213,9 +213,7 @@ def bandpass(
     return zero_phase_sos(sos, x)
 
 
-def lowpass(
-    x: np.ndarray, *, sampling_rate: float, cutoff_hz: float, order: int = 4
-) -> np.ndarray:
+def lowpass(x: np.ndarray, *, sampling_rate: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass filter (``sosfiltfilt`` of ``butter(order, cutoff_hz)``).
 
     Args:
@@ -332,9 +330,7 @@ def resampling_factors(from_hz: float, to_hz: float) -> tuple[int, int]:
     _check_positive(to_hz, "to_hz")
     ratio = Fraction(to_hz / from_hz).limit_denominator(10_000)
     if not math.isclose(float(ratio), to_hz / from_hz, rel_tol=1e-9):
-        raise ValueError(
-            f"to_hz / from_hz = {to_hz}/{from_hz} is not a simple fraction up/down"
-        )
+        raise ValueError(f"to_hz / from_hz = {to_hz}/{from_hz} is not a simple fraction up/down")
     return ratio.numerator, ratio.denominator
 
 

@@ -36,9 +36,7 @@ __all__ = [
 ]
 
 
-def fft_magnitude(
-    x: np.ndarray, *, sampling_rate: float, one_sided: bool = True
-) -> np.ndarray:
+def fft_magnitude(x: np.ndarray, *, sampling_rate: float, one_sided: bool = True) -> np.ndarray:
     """``[N, C, L]`` -> ``[N, C, F]`` DFT magnitude (see :func:`spectral.fft_features`)."""
     return spectral.fft_features(x, sampling_rate=sampling_rate, one_sided=one_sided)["magnitude"]
 
@@ -87,13 +85,13 @@ INJECTED_ARGUMENTS = frozenset({"sampling_rate", "from_hz"})
 
 def _accepted_arguments(fn: Callable[..., Any]) -> tuple[list[str], list[str]]:
     """(all, required) keyword arguments a step accepts, without ``x`` and injected ones."""
-    params = list(inspect.signature(fn).parameters.values())[1:]  # first one is x
-    names = [p.name for p in params if p.name not in INJECTED_ARGUMENTS]
-    required = [
-        p.name
-        for p in params
-        if p.name not in INJECTED_ARGUMENTS and p.default is inspect.Parameter.empty
+    params = [
+        p
+        for p in list(inspect.signature(fn).parameters.values())[1:]  # the first one is x
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in INJECTED_ARGUMENTS
     ]
+    names = [p.name for p in params]
+    required = [p.name for p in params if p.default is inspect.Parameter.empty]
     return names, required
 
 
@@ -118,8 +116,7 @@ def validate_feature_steps(steps: Sequence[Mapping[str, Any]]) -> None:
         name = step["name"]
         if name not in FEATURE_STEPS:
             raise ValueError(
-                f"feature step {i}: unknown name {name!r}; valid names are "
-                f"{sorted(FEATURE_STEPS)}"
+                f"feature step {i}: unknown name {name!r}; valid names are {sorted(FEATURE_STEPS)}"
             )
         accepted, required = _accepted_arguments(FEATURE_STEPS[name])
         given = [k for k in step if k != "name"]

@@ -46,8 +46,11 @@ class EvaluationParams:
     label_subsets: int = 5
     retrieval_metric: str = "cosine"
     tsne_perplexity: float = 30.0
+    tsne_iterations: int = 1000
 
     def __post_init__(self) -> None:
+        if self.tsne_iterations < 250:
+            raise ValueError(f"tsne_iterations must be >= 250 (scikit-learn's minimum), got {self.tsne_iterations}")
         for name in ("knn_k", "rvfl_hidden_dim", "labels_per_class", "label_subsets"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -118,7 +121,8 @@ def plot_embedding_tsne(embeddings: dict[str, np.ndarray], params: dict[str, Any
     """t-SNE of the test embeddings coloured by label."""
     config = from_params(EvaluationParams, params, path="evaluation")
     return tsne_figure(embeddings["test_x"], embeddings["test_y"], title=f"{name}: t-SNE of test embeddings",
-                       seed=config.seed, perplexity=config.tsne_perplexity)
+                       seed=config.seed, perplexity=config.tsne_perplexity,
+                       max_iter=config.tsne_iterations)
 
 
 def plot_probe_confusion(evaluation: dict[str, Any], *, name: str) -> Figure:

@@ -1,0 +1,45 @@
+"""Helpers for end-to-end tests: a throwaway copy of the project to run `kedro` in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+KEDRO = Path(sys.executable).with_name("kedro")
+
+
+def make_project_copy(destination: Path) -> Path:
+    """Copy what `kedro run` needs (pyproject, conf) into ``destination``; the package itself
+    is imported from the installed (editable) distribution, and data/ starts empty."""
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
+    shutil.copytree(PROJECT_ROOT / "conf", destination / "conf",
+                    ignore=shutil.ignore_patterns("local"))
+    (destination / "conf" / "local").mkdir()
+    (destination / "src").mkdir()
+    return destination
+
+
+def project_env(project: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "TQDM_DISABLE": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+    })
+    return env
+
+
+def kedro(project: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the `kedro` CLI in ``project``; fail with its output if it exits non-zero."""
+    result = subprocess.run([str(KEDRO), *args], cwd=project, env=project_env(project),
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"kedro {' '.join(args)} failed:\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-6000:]}")
+    return result
