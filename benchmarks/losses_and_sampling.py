@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -37,20 +38,45 @@ from contrastive_signals.losses import (
 )
 
 
-def median_seconds(fn: Callable[[], object], *, warmup: int, repeats: int, inner: int = 1) -> float:
-    """Median over ``repeats`` of the mean time of ``inner`` back-to-back calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
+def _calibrate(fn: Callable[[], object], *, warmup: int, target_s: float) -> int:
+    """Warm ``fn`` up and return how many calls make one timed repeat last ~``target_s``."""
+    elapsed = 0.0
+    for _ in range(max(1, warmup)):
         start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times)
+        fn()
+        elapsed = time.perf_counter() - start
+        if elapsed > 1.0:  # one warm-up call is enough for a slow function
+            break
+    return max(1, round(target_s / max(elapsed, 1e-9)))
 
 
-def forward_backward(loss_fn: Callable[..., torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
+def _timed(fn: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def compare_seconds(
+    fns: dict[str, Callable[[], object]], *, warmup: int, repeats: int, target_s: float
+) -> dict[str, float]:
+    """Median seconds per call of each function, repeats interleaved.
+
+    Each repeat times every function once, in turn, so that drifting machine load (a
+    shared CI box) hits all of them alike; a repeat is a burst of calls lasting about
+    ``target_s`` so that sub-millisecond functions are not timed at clock resolution.
+    """
+    calls = {name: _calibrate(fn, warmup=warmup, target_s=target_s) for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(_timed(fn, calls[name]))
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def forward_backward(
+    loss_fn: Callable[..., torch.Tensor], *leaves: torch.Tensor
+) -> Callable[[], None]:
     """A closure running ``loss_fn(*leaves).backward()`` with fresh gradients."""
 
     def step() -> None:
@@ -64,13 +90,17 @@ def forward_backward(loss_fn: Callable[..., torch.Tensor], *leaves: torch.Tensor
 def bench_sampling(args: argparse.Namespace) -> dict[str, float]:
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 10, (args.n_labels,), generator=g)
-    vec = median_seconds(
-        lambda: offline_triplets(labels, generator=g), warmup=args.warmup, repeats=args.repeats, inner=5
-    )
     rng = np.random.default_rng(0)
-    loop = median_seconds(
-        lambda: rejection_loop_triplets(labels, rng=rng), warmup=1, repeats=args.loop_repeats
+    secs = compare_seconds(
+        {
+            "vectorised": lambda: offline_triplets(labels, generator=g),
+            "loop": lambda: rejection_loop_triplets(labels, rng=rng),
+        },
+        warmup=args.warmup,
+        repeats=args.repeats,
+        target_s=args.target_s,
     )
+    vec, loop = secs["vectorised"], secs["loop"]
     return {
         "triplet_sampling.n_labels": args.n_labels,
         "triplet_sampling.vectorised_s": vec,
@@ -85,12 +115,10 @@ def bench_pair(
     pml: Callable[[], None],
     args: argparse.Namespace,
 ) -> dict[str, float]:
-    # Interleave the two so that drifting machine load hits both alike.
-    ours_s, pml_s = [], []
-    for _ in range(args.rounds):
-        ours_s.append(median_seconds(ours, warmup=args.warmup, repeats=args.repeats, inner=args.inner))
-        pml_s.append(median_seconds(pml, warmup=args.warmup, repeats=args.repeats, inner=args.inner))
-    o, p = statistics.median(ours_s), statistics.median(pml_s)
+    secs = compare_seconds(
+        {"ours": ours, "pml": pml}, warmup=args.warmup, repeats=args.repeats, target_s=args.target_s
+    )
+    o, p = secs["ours"], secs["pml"]
     return {f"{name}.ours_s": o, f"{name}.pml_s": p, f"{name}.pml_over_ours": p / o}
 
 
@@ -139,10 +167,14 @@ def bench_losses(args: argparse.Namespace) -> dict[str, float]:
 
     margin = 0.2
     pml_miner = miners.BatchHardMiner(distance=raw)
-    pml_triplet = losses.TripletMarginLoss(margin=margin, distance=raw, reducer=reducers.MeanReducer())
+    pml_triplet = losses.TripletMarginLoss(
+        margin=margin, distance=raw, reducer=reducers.MeanReducer()
+    )
     out |= bench_pair(
         "triplet_batch_hard",
-        forward_backward(lambda e: mined_triplet_loss(e, labels, margin=margin, mining="batch_hard"), x),
+        forward_backward(
+            lambda e: mined_triplet_loss(e, labels, margin=margin, mining="batch_hard"), x
+        ),
         forward_backward(lambda e: pml_triplet(e, labels, pml_miner(e, labels)), x_pml),
         args,
     )
@@ -151,13 +183,15 @@ def bench_losses(args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/losses_and_sampling.json"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/losses_and_sampling.json")
+    )
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--inner", type=int, default=20, help="calls per timed repeat (losses)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved ours/PML rounds")
-    parser.add_argument("--loop-repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--target-s", type=float, default=0.2, help="length of one timed repeat")
     parser.add_argument("--n-labels", type=int, default=60_000)
     parser.add_argument("--ntxent-batch", type=int, default=256)
     parser.add_argument("--ntxent-dim", type=int, default=128)
@@ -174,13 +208,17 @@ def main() -> None:
         "machine.threads": torch.get_num_threads(),
         "machine.device": "cpu",
         "machine.processor": platform.processor() or platform.machine(),
+        "machine.cpu_count": os.cpu_count() or 0,
+        # Other processes on the box skew timings (torch's intra-op threads wait on
+        # descheduled peers); the load averages say how quiet the run was.
+        "machine.load_avg_1min_before": os.getloadavg()[0],
         "settings.warmup": args.warmup,
         "settings.repeats": args.repeats,
-        "settings.inner": args.inner,
-        "settings.rounds": args.rounds,
+        "settings.target_s": args.target_s,
     }
     results |= bench_sampling(args)
     results |= bench_losses(args)
+    results["machine.load_avg_1min_after"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for key, value in results.items():

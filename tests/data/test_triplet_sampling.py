@@ -19,7 +19,7 @@ def _gen(seed: int) -> torch.Generator:
 def _labels(n: int, n_classes: int, seed: int) -> torch.Tensor:
     labels = torch.randint(0, n_classes, (n,), generator=_gen(seed))
     labels[:n_classes] = torch.arange(n_classes)  # every class present ...
-    labels[n_classes:2 * n_classes] = torch.arange(n_classes)  # ... at least twice
+    labels[n_classes : 2 * n_classes] = torch.arange(n_classes)  # ... at least twice
     return labels
 
 
@@ -142,7 +142,9 @@ def test_pk_batches_reproducible_and_seed_dependent():
     labels = _labels(300, 6, 0)
 
     def draw(seed):
-        return torch.stack(pk_batches(labels, classes_per_batch=3, samples_per_class=4, generator=_gen(seed)))
+        return torch.stack(
+            pk_batches(labels, classes_per_batch=3, samples_per_class=4, generator=_gen(seed))
+        )
 
     assert torch.equal(draw(5), draw(5))
     assert not torch.equal(draw(5), draw(6))
@@ -155,8 +157,11 @@ def test_pk_batches_tiny_dataset_still_gives_one_batch():
 
 
 @pytest.mark.parametrize(
-    "p,k,match", [(4, 2, "classes_per_batch"), (0, 2, "classes_per_batch"), (2, 1, "samples_per_class")]
+    "p,k,match",
+    [(4, 2, "classes_per_batch"), (0, 2, "classes_per_batch"), (2, 1, "samples_per_class")],
 )
 def test_pk_batches_rejects_bad_sizes(p, k, match):
     with pytest.raises(ValueError, match=match):
-        pk_batches(torch.arange(12) % 3, classes_per_batch=p, samples_per_class=k, generator=_gen(0))
+        pk_batches(
+            torch.arange(12) % 3, classes_per_batch=p, samples_per_class=k, generator=_gen(0)
+        )

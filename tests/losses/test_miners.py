@@ -96,15 +96,20 @@ def _loop_batch_hard(x, labels, metric):
 @pytest.mark.parametrize("metric", METRICS)
 def test_batch_hard_matches_loop(n, n_classes, metric, seed):
     x, labels = _batch(n, 5, n_classes, seed)
-    assert _as_set(batch_hard_triplets(x, labels, metric=metric)) == _loop_batch_hard(x, labels, metric)
+    assert _as_set(batch_hard_triplets(x, labels, metric=metric)) == _loop_batch_hard(
+        x, labels, metric
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("metric,pml_distance", [
-    ("euclidean", LpDistance(normalize_embeddings=False)),
-    # PML's cosine similarity is inverted (larger = closer); 1 - cos ranks identically.
-    ("cosine", CosineSimilarity()),
-])
+@pytest.mark.parametrize(
+    "metric,pml_distance",
+    [
+        ("euclidean", LpDistance(normalize_embeddings=False)),
+        # PML's cosine similarity is inverted (larger = closer); 1 - cos ranks identically.
+        ("cosine", CosineSimilarity()),
+    ],
+)
 def test_batch_hard_matches_pml(metric, pml_distance, seed):
     # PML's LpDistance normalises embeddings by default; ours uses raw embeddings.
     x, labels = _batch(32, 6, 5, seed)
@@ -122,7 +127,8 @@ def _loop_semi_hard(x, labels, margin, metric):
             if p == a or lab[p] != lab[a]:
                 continue
             band = [
-                n for n in range(len(lab))
+                n
+                for n in range(len(lab))
                 if lab[n] != lab[a] and dist[a][p] < dist[a][n] < dist[a][p] + margin
             ]
             if band:

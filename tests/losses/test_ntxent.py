@@ -90,7 +90,9 @@ def test_gradients_finite_float32_small_temperature():
     z_a, z_b = (x.float().requires_grad_() for x in _views(64, 16, 2))
     loss = nt_xent_loss(z_a, z_b, temperature=0.01)
     loss.backward()
-    assert torch.isfinite(loss) and torch.isfinite(z_a.grad).all() and torch.isfinite(z_b.grad).all()
+    assert (
+        torch.isfinite(loss) and torch.isfinite(z_a.grad).all() and torch.isfinite(z_b.grad).all()
+    )
 
 
 @pytest.mark.parametrize("temperature", [0.0, -0.5, float("nan"), float("inf")])

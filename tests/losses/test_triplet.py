@@ -70,7 +70,10 @@ def test_analytic_batch_hard():
     # -> 1.5; a2 (x3 d=1.7, x1 d=0.5) -> 2.2; a3 (x2 d=1.7, x1 d=2.2) -> 0.5. Mean 4.7/4.
     triplets = batch_hard_triplets(POINTS, POINT_LABELS)
     assert {tuple(t) for t in torch.stack(triplets, 1).tolist()} == {
-        (0, 1, 2), (1, 0, 2), (2, 3, 1), (3, 2, 1)
+        (0, 1, 2),
+        (1, 0, 2),
+        (2, 3, 1),
+        (3, 2, 1),
     }
     got = mined_triplet_loss(POINTS, POINT_LABELS, margin=1.0, mining="batch_hard")
     assert got.item() == pytest.approx(4.7 / 4, rel=1e-12)

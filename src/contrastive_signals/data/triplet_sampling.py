@@ -12,26 +12,25 @@ def _check_labels(labels: Tensor) -> None:
         raise ValueError("labels must be a 1-D integer tensor [N]")
 
 
-def _class_layout(labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _shuffled_class_blocks(
+    labels: Tensor, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
     """Group indices by class, shuffled within each class.
 
     Returns:
-        ``order`` ``[N]``: indices grouped by class (class by class, shuffled inside);
-        ``counts`` ``[C]`` and ``offsets`` ``[C]``: where each class's block starts in
-        ``order``; ``class_of`` ``[N]``: each index's class number in ``0..C-1``.
+        ``order`` ``[N]``: indices class by class (ascending label), shuffled inside each
+        class; ``counts`` ``[C]`` and ``offsets`` ``[C]``: each class's block in ``order``.
     """
     shuffled = torch.randperm(labels.shape[0], generator=generator)
     # A stable sort by label of a random permutation shuffles within each class.
-    order = shuffled[torch.sort(labels[shuffled], stable=True).indices]
-    _, class_of, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    offsets = torch.cumsum(counts, 0) - counts
-    return order, counts, offsets, class_of
+    sorted_labels, by_label = torch.sort(labels[shuffled], stable=True)
+    counts = torch.unique_consecutive(sorted_labels, return_counts=True)[1]
+    return shuffled[by_label], counts, torch.cumsum(counts, 0) - counts
 
 
-def _uniform_below(high: Tensor, generator: torch.Generator) -> Tensor:
-    """One uniform integer in ``[0, high_i)`` per element of ``high`` (int64, all > 0)."""
-    # float64 keeps the bias of floor(u * high) negligible for any realistic dataset size.
-    u = torch.rand(high.shape, dtype=torch.float64, generator=generator)
+def _uniform_below(high: Tensor, u: Tensor) -> Tensor:
+    """Map uniform ``u`` in ``[0, 1)`` to one integer in ``[0, high_i)`` per element."""
+    # float64 u keeps the bias of floor(u * high) negligible for any realistic dataset.
     return torch.minimum((u * high).long(), high - 1)
 
 
@@ -58,26 +57,33 @@ def offline_triplets(labels: Tensor, *, generator: torch.Generator) -> Tensor:
     _check_labels(labels)
     labels = labels.cpu()
     n = labels.shape[0]
-    order, counts, offsets, class_of = _class_layout(labels, generator)
+    # Work in class-sorted order, where each class is one contiguous block of slots.
+    sorted_labels, order = torch.sort(labels, stable=True)
+    classes, counts = torch.unique_consecutive(sorted_labels, return_counts=True)
     if counts.numel() < 2:
         raise ValueError("offline_triplets needs at least two classes to draw negatives")
     if bool((counts < 2).any()):
         raise ValueError(
             "offline_triplets needs at least two members per class to draw a positive; "
-            f"classes with fewer: {torch.unique(labels)[counts < 2].tolist()}"
+            f"classes with fewer: {classes[counts < 2].tolist()}"
         )
-    rank = torch.empty(n, dtype=torch.long)
-    rank[order] = torch.arange(n)  # slot of each index in the class-grouped order
-    count, offset = counts[class_of], offsets[class_of]
+    offsets = torch.cumsum(counts, 0) - counts
+    count = torch.repeat_interleave(counts, counts)  # [N] size of each slot's class
+    offset = torch.repeat_interleave(offsets, counts)  # [N] first slot of that class
+    slot = torch.arange(n)
 
-    pos_slot = _uniform_below(count - 1, generator)
-    pos_slot = pos_slot + (pos_slot >= rank - offset).long()  # skip the anchor itself
-    positive = order[offset + pos_slot]
-
-    neg_slot = _uniform_below(n - count, generator)
+    u = torch.rand(2, n, dtype=torch.float64, generator=generator)
+    pos_slot = _uniform_below(count - 1, u[0])
+    pos_slot = pos_slot + (pos_slot >= slot - offset).long()  # skip the anchor itself
+    neg_slot = _uniform_below(n - count, u[1])
     neg_slot = neg_slot + (neg_slot >= offset).long() * count  # jump over the own block
-    negative = order[neg_slot]
-    return torch.stack([torch.arange(n), positive, negative], dim=1)
+
+    # Back from sorted slots to dataset order: slot s is anchor order[s].
+    triplets = torch.empty(3, n, dtype=torch.long)
+    triplets[0] = slot
+    triplets[1, order] = order[offset + pos_slot]
+    triplets[2, order] = order[neg_slot]
+    return triplets.T.contiguous()
 
 
 def pk_batches(
@@ -110,10 +116,12 @@ def pk_batches(
     p, k = classes_per_batch, samples_per_class
     if k < 2:
         raise ValueError(f"samples_per_class must be >= 2, got {k}")
-    order, counts, offsets, _ = _class_layout(labels, generator)
+    order, counts, offsets = _shuffled_class_blocks(labels, generator)
     n_classes = counts.numel()
     if not 1 <= p <= n_classes:
-        raise ValueError(f"classes_per_batch must be in [1, {n_classes}] (the number of classes), got {p}")
+        raise ValueError(
+            f"classes_per_batch must be in [1, {n_classes}] (the number of classes), got {p}"
+        )
     n_batches = max(1, labels.shape[0] // (p * k))
 
     # P distinct classes per batch: the first P columns of a random permutation per row.
@@ -127,7 +135,8 @@ def pk_batches(
     count, offset = counts[chosen][..., None], offsets[chosen][..., None]  # [n_batches, P, 1]
     n_chunks = (count // k).clamp_min(1)
     within = (earlier[..., None] % n_chunks) * k + torch.arange(k)  # [n_batches, P, K]
-    with_replacement = _uniform_below(count.expand(-1, -1, k), generator)
+    u = torch.rand(n_batches, p, k, dtype=torch.float64, generator=generator)
+    with_replacement = _uniform_below(count, u)
     slot = torch.where(count >= k, within, with_replacement)
     return list(order[offset + slot].reshape(n_batches, p * k))
 

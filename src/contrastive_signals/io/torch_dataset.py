@@ -22,6 +22,10 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     """Write ``obj`` to ``path`` via a temporary sibling file and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates 0600 files; give the final file the usual umask-based mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)
     try:
         with os.fdopen(handle, "wb") as tmp_file:
             torch.save(obj, tmp_file)

@@ -58,15 +58,14 @@ def pairwise_distances(embeddings: Tensor, *, metric: Metric = "euclidean") -> T
     check_metric(metric)
     if embeddings.ndim != 2:
         raise ValueError(f"embeddings must be [N, D], got {tuple(embeddings.shape)}")
-    n = embeddings.shape[0]
-    eye = torch.eye(n, dtype=torch.bool, device=embeddings.device)
     if metric == "cosine":
         z = F.normalize(embeddings, dim=1)
-        return (1.0 - z @ z.T).masked_fill(eye, 0.0)
+        return (1.0 - z @ z.T).fill_diagonal_(0.0)
     sq_norm = embeddings.square().sum(dim=1)
-    gram = embeddings @ embeddings.T
-    # Rounding can make the identity slightly negative for near-identical rows.
-    d2 = (sq_norm[:, None] + sq_norm[None, :] - 2.0 * gram).clamp_min(0.0).masked_fill(eye, 0.0)
+    # ||x||^2 + ||y||^2 - 2 x.y in one fused matmul-add. Rounding can make it slightly
+    # negative for near-identical rows, hence the clamp.
+    d2 = torch.addmm(sq_norm[:, None] + sq_norm[None, :], embeddings, embeddings.T, alpha=-2.0)
+    d2 = d2.clamp_min(0.0).fill_diagonal_(0.0)
     return d2 if metric == "squared_euclidean" else safe_sqrt(d2)
 
 
@@ -112,12 +111,17 @@ def batch_hard_triplets(
         Three ``[T]`` LongTensors, ``T <= N``, anchors in increasing order.
     """
     check_embeddings_and_labels(embeddings, labels)
-    dist = pairwise_distances(embeddings.detach(), metric=metric)
-    pos, neg = _label_masks(labels)
-    hardest_pos = dist.masked_fill(~pos, float("-inf")).argmax(dim=1)
-    hardest_neg = dist.masked_fill(~neg, float("inf")).argmin(dim=1)
-    keep = pos.any(dim=1) & neg.any(dim=1)
-    anchors = keep.nonzero(as_tuple=True)[0]
+    check_metric(metric)
+    # Ranking is all that matters here and sqrt is monotone: skip it.
+    rank_metric = "squared_euclidean" if metric == "euclidean" else metric
+    dist = pairwise_distances(embeddings.detach(), metric=rank_metric)
+    same = labels[:, None] == labels[None, :]
+    hardest_pos = torch.where(same, dist, float("-inf")).fill_diagonal_(float("-inf")).argmax(dim=1)
+    hardest_neg = torch.where(same, float("inf"), dist).argmin(dim=1)
+    # Class sizes tell who has a positive and a negative, cheaper than two [N, N] any().
+    _, class_of, class_size = torch.unique(labels, return_inverse=True, return_counts=True)
+    n_same = class_size[class_of]
+    anchors = ((n_same > 1) & (n_same < labels.shape[0])).nonzero(as_tuple=True)[0]
     return anchors, hardest_pos[anchors], hardest_neg[anchors]
 
 

@@ -41,13 +41,15 @@ def pair_contrastive_loss(
     n = embeddings.shape[0]
     if n < 2:
         return embeddings.sum() * 0.0
-    i, j = torch.triu_indices(n, n, offset=1, device=embeddings.device)
-    d2 = pairwise_distances(embeddings, metric="squared_euclidean")[i, j]  # [N(N-1)/2]
+    # Work on the full symmetric [N, N] matrix: each pair i < j appears twice and the
+    # diagonal (same label, d = 0) adds 0, so the pair mean is sum / (N (N - 1)). This
+    # is cheaper than gathering the upper triangle.
+    d2 = pairwise_distances(embeddings, metric="squared_euclidean")
     d = safe_sqrt(d2)
-    same = labels[i] == labels[j]
+    same = labels[:, None] == labels[None, :]
     if squared:
         # The positive term uses d2 directly: no sqrt, so no gradient blow-up near 0.
         per_pair = torch.where(same, 0.5 * d2, 0.5 * F.relu(margin - d).square())
     else:
         per_pair = torch.where(same, d, F.relu(margin - d))
-    return per_pair.mean()
+    return per_pair.sum() / (n * (n - 1))

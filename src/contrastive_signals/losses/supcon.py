@@ -9,7 +9,9 @@ from torch import Tensor
 from .ntxent import _check_temperature
 
 
-def supervised_contrastive_loss(embeddings: Tensor, labels: Tensor, *, temperature: float) -> Tensor:
+def supervised_contrastive_loss(
+    embeddings: Tensor, labels: Tensor, *, temperature: float
+) -> Tensor:
     """Khosla et al.'s ``L^sup_out``: the 1/|P(i)| average sits outside the log.
 
     For anchor ``i`` with positives ``P(i)`` (other rows with the same label) and
@@ -34,12 +36,11 @@ def supervised_contrastive_loss(embeddings: Tensor, labels: Tensor, *, temperatu
             "embeddings must be [N, D] and labels [N]; got "
             f"{tuple(embeddings.shape)} and {tuple(labels.shape)}"
         )
-    n = embeddings.shape[0]
     z = F.normalize(embeddings, dim=1)
-    self_mask = torch.eye(n, dtype=torch.bool, device=z.device)
-    logits = ((z @ z.T) / temperature).masked_fill(self_mask, float("-inf"))  # [N, N]
+    # -inf on the diagonal keeps an anchor out of its own denominator A(i).
+    logits = ((z @ z.T) / temperature).fill_diagonal_(float("-inf"))  # [N, N]
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-    pos_mask = (labels[:, None] == labels[None, :]) & ~self_mask
+    pos_mask = (labels[:, None] == labels[None, :]).fill_diagonal_(False)
     n_pos = pos_mask.sum(dim=1)
     # where() rather than a product: the diagonal of log_prob is -inf and -inf * 0 = nan.
     sum_log_prob_pos = torch.where(pos_mask, log_prob, 0.0).sum(dim=1)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -78,8 +79,8 @@ def triplet_margin_loss(
     if a.numel() <= embeddings.shape[0]:
         # Few triplets (batch-hard, semi-hard on small batches): direct row distances
         # are cheaper than the full matrix and exact for near-coincident points.
-        d_ap = _row_distances(embeddings[a], embeddings[p], metric)
-        d_an = _row_distances(embeddings[a], embeddings[n], metric)
+        e_a, e_p, e_n = embeddings[torch.stack([a, p, n])]  # one gather, one backward
+        d_ap, d_an = _row_distances(e_a, e_p, metric), _row_distances(e_a, e_n, metric)
     else:
         # Many triplets (e.g. all of them): one [N, N] matrix, then gathers.
         dist = pairwise_distances(embeddings, metric=metric)

@@ -91,8 +91,11 @@ def learning_rate_factor(epoch: int, *, epochs: int, warmup_epochs: int, cosine:
 
 
 def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> Batch:
-    """Copy a batch to ``device``; non-blocking so pinned host memory overlaps with compute."""
-    return tuple(t.to(device, non_blocking=True) for t in batch)
+    """Copy a batch to ``device``. On CUDA the batch is staged in pinned host memory so the
+    non-blocking copy really is asynchronous (as DataLoader's ``pin_memory=True`` does)."""
+    if device.type != "cuda":
+        return tuple(t.to(device) for t in batch)
+    return tuple(t.pin_memory().to(device, non_blocking=True) for t in batch)
 
 
 def fit(
