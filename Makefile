@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-fast setup viz viz-build mlflow-ui bench lint clean-data
+.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench lint clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,16 +34,32 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## kedro-viz on http://$(HOST):$(VIZ_PORT)
+## kedro-viz on http://$(HOST):$(VIZ_PORT) (plot and table previews read data/ of the last run)
 viz: $(STAMP)
 	$(BIN)/kedro viz run --host $(HOST) --port $(VIZ_PORT) --no-browser
 
+## kedro-viz as a static site in build/ (previews included); any static file server shows it
 viz-build: $(STAMP)
-	$(BIN)/kedro viz build
+	$(BIN)/kedro viz build --include-previews
 
-## The MLflow UI over the project's store on http://$(HOST):$(MLFLOW_PORT)
+## Serve build/ on http://$(HOST):$(VIZ_PORT) (browsers do not run the site from file://)
+viz-static:
+	test -f build/index.html || $(MAKE) viz-build
+	$(BIN)/python -m http.server --bind $(HOST) --directory build $(VIZ_PORT)
+
+## The MLflow UI over the project's store on http://$(HOST):$(MLFLOW_PORT). Runs logged to
+## sqlite:///mlflow.db keep their artifacts in ./mlruns/<experiment>/<run>/artifacts; runs logged
+## through this server (MLFLOW_TRACKING_URI=http://...) store theirs in the same ./mlruns.
+## The GenAI job runner (a pool of worker processes) is off: the UI does not need it.
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host $(HOST) --port $(MLFLOW_PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db \
+		--artifacts-destination ./mlruns --host $(HOST) --port $(MLFLOW_PORT) --workers 1
+
+## docs/images/{pipeline_graph,mlflow_compare}.png from two small runs in a temporary copy
+## (SCREENSHOTS_SOURCE=project: from this project's data/ and mlflow.db instead)
+SCREENSHOTS_SOURCE ?= temp
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py --source $(SCREENSHOTS_SOURCE)
 
 ## Benchmarks; each writes JSON into benchmarks/results/
 bench: $(STAMP)

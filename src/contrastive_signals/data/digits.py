@@ -89,8 +89,8 @@ def mnist_from_idx(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
         raise MissingDataError(
             f"MNIST IDX files not found in '{folder}' (looked in '{folder / 'MNIST' / 'raw'}' "
             f"and '{folder}'): missing {', '.join(missing)} (optionally .gz). "
-            "Place torchvision's MNIST raw files there, set ingestion.download: true "
-            "on a machine with network, or use source: digits."
+            "Place torchvision's MNIST raw files there, run with --params digits_download=true "
+            "on a machine with network, or use the embedded digits (digits_source=digits)."
         )
     images, labels = [], []
     for image_name, label_name in MNIST_FILES.values():

@@ -1,0 +1,48 @@
+"""Fixtures shared by the browser tests: one `kedro run --env=test` for the whole session,
+and one headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.project import kedro, make_project_copy
+from tests.e2e.servers import chromium_missing_reason, launch_chromium
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; the tests using it are skipped, with the
+    reason, where there is no Chromium (never passed silently)."""
+    reason = chromium_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browsed_project(tmp_path_factory):
+    """A project copy after one `kedro run --env=test`: data/ holds every dataset (plots
+    included) and mlflow.db + mlruns/ hold one finished MLflow run.
+
+    Request it after ``browser`` so that a missing Chromium skips before the run starts."""
+    project = make_project_copy(tmp_path_factory.mktemp("browsed_project"))
+    kedro(project, "run", "--env=test")
+    return project
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
