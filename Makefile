@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench lint clean-data
+.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

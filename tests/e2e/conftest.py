@@ -31,7 +31,8 @@ def browsed_project(tmp_path_factory):
     """A project copy after one `kedro run --env=test`: data/ holds every dataset (plots
     included) and mlflow.db + mlruns/ hold one finished MLflow run.
 
-    Request it after ``browser`` so that a missing Chromium skips before the run starts."""
+    Browser tests request it after ``browser`` so that a missing Chromium skips before the
+    run starts; tests/e2e/test_kedro_run.py checks its outputs and MLflow run."""
     project = make_project_copy(tmp_path_factory.mktemp("browsed_project"))
     kedro(project, "run", "--env=test")
     return project

@@ -1,11 +1,12 @@
 """`kedro run` from the command line in the small `test` environment, then the MLflow store."""
 
 import json
+import shutil
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.e2e.project import kedro, make_project_copy
+from tests.e2e.project import kedro
 
 pytestmark = pytest.mark.slow
 
@@ -13,10 +14,9 @@ TRAINED = ("simclr", "supcon", "triplet_scratch", "triplet_pretrained", "supervi
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    project = make_project_copy(tmp_path_factory.mktemp("project"))
-    result = kedro(project, "run", "--env=test")
-    return project, result
+def finished_run(browsed_project):
+    """The session's one `kedro run --env=test` (shared with the browser tests)."""
+    return browsed_project, None
 
 
 def test_run_writes_metrics_report_and_models(finished_run):
@@ -58,8 +58,9 @@ def test_mlflow_store_holds_run_params_histories_and_artifacts(finished_run):
     assert {"reports/results_table.md", "reports/evaluation_metrics.json"} <= reports
 
 
-def test_second_run_keeps_first_model_versions(finished_run):
-    project, _ = finished_run
+def test_second_run_keeps_first_model_versions(finished_run, tmp_path):
+    project = tmp_path / "second_run"
+    shutil.copytree(finished_run[0], project, ignore=shutil.ignore_patterns("build"))
     kedro(project, "run", "--env=test", "--pipeline=supervised")
     versions = list((project / "data/06_models/supervised_encoder.pt").iterdir())
     assert len(versions) == 2

@@ -34,10 +34,10 @@ def _encoder_pipeline(name: str) -> Pipeline:
         inputs = {"digit_features": "digit_features", "encoder": f"{name}.encoder"}
     template = Pipeline([
         embed_node,
-        node(evaluate_embeddings, ["embeddings", "params:evaluation"], "evaluation", name="evaluate"),
+        node(evaluate_embeddings, ["embeddings", "params:evaluation"], "probe_scores", name="evaluate"),
         node(_named(plot_embedding_tsne, name), ["embeddings", "params:evaluation"], "tsne_plot",
              name="plot_tsne"),
-        node(_named(plot_probe_confusion, name), "evaluation", "confusion_plot", name="plot_confusion"),
+        node(_named(plot_probe_confusion, name), "probe_scores", "confusion_plot", name="plot_confusion"),
     ])
     return pipeline(template, namespace=f"evaluation.{name}", inputs=inputs,
                     parameters={"params:evaluation"})
@@ -54,15 +54,20 @@ def _supervised_scores() -> Pipeline:
 
 
 def _report() -> Pipeline:
-    return Pipeline([
-        node(build_results_report,
-             {"supervised_scores": "evaluation.supervised.scores",
-              **{name: f"evaluation.{name}.evaluation" for name in ENCODERS}},
-             ["evaluation_metrics", "evaluation_metrics_mlflow", "results_table_csv", "results_table_md"],
-             name="evaluation.build_results_report"),
-        node(plot_training_curves, {name: f"{name}.history" for name in TRAINED_ENCODERS},
-             "training_curves_plot", name="evaluation.plot_training_curves"),
+    outputs = ["evaluation_metrics", "evaluation_metrics_mlflow", "results_table_csv",
+               "results_table_md", "training_curves_plot"]
+    scores = {name: f"{name}_probe_scores" for name in ENCODERS}
+    histories = {name: f"{name}_history" for name in TRAINED_ENCODERS}
+    template = Pipeline([
+        node(build_results_report, {"supervised_scores": "supervised_scores", **scores},
+             outputs[:4], name="build_results_report"),
+        node(plot_training_curves, histories, outputs[4], name="plot_training_curves"),
     ])
+    # In the `evaluation` group (kedro-viz folds it), reading the per-encoder outputs.
+    inputs = {"supervised_scores": "evaluation.supervised.scores",
+              **{scores[n]: f"evaluation.{n}.probe_scores" for n in ENCODERS},
+              **{histories[n]: f"{n}.history" for n in TRAINED_ENCODERS}}
+    return pipeline(template, namespace="evaluation", inputs=inputs, outputs=set(outputs))
 
 
 def create_pipeline(**kwargs) -> Pipeline:
