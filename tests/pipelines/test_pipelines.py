@@ -158,3 +158,16 @@ def test_unknown_parameter_is_named(features):
 
     with pytest.raises(ParameterError, match=r"supervised: unknown parameter\(s\) \['chanels'\]"):
         train_supervised_classifier(features, {"chanels": 4, "fit": FIT})
+
+
+def test_same_seed_gives_same_encoder_and_history(pipelines, features):
+    simclr = pipelines["pretraining"].only_nodes_with_namespaces(["simclr"])
+    first = run(simclr, {"digit_features": features})
+    second = run(simclr, {"digit_features": features})
+    assert first["simclr.history"] == second["simclr.history"]
+    for key, value in first["simclr.encoder"]["state_dict"].items():
+        assert torch.equal(value, second["simclr.encoder"]["state_dict"][key]), key
+    params = copy.deepcopy(TINY_PARAMS)
+    params["pretraining"]["simclr"]["fit"] = {**FIT, "seed": 1}
+    other = run(simclr, {"digit_features": features}, params)
+    assert other["simclr.history"]["train_loss"] != first["simclr.history"]["train_loss"]
