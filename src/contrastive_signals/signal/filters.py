@@ -220,6 +220,17 @@ def bandpass(
     return zero_phase_sos(sos, x)
 
 
+def _butterworth_one_sided(
+    x: np.ndarray, *, sampling_rate: float, cutoff_hz: float, order: int, btype: str
+) -> np.ndarray:
+    """Shared body of :func:`lowpass` and :func:`highpass`."""
+    x = _check_batch(x)
+    fs = _check_positive(sampling_rate, "sampling_rate")
+    cutoff = _check_cutoff(cutoff_hz, "cutoff_hz", fs)
+    sos = scipy.signal.butter(order, cutoff, btype=btype, fs=fs, output="sos")
+    return zero_phase_sos(sos, x)
+
+
 def lowpass(x: np.ndarray, *, sampling_rate: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass filter (``sosfiltfilt`` of ``butter(order, cutoff_hz)``).
 
@@ -232,32 +243,16 @@ def lowpass(x: np.ndarray, *, sampling_rate: float, cutoff_hz: float, order: int
     Returns:
         ``[N, C, L]`` filtered signals.
     """
-    x = _check_batch(x)
-    fs = _check_positive(sampling_rate, "sampling_rate")
-    cutoff = _check_cutoff(cutoff_hz, "cutoff_hz", fs)
-    sos = scipy.signal.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
-    return zero_phase_sos(sos, x)
+    return _butterworth_one_sided(x, sampling_rate=sampling_rate, cutoff_hz=cutoff_hz,
+                                  order=order, btype="lowpass")
 
 
 def highpass(
     x: np.ndarray, *, sampling_rate: float, cutoff_hz: float, order: int = 4
 ) -> np.ndarray:
-    """Zero-phase Butterworth high-pass filter (``sosfiltfilt`` of ``butter(order, cutoff_hz, "highpass")``).
-
-    Args:
-        x: ``[N, C, L]`` signals.
-        sampling_rate: samples per second.
-        cutoff_hz: ``0 < cutoff_hz < sampling_rate / 2``.
-        order: Butterworth order.
-
-    Returns:
-        ``[N, C, L]`` filtered signals.
-    """
-    x = _check_batch(x)
-    fs = _check_positive(sampling_rate, "sampling_rate")
-    cutoff = _check_cutoff(cutoff_hz, "cutoff_hz", fs)
-    sos = scipy.signal.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
-    return zero_phase_sos(sos, x)
+    """Zero-phase Butterworth high-pass filter; arguments and shapes as :func:`lowpass`."""
+    return _butterworth_one_sided(x, sampling_rate=sampling_rate, cutoff_hz=cutoff_hz,
+                                  order=order, btype="highpass")
 
 
 def notch(
