@@ -10,6 +10,9 @@ VIZ_PORT ?= 4141
 export KEDRO_DISABLE_TELEMETRY := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
+# OpenMP threads that sleep instead of spinning: on a busy 2-core machine spinning threads
+# made 2-thread torch steps 5-50x slower.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench lint
 
@@ -67,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pretraining_throughput.py --out benchmarks/results/pretraining_throughput.json
 	$(BIN)/python benchmarks/augmentations.py --out benchmarks/results/augmentations.json
 	$(BIN)/python benchmarks/signal_features.py --out benchmarks/results/signal_features.json
+	$(BIN)/python benchmarks/sleep_ingestion.py --out benchmarks/results/sleep_ingestion.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

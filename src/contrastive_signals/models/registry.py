@@ -13,11 +13,16 @@ import torch
 from torch import nn
 
 from contrastive_signals.models.encoders import DigitCNN, SupervisedCNN, TripletMLP
+from contrastive_signals.models.sequence import ConvBiLSTM, SequenceCNN
+from contrastive_signals.models.sleep import SleepStager
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "digit_cnn": DigitCNN,
     "triplet_mlp": TripletMLP,
     "supervised_cnn": SupervisedCNN,
+    "ctc_cnn": SequenceCNN,
+    "ctc_bilstm": ConvBiLSTM,
+    "sleep_stager": SleepStager,
 }
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -31,3 +33,24 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeding third-party global state on purpose
     torch.manual_seed(seed)
+
+
+@contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run a block with ``num_threads`` intra-op CPU threads, restoring the previous count
+    afterwards; ``None`` leaves the setting alone.
+
+    Small models on small batches gain little from intra-op parallelism, and on a busy
+    machine every parallel op waits for its slowest (descheduled) thread.
+    """
+    if num_threads is None:
+        yield
+        return
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -10,7 +10,11 @@ import torch.nn.functional as F
 
 from contrastive_signals.augment.images import ViewAugmentation
 from contrastive_signals.config import from_params
-from contrastive_signals.losses import nt_xent_loss, pair_contrastive_loss, supervised_contrastive_loss
+from contrastive_signals.losses import (
+    nt_xent_loss,
+    pair_contrastive_loss,
+    supervised_contrastive_loss,
+)
 from contrastive_signals.models.encoders import EncoderWithHead, ProjectionHead
 from contrastive_signals.models.registry import to_bundle
 from contrastive_signals.pipelines.common import EncoderParams, knn_validation

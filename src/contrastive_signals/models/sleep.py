@@ -1,0 +1,181 @@
+"""Sleep staging over sequences of 30-s epochs: a 1-D CNN encodes each epoch, a BiLSTM reads
+a window of consecutive epochs, and two heads read the BiLSTM:
+
+- a per-epoch classifier (stage logits, trained with cross-entropy);
+- a CTC head (blank + stage logits per epoch), trained with CTC on the window's collapsed
+  stage sequence (``W W N1 N2 N2`` -> ``W N1 N2``), i.e. the order of stages without their
+  durations.
+
+Also here: window construction, the joint loss and inference over whole recordings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BLANK = 0  # CTC blank; stage k is CTC symbol k + 1
+BLANK_BIAS_INIT = -3.0
+
+
+class EpochEncoder(nn.Module):
+    """1-D CNN on raw epochs ``[N, C, L]`` -> embeddings ``[N, D]``.
+
+    A wide first kernel (0.5 s at 100 Hz) with stride 6 sees the slow waves cheaply; two
+    narrow convolutions then pick up rhythms; average and max pooling over time make the
+    embedding independent of where in the epoch an event (spindle, K-complex) falls.
+    """
+
+    def __init__(self, in_channels: int, *, base_channels: int = 16, embedding_dim: int = 64,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        c1, c2 = base_channels, 2 * base_channels
+        self.features = nn.Sequential(
+            nn.Conv1d(in_channels, c1, kernel_size=50, stride=6, padding=24, bias=False),
+            nn.BatchNorm1d(c1), nn.ReLU(inplace=True), nn.MaxPool1d(8), nn.Dropout(dropout),
+            nn.Conv1d(c1, c2, kernel_size=8, padding=4, bias=False),
+            nn.BatchNorm1d(c2), nn.ReLU(inplace=True),
+            nn.Conv1d(c2, c2, kernel_size=8, padding=4, bias=False),
+            nn.BatchNorm1d(c2), nn.ReLU(inplace=True), nn.MaxPool1d(4),
+        )
+        self.project = nn.Sequential(nn.Linear(2 * c2, embedding_dim), nn.ReLU(inplace=True))
+        self.embedding_dim = embedding_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return self.project(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+
+
+class SleepStager(nn.Module):
+    """Epoch encoder + BiLSTM + per-epoch and CTC heads.
+
+    ``forward(x)`` with ``x`` ``[B, T, C, L]`` (T consecutive epochs) returns
+    ``(epoch_logits [B, T, K], ctc_logits [B, T, K + 1])`` with K stages; CTC symbol 0 is the
+    blank.
+    """
+
+    def __init__(self, in_channels: int, *, num_stages: int = 5, base_channels: int = 16,
+                 embedding_dim: int = 64, hidden_dim: int = 64, lstm_layers: int = 1,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        self.encoder = EpochEncoder(in_channels, base_channels=base_channels,
+                                    embedding_dim=embedding_dim, dropout=dropout)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim, num_layers=lstm_layers, batch_first=True,
+                            bidirectional=True, dropout=dropout if lstm_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        # The classifier also sees the epoch's own embedding (a residual path, as in
+        # DeepSleepNet), so the BiLSTM only needs to add context.
+        self.classifier = nn.Linear(2 * hidden_dim + embedding_dim, num_stages)
+        self.ctc_head = nn.Linear(2 * hidden_dim, num_stages + 1)
+        # Collapsed targets have no adjacent repeats, so emitting the stage at every frame is
+        # a valid CTC path. Starting the blank unlikely (bias -3) sets off from that path
+        # instead of CTC's usual all-blank plateau, which short trainings do not leave.
+        with torch.no_grad():
+            self.ctc_head.bias[BLANK] = BLANK_BIAS_INIT
+        self.num_stages = num_stages
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, steps = x.shape[:2]
+        z = self.encoder(x.flatten(0, 1)).unflatten(0, (batch, steps))  # [B, T, D]
+        h, _ = self.lstm(z)
+        h = self.dropout(h)
+        return self.classifier(torch.cat([h, z], dim=-1)), self.ctc_head(h)
+
+
+# ------------------------------------------------------------------------ windows
+
+
+def collapse_repeats(labels: Sequence[int] | torch.Tensor | np.ndarray) -> list[int]:
+    """``[0, 0, 1, 2, 2, 0]`` -> ``[0, 1, 2, 0]``: the stage sequence without durations."""
+    values = [int(v) for v in labels]
+    return [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+
+
+def window_starts(n_epochs: int, *, window: int, stride: int, offset: int = 0) -> list[int]:
+    """Starts of windows of ``window`` epochs every ``stride`` epochs from ``offset``; the last
+    window is aligned to the end so every epoch from ``offset`` on is covered. A recording
+    shorter than ``window`` gives one window at 0 (the caller shortens it)."""
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got {window}, {stride}")
+    if n_epochs <= window:
+        return [0]
+    last = n_epochs - window
+    starts = list(range(min(offset, last), last + 1, stride))
+    if starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+def joint_loss(epoch_logits: torch.Tensor, ctc_logits: torch.Tensor, labels: torch.Tensor, *,
+               ce_weight: float, ctc_weight: float, label_smoothing: float = 0.0) -> torch.Tensor:
+    """``ce_weight * CE(epoch_logits, labels) + ctc_weight * CTC(ctc_logits, collapsed labels)``.
+
+    Args:
+        epoch_logits: ``[B, T, K]``; ctc_logits: ``[B, T, K + 1]``; labels: ``[B, T]`` in 0..K-1.
+
+    The CTC targets are each window's collapsed stage sequence (never longer than T, and
+    without adjacent repeats, so T frames always suffice); CTC is averaged over targets
+    after dividing by their lengths (``reduction="mean"``).
+    """
+    loss = ce_weight * F.cross_entropy(epoch_logits.flatten(0, 1).float(), labels.flatten(),
+                                       label_smoothing=label_smoothing)
+    if ctc_weight > 0:
+        targets = [torch.unique_consecutive(row) + 1 for row in labels]
+        lengths = torch.tensor([len(t) for t in targets])
+        log_probs = F.log_softmax(ctc_logits.float(), dim=-1).transpose(0, 1)  # [T, B, K + 1]
+        steps = torch.full((labels.shape[0],), labels.shape[1], dtype=torch.long)
+        loss = loss + ctc_weight * F.ctc_loss(log_probs, torch.cat(targets), steps, lengths,
+                                              blank=BLANK, zero_infinity=True)
+    return loss
+
+
+# ---------------------------------------------------------------------- inference
+
+
+@torch.no_grad()
+def predict_recording(model: SleepStager, epochs: torch.Tensor, *, window: int, stride: int,
+                      batch_size: int = 16, device: torch.device | str = "cpu"
+                      ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Stage probabilities of every epoch of one recording and CTC outputs per window.
+
+    Per-epoch probabilities average the softmax of every window (``window`` epochs every
+    ``stride``) that covers the epoch, so each epoch sees context on both sides. CTC outputs
+    come from consecutive non-overlapping windows (the last one shorter), each a stretch of
+    the recording whose collapsed stage sequence the CTC head reads.
+
+    Args:
+        epochs: ``[N, C, L]`` one recording's epochs in time order.
+
+    Returns:
+        probabilities ``[N, K]`` and, per non-overlapping window, CTC log-probabilities
+        ``[T_w, K + 1]`` (``T_w = window`` except possibly the last).
+    """
+    was_training = model.training
+    model.eval().to(device)
+    n = len(epochs)
+    length = min(window, n)
+    sums = torch.zeros(n, model.num_stages)
+    counts = torch.zeros(n, 1)
+    starts = window_starts(n, window=length, stride=stride)
+    for i in range(0, len(starts), batch_size):
+        chunk = starts[i:i + batch_size]
+        x = torch.stack([epochs[s:s + length] for s in chunk]).to(device)
+        logits, _ = model(x)
+        probs = logits.float().softmax(-1).cpu()
+        for s, p in zip(chunk, probs, strict=True):
+            sums[s:s + length] += p
+            counts[s:s + length] += 1
+    ctc_outputs: list[torch.Tensor] = []
+    full = list(range(0, n - window + 1, window)) if n >= window else []
+    pieces = [full[i:i + batch_size] for i in range(0, len(full), batch_size)]
+    tail = len(full) * window
+    for chunk in pieces + ([[tail]] if tail < n else []):
+        x = torch.stack([epochs[s:s + window] for s in chunk]).to(device)
+        _, ctc_logits = model(x)
+        ctc_outputs += list(F.log_softmax(ctc_logits.float(), dim=-1).cpu())
+    model.train(was_training)
+    return sums / counts, ctc_outputs
