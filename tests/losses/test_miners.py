@@ -14,13 +14,7 @@ from contrastive_signals.losses import (
     pairwise_distances,
     semi_hard_triplets,
 )
-
-
-def _batch(n: int, d: int, n_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, n_classes, (n,), generator=g)
-    centres = torch.randn(n_classes, d, generator=g, dtype=torch.float64)
-    return centres[labels] + torch.randn(n, d, generator=g, dtype=torch.float64), labels
+from tests.losses.batches import clustered_batch as _batch
 
 
 def _loop_distance(u, v, metric):
