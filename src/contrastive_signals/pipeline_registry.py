@@ -16,13 +16,15 @@ from contrastive_signals.pipelines import (
     triplet,
 )
 
-DIGITS_STAGES = ("ingestion", "features", "pretraining", "triplet", "supervised", "evaluation")
+DIGITS_STAGES = ("ingestion", "image_features", "pretraining", "triplet", "supervised", "evaluation")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {
         "ingestion": ingestion.create_pipeline(),
-        "features": features.create_pipeline(),
+        "image_features": features.create_pipeline(),
+        # YAML-declared signal feature steps over the signal datasets (after their ingestion).
+        "signal_features": features.create_signal_pipeline(),
         "pretraining": pretraining.create_pipeline(),
         "triplet": triplet.create_pipeline(),
         "supervised": supervised.create_pipeline(),
@@ -31,6 +33,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
     }
+    pipelines["features"] = pipelines["image_features"] + pipelines["signal_features"]
     # `kedro run` alone is the digits path of the quick start; the signal pipelines
     # (sleep, ctc, ...) have their own time budgets and run by name.
     pipelines["__default__"] = sum((pipelines[name] for name in DIGITS_STAGES), Pipeline([]))

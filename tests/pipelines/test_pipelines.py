@@ -1,6 +1,7 @@
 """Each pipeline sliced and run with SequentialRunner on tiny in-memory inputs."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,12 +68,12 @@ def digits_raw():
 
 @pytest.fixture(scope="module")
 def features(pipelines, digits_raw):
-    out = run(pipelines["ingestion"] + pipelines["features"], {"digit_images_raw": digits_raw})
+    out = run(pipelines["ingestion"] + pipelines["image_features"], {"digit_images_raw": digits_raw})
     return out["digit_features"]
 
 
 def test_ingestion_and_features_outputs(pipelines, digits_raw):
-    out = run(pipelines["ingestion"] + pipelines["features"], {"digit_images_raw": digits_raw},
+    out = run(pipelines["ingestion"] + pipelines["image_features"], {"digit_images_raw": digits_raw},
               keep=("digit_splits",))
     sizes = {part: len(d["labels"]) for part, d in out["digit_splits"].items()}
     assert sum(sizes.values()) == 300 and sizes["test"] == 75
@@ -171,3 +172,32 @@ def test_same_seed_gives_same_encoder_and_history(pipelines, features):
     params["pretraining"]["simclr"]["fit"] = {**FIT, "seed": 1}
     other = run(simclr, {"digit_features": features}, params)
     assert other["simclr.history"]["train_loss"] != first["simclr.history"]["train_loss"]
+
+
+def test_signal_features_node_runs_the_yaml_recipe_and_names_bad_parameters():
+    from contrastive_signals.pipelines.features.nodes import build_signal_features
+
+    signals = torch.randn(6, 1, 128, generator=torch.Generator().manual_seed(0))
+    data = {"test": {"signals": signals, "targets": torch.ones(6, 2)}}
+    recipe = {"signal_key": "signals", "sampling_rate": 1.0,
+              "steps": [{"name": "derivative_channel"}, {"name": "wavelet", "wavelet": "haar", "level": 2}]}
+    out = build_signal_features(data, recipe, dataset="ctc")
+    assert out["test"]["signals"].shape == (6, 2, 128) and out["sampling_rate"] == 1.0
+    assert out["feature_steps"] == recipe["steps"] and torch.equal(data["test"]["signals"], signals)
+    with pytest.raises(ValueError, match="signal_features.ctc.sampling_rate"):
+        build_signal_features(data, {**recipe, "sampling_rate": None}, dataset="ctc")
+    with pytest.raises(ParameterError, match=r"signal_features\.ctc: .*unknown name 'fir'"):
+        build_signal_features(data, {**recipe, "steps": [{"name": "fir"}]}, dataset="ctc")
+
+
+def test_signal_features_pipeline_reads_every_configured_dataset(pipelines):
+    import yaml
+
+    from contrastive_signals.pipelines.features.pipeline import SIGNAL_DATASETS
+
+    conf = Path(__file__).resolve().parents[2] / "conf/base/parameters_features.yml"
+    recipes = yaml.safe_load(conf.read_text())["signal_features"]
+    assert set(recipes) == set(SIGNAL_DATASETS)
+    assert pipelines["signal_features"].inputs() == (
+        {source for source, _ in SIGNAL_DATASETS.values()} | {f"params:signal_features.{n}" for n in recipes})
+    assert pipelines["features"].outputs() >= {"digit_features", "sleep.epoch_features"}

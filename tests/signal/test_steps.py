@@ -6,6 +6,7 @@ import inspect
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from contrastive_signals.signal import filters, spectral, wavelets
@@ -13,6 +14,7 @@ from contrastive_signals.signal.steps import (
     FEATURE_STEPS,
     TERMINAL_STEPS,
     apply_feature_steps,
+    apply_feature_steps_to_dataset,
     validate_feature_steps,
 )
 
@@ -133,3 +135,51 @@ def test_registry_functions_take_x_first_then_keywords():
         assert params[0].name == "x", name
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:]), name
     assert TERMINAL_STEPS <= set(FEATURE_STEPS)
+
+
+# ------------------------------------------------------------ whole datasets in one batch
+DATASET_STEPS = [{"name": "bandpass", "low_hz": 1.0, "high_hz": 20.0},
+                 {"name": "resample", "to_hz": 50.0}, {"name": "derivative_channel"}]
+
+
+def _recordings_dataset():
+    rng = np.random.default_rng(3)
+    return {"sampling_rate": 100.0, "recordings": [
+        {"name": f"r{i}", "epochs": torch.from_numpy(rng.standard_normal((n, 2, 300)).astype(np.float32)),
+         "labels": torch.arange(n)} for i, n in enumerate((4, 1, 6))]}
+
+
+def test_dataset_recordings_match_each_array_alone_and_keep_structure():
+    data = _recordings_dataset()
+    before = [r["epochs"].clone() for r in data["recordings"]]
+    out, rate = apply_feature_steps_to_dataset(data, DATASET_STEPS, signal_key="epochs",
+                                               sampling_rate=100.0)
+    assert rate == 50.0 and out["sampling_rate"] == 100.0  # the node updates the rate itself
+    for original, result, kept in zip(data["recordings"], out["recordings"], before, strict=True):
+        expected, _ = apply_feature_steps(kept.double().numpy(), DATASET_STEPS, sampling_rate=100.0)
+        assert result["epochs"].dtype == torch.float32 and result["epochs"].shape == (len(kept), 4, 150)
+        np.testing.assert_allclose(result["epochs"].numpy(), expected, rtol=1e-5, atol=1e-5)
+        assert result["name"] == original["name"] and result["labels"] is original["labels"]
+        assert torch.equal(original["epochs"], kept)  # the input is not modified
+
+
+def test_dataset_splits_of_numpy_arrays():
+    rng = np.random.default_rng(0)
+    data = {part: {"signals": rng.standard_normal((n, 1, 64)), "y": np.arange(n)}
+            for part, n in (("train", 5), ("test", 3))}
+    out, rate = apply_feature_steps_to_dataset(
+        data, [{"name": "fft_magnitude"}], signal_key="signals", sampling_rate=8.0)
+    assert rate == 8.0 and out["train"]["signals"].shape == (5, 1, 33)
+    np.testing.assert_allclose(out["test"]["signals"],
+                               np.abs(np.fft.rfft(data["test"]["signals"], axis=-1)), atol=1e-12)
+
+
+def test_dataset_errors_name_the_key_and_the_shapes():
+    with pytest.raises(ValueError, match="no signal arrays under the key 'signals'"):
+        apply_feature_steps_to_dataset(_recordings_dataset(), DATASET_STEPS, signal_key="signals",
+                                       sampling_rate=100.0)
+    mixed = {"a": {"x": np.zeros((2, 1, 10))}, "b": {"x": np.zeros((2, 2, 10))}}
+    with pytest.raises(ValueError, match=r"same C and L.*\(2, 2, 10\)"):
+        apply_feature_steps_to_dataset(mixed, [], signal_key="x", sampling_rate=1.0)
+    with pytest.raises(ValueError, match="unknown name 'fft'"):
+        apply_feature_steps_to_dataset(mixed, [{"name": "fft"}], signal_key="x", sampling_rate=1.0)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from contrastive_signals.signal import filters, spectral, wavelets
 
@@ -32,6 +33,7 @@ __all__ = [
     "INJECTED_ARGUMENTS",
     "TERMINAL_STEPS",
     "apply_feature_steps",
+    "apply_feature_steps_to_dataset",
     "validate_feature_steps",
 ]
 
@@ -189,3 +191,88 @@ def apply_feature_steps(
         if name == "resample":
             rate = float(kwargs["to_hz"])
     return out, rate
+
+
+def _collect_signal_arrays(data: Any, key: str, found: list[Any]) -> None:
+    """Append every value stored under ``key`` in nested dicts / lists, depth first."""
+    if isinstance(data, Mapping):
+        for name, value in data.items():
+            if name == key:
+                found.append(value)
+            else:
+                _collect_signal_arrays(value, key, found)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            _collect_signal_arrays(value, key, found)
+
+
+def _replace_signal_arrays(data: Any, key: str, replacements: list[Any]) -> Any:
+    """A copy of ``data`` whose ``key`` values are taken in order from ``replacements``
+    (same traversal as :func:`_collect_signal_arrays`); other leaves are shared, not copied."""
+    if isinstance(data, Mapping):
+        return {name: replacements.pop(0) if name == key
+                else _replace_signal_arrays(value, key, replacements)
+                for name, value in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(_replace_signal_arrays(value, key, replacements) for value in data)
+    return data
+
+
+def apply_feature_steps_to_dataset(
+    data: Mapping[str, Any],
+    steps: Sequence[Mapping[str, Any]],
+    *,
+    signal_key: str,
+    sampling_rate: float,
+) -> tuple[dict[str, Any], float]:
+    """Run a step list over every signal array of a nested dataset in one batch.
+
+    A signal dataset is any nesting of dicts and lists whose arrays under ``signal_key``
+    share their trailing ``[C, L]`` shape: a flat ``{"signals": [N, C, L], ...}``, splits
+    ``{"train": {"signals": ...}, "test": ...}``, or recordings
+    ``{"recordings": [{"epochs": [E_i, C, L], ...}, ...]}``. All arrays are concatenated
+    into one ``[sum N_i, C, L]`` batch (so each step runs once, vectorised), then split
+    back into the same structure; every other value (labels, names) passes through.
+
+    Args:
+        data: the dataset; not modified. Arrays may be numpy arrays or torch tensors.
+        steps: the step list (see :func:`validate_feature_steps`).
+        signal_key: the key that names signal arrays, e.g. ``"signals"`` or ``"epochs"``.
+        sampling_rate: samples per second of the signals.
+
+    Returns:
+        ``(features, rate)``: the same structure with each signal array replaced by its
+        features (the input's array type, and its dtype when floating), and the sampling
+        rate after the steps.
+
+    Raises:
+        ValueError: no array under ``signal_key``, arrays whose trailing shapes differ, or
+            a step's own error.
+    """
+    validate_feature_steps(steps)
+    arrays: list[Any] = []
+    _collect_signal_arrays(data, signal_key, arrays)
+    if not arrays:
+        raise ValueError(f"no signal arrays under the key {signal_key!r}; the dataset's "
+                         f"top-level keys are {sorted(data)}")
+    numpy_arrays = [a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+                    for a in arrays]
+    shapes = {a.shape[1:] for a in numpy_arrays}
+    if any(a.ndim != 3 for a in numpy_arrays) or len(shapes) != 1:
+        raise ValueError(f"signal arrays under {signal_key!r} must all be [N, C, L] with the "
+                         f"same C and L; got shapes {sorted({a.shape for a in numpy_arrays})}")
+    batch = np.concatenate(numpy_arrays, axis=0)
+    features, rate = apply_feature_steps(batch, steps, sampling_rate=sampling_rate)
+    pieces = np.split(features, np.cumsum([len(a) for a in numpy_arrays])[:-1], axis=0)
+    restored = [_like(piece, original) for piece, original in zip(pieces, arrays, strict=True)]
+    return _replace_signal_arrays(data, signal_key, restored), rate
+
+
+def _like(values: np.ndarray, original: Any) -> Any:
+    """``values`` as the type of ``original`` (torch tensor or numpy array), keeping a
+    floating dtype such as float32; a contiguous copy so pieces do not share one buffer."""
+    if isinstance(original, torch.Tensor):
+        tensor = torch.from_numpy(np.ascontiguousarray(values))
+        return tensor.to(original.dtype) if original.is_floating_point() else tensor
+    dtype = original.dtype if np.issubdtype(original.dtype, np.floating) else values.dtype
+    return np.ascontiguousarray(values, dtype=dtype)

@@ -1,4 +1,5 @@
-"""Image feature nodes: normalisation and optional spatial-filter channels."""
+"""Feature nodes: image normalisation and spatial-filter channels (digits), and the
+declarative signal feature steps applied to any signal dataset."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from contrastive_signals.config import from_params
 from contrastive_signals.signal.image_filters import SPATIAL_FILTERS, add_filter_channels, normalize
+from contrastive_signals.signal.steps import apply_feature_steps_to_dataset, validate_feature_steps
 
 
 @dataclass(frozen=True)
@@ -38,3 +40,43 @@ def build_image_features(
             images = add_filter_channels(images, filters=list(config.filters))
         features[part] = {"images": images.contiguous(), "labels": data["labels"].clone()}
     return features
+
+
+@dataclass(frozen=True)
+class SignalFeatureParams:
+    """One signal dataset's feature recipe (``signal_features.<dataset>`` in parameters).
+
+    ``steps`` is the ordered list of ``{name: <step>, <arguments>}`` of
+    :mod:`contrastive_signals.signal.steps`; ``signal_key`` names the dataset's signal arrays;
+    ``sampling_rate`` is used only when the dataset does not carry its own.
+    """
+
+    steps: tuple[dict[str, Any], ...]
+    signal_key: str = "signals"
+    sampling_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        validate_feature_steps(list(self.steps))
+        if self.sampling_rate is not None and not self.sampling_rate > 0:
+            raise ValueError(f"sampling_rate must be > 0, got {self.sampling_rate}")
+
+
+def build_signal_features(data: dict[str, Any], params: dict[str, Any], *,
+                          dataset: str) -> dict[str, Any]:
+    """Apply the YAML step list of ``signal_features.<dataset>`` to every signal array of
+    ``data`` in one batch (see :func:`apply_feature_steps_to_dataset`).
+
+    Returns:
+        ``data``'s structure with features in place of the signals, ``sampling_rate`` set
+        to the rate after the steps and ``feature_steps`` recording the recipe.
+    """
+    path = f"signal_features.{dataset}"
+    config = from_params(SignalFeatureParams, params, path=path)
+    rate = data.get("sampling_rate", config.sampling_rate)
+    if rate is None:
+        raise ValueError(f"{path}: the dataset carries no sampling_rate; set "
+                         f"{path}.sampling_rate in parameters")
+    steps = [dict(step) for step in config.steps]
+    features, rate_after = apply_feature_steps_to_dataset(
+        data, steps, signal_key=config.signal_key, sampling_rate=float(rate))
+    return {**features, "sampling_rate": rate_after, "feature_steps": steps}
