@@ -71,6 +71,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/augmentations.py --out benchmarks/results/augmentations.json
 	$(BIN)/python benchmarks/signal_features.py --out benchmarks/results/signal_features.json
 	$(BIN)/python benchmarks/sleep_ingestion.py --out benchmarks/results/sleep_ingestion.json
+	# kedro-viz start-up time, measured by the browser test (benchmarks/results/viz_ready.json)
+	CONTRASTIVE_SIGNALS_RECORD_VIZ_READY=1 $(BIN)/python -m pytest -q tests/e2e/test_viz_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
