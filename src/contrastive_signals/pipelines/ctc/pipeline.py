@@ -2,9 +2,10 @@
 namespaces (``ctc_cnn``, ``ctc_bilstm``), plus the shared data, curves and report nodes in the
 ``ctc`` group."""
 
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
+
+from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import (
     MODELS,
@@ -23,18 +24,14 @@ SEQUENCES = "ctc_synthetic_sequences"
 EXTRA_REPORTS: tuple[str, ...] = ("sleep_metrics",)  # from the sleep pipeline
 
 
-def _bound(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
-
-
 def _model_pipeline(model: str) -> Pipeline:
     namespace = f"ctc_{model}"
     template = Pipeline([
-        node(_bound(train_ctc_model, model=model), [SEQUENCES, "params:data", "params:settings"],
+        node(bind(train_ctc_model, model=model), [SEQUENCES, "params:data", "params:settings"],
              ["encoder", "history", "history_metrics"], name="train_ctc_model"),
         node(evaluate_ctc_model, [SEQUENCES, "encoder", "params:decoding"], "test_scores",
              name="evaluate_ctc_model"),
-        node(_bound(plot_ctc_emissions, name=namespace), [SEQUENCES, "encoder", "params:plots"],
+        node(bind(plot_ctc_emissions, name=namespace), [SEQUENCES, "encoder", "params:plots"],
              "emissions_plot", name="plot_ctc_emissions"),
     ])
     return pipeline(

@@ -1,9 +1,10 @@
 """Evaluation: one per-encoder sub-pipeline (embed, probe, plot) under the namespace
 ``evaluation.<encoder>``, then one report over all encoders."""
 
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
+
+from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import (
     build_results_report,
@@ -21,10 +22,6 @@ TRAINED_ENCODERS = ("simclr", "supcon", "triplet_scratch", "triplet_pretrained",
 ENCODERS = ("raw", *TRAINED_ENCODERS)
 
 
-def _named(func, name):
-    return update_wrapper(partial(func, name=name), func)
-
-
 def _encoder_pipeline(name: str) -> Pipeline:
     if name == "raw":
         embed_node = node(pixel_embeddings, "digit_features", "embeddings", name="embed")
@@ -35,9 +32,9 @@ def _encoder_pipeline(name: str) -> Pipeline:
     template = Pipeline([
         embed_node,
         node(evaluate_embeddings, ["embeddings", "params:evaluation"], "probe_scores", name="evaluate"),
-        node(_named(plot_embedding_tsne, name), ["embeddings", "params:evaluation"], "tsne_plot",
+        node(bind(plot_embedding_tsne, name=name), ["embeddings", "params:evaluation"], "tsne_plot",
              name="plot_tsne"),
-        node(_named(plot_probe_confusion, name), "probe_scores", "confusion_plot", name="plot_confusion"),
+        node(bind(plot_probe_confusion, name=name), "probe_scores", "confusion_plot", name="plot_confusion"),
     ])
     return pipeline(template, namespace=f"evaluation.{name}", inputs=inputs,
                     parameters={"params:evaluation"})

@@ -1,9 +1,9 @@
 """The `features` stage: image features for the digits path, and the declarative signal
 feature steps (``signal_features.<dataset>.steps`` in parameters) for signal datasets."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
+
+from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import build_image_features, build_signal_features
 
@@ -25,8 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
 
 
 def _signal_node(name: str, source: str, target: str):
-    func = update_wrapper(partial(build_signal_features, dataset=name), build_signal_features)
-    return node(func, [source, f"params:signal_features.{name}"], target,
+    return node(bind(build_signal_features, dataset=name), [source, f"params:signal_features.{name}"], target,
                 name=f"build_{name}_signal_features")
 
 

@@ -1,8 +1,9 @@
 """One pretraining pipeline, instantiated once per objective (namespace ``simclr``, ``supcon``)."""
 
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
+
+from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import train_contrastive_encoder
 
@@ -10,7 +11,7 @@ OBJECTIVES = ("simclr", "supcon")
 
 
 def _objective_pipeline(objective: str) -> Pipeline:
-    train = update_wrapper(partial(train_contrastive_encoder, name=objective), train_contrastive_encoder)
+    train = bind(train_contrastive_encoder, name=objective)
     template = Pipeline([
         node(train, ["digit_features", "params:settings"],
              ["encoder", "history", "history_metrics"], name="train_contrastive_encoder"),
