@@ -6,6 +6,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from contrastive_signals.pipelines import (
+    afm,
     ctc,
     evaluation,
     features,
@@ -30,6 +31,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "supervised": supervised.create_pipeline(),
         "evaluation": evaluation.create_pipeline(),
         "sleep": sleep.create_pipeline(),
+        "afm": afm.create_pipeline(),
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
     }

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from contrastive_signals.models.curves import CurveCNN
 from contrastive_signals.models.encoders import DigitCNN, SupervisedCNN, TripletMLP
 from contrastive_signals.models.sequence import ConvBiLSTM, SequenceCNN
 from contrastive_signals.models.sleep import SleepStager
@@ -23,6 +24,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "ctc_cnn": SequenceCNN,
     "ctc_bilstm": ConvBiLSTM,
     "sleep_stager": SleepStager,
+    "curve_cnn": CurveCNN,
 }
 
 

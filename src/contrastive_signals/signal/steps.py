@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from contrastive_signals.signal import filters, spectral, wavelets
+from contrastive_signals.signal import filters, force_curves, spectral, wavelets
 
 __all__ = [
     "FEATURE_STEPS",
@@ -75,6 +75,13 @@ FEATURE_STEPS: dict[str, Callable[..., np.ndarray]] = {
     "notch": filters.notch,
     "normalize": filters.normalize,
     "resample": filters.resample,
+    # AFM force curves (contact region first, far region last): see signal/force_curves.py
+    "baseline": force_curves.subtract_baseline,
+    "flatten": force_curves.flatten,
+    "align_contact": force_curves.align_contact,
+    "resample_length": force_curves.resample_length,
+    "scale": force_curves.scale,
+    "clip": force_curves.clip,
 }
 """Step name -> function ``f(x [N, C, L], **arguments) -> array``."""
 
