@@ -1,0 +1,96 @@
+"""Negative ELBO of a Gaussian-likelihood VAE, and the triplet terms that split a latent into
+a signal part and a noise part (for :class:`~contrastive_signals.models.hvae.HierarchicalVAE`).
+
+Units: nats per pixel, so that the triplet weights do not depend on the image size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from contrastive_signals.losses.triplet import triplet_margin_loss
+
+
+def gaussian_nll(reconstruction: Tensor, target: Tensor, *, std: float) -> Tensor:
+    """``-log N(target; reconstruction, std^2)`` up to its constant, summed over all but the
+    batch dim -> ``[B]``: ``sum((target - reconstruction)^2) / (2 std^2)``."""
+    if reconstruction.shape != target.shape:
+        raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and target "
+                         f"{tuple(target.shape)} differ in shape")
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std}")
+    return (reconstruction - target).square().flatten(1).sum(dim=1) / (2.0 * std**2)
+
+
+def negative_elbo(reconstruction: Tensor, target: Tensor, kl: Tensor, *, std: float,
+                  beta: float) -> Tensor:
+    """Batch mean of ``(nll + beta * kl) / pixels`` (scalar); ``kl`` is ``[B]``."""
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    pixels = target[0].numel()
+    return ((gaussian_nll(reconstruction, target, std=std) + beta * kl) / pixels).mean()
+
+
+def kl_warmup(step: int, *, warmup_steps: int) -> float:
+    """Linear KL warm-up factor in [0, 1]: ``min(1, step / warmup_steps)`` (1 when no
+    warm-up)."""
+    if warmup_steps <= 0:
+        return 1.0
+    return min(1.0, step / warmup_steps)
+
+
+def derangement(n: int, generator: torch.Generator) -> Tensor:
+    """A random permutation of ``range(n)`` without fixed points (a cyclic shift by a random
+    offset in ``[1, n)`` of a random permutation) -> ``[n]``; ``n >= 2``."""
+    if n < 2:
+        raise ValueError(f"need at least 2 items for a derangement, got {n}")
+    perm = torch.randperm(n, generator=generator)
+    shift = int(torch.randint(1, n, (1,), generator=generator))
+    out = torch.empty(n, dtype=torch.long)
+    out[perm] = perm.roll(shift)
+    return out
+
+
+def split_triplets(batch: int, negatives: Tensor) -> tuple[tuple[Tensor, Tensor, Tensor],
+                                                            tuple[Tensor, Tensor, Tensor]]:
+    """Index triplets over the stacked codes ``[clean_0..clean_{B-1}, noisy_0..noisy_{B-1}]``
+    (``[2B, D]``), with ``negatives`` a derangement ``[B]``:
+
+    - signal part: anchor ``clean_i``, positive ``noisy_i`` (same image), negative
+      ``clean_{negatives[i]}`` (another image);
+    - noise part: anchor ``noisy_i``, positive ``noisy_{negatives[i]}`` (another noisy image),
+      negative ``clean_i`` (the anchor's clean version).
+    """
+    i = torch.arange(batch, device=negatives.device)
+    signal = (i, batch + i, negatives)
+    noise = (batch + i, batch + negatives, i)
+    return signal, noise
+
+
+def signal_noise_triplet_losses(signal_codes: Tensor, noise_codes: Tensor, negatives: Tensor, *,
+                                signal_margin: float, noise_margin: float
+                                ) -> tuple[Tensor, Tensor]:
+    """Triplet margin losses (Euclidean, per-dimension RMS scale) of one latent level.
+
+    Args:
+        signal_codes, noise_codes: ``[2B, D_s]`` and ``[2B, D_n]``, rows ordered clean then
+            noisy (row ``B + i`` is the noisy version of row ``i``).
+        negatives: a derangement ``[B]`` choosing the other images.
+        signal_margin, noise_margin: margins in RMS-distance units (distance / sqrt(D)), so
+            one margin fits latents of any size.
+
+    Returns:
+        ``(signal_loss, noise_loss)``, scalars.
+    """
+    if signal_codes.shape[0] != noise_codes.shape[0] or signal_codes.shape[0] % 2:
+        raise ValueError("codes must have the same, even number of rows (clean then noisy)")
+    batch = signal_codes.shape[0] // 2
+    signal_idx, noise_idx = split_triplets(batch, negatives.to(signal_codes.device))
+    signal = triplet_margin_loss(signal_codes / math.sqrt(signal_codes.shape[1]), signal_idx,
+                                 margin=signal_margin)
+    noise = triplet_margin_loss(noise_codes / math.sqrt(noise_codes.shape[1]), noise_idx,
+                                margin=noise_margin)
+    return signal, noise

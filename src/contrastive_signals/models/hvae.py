@@ -1,0 +1,200 @@
+"""A two-level hierarchical VAE whose latents are split into a signal and a noise part.
+
+Levels (for ``N x N`` images, ``N`` divisible by 8):
+
+- *spatial*: ``z1`` of shape ``[B, S_sig + S_noise, N/4, N/4]`` (channels ``[:S_sig]`` are the
+  signal part), posterior ``q(z1 | x)``, prior ``p(z1 | z2)`` computed top-down;
+- *global*: ``z2`` of shape ``[B, G_sig + G_noise]``, posterior ``q(z2 | x)``, prior
+  ``N(0, I)``.
+
+The decoder maps ``(z1, z2)`` to an image ``[B, 1, N, N]``. Removing noise swaps the noise
+parts of a noisy image's code for those of a clean image's code (and injecting noise does
+the reverse); :func:`swap_noise` does the swap on posterior means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+LEVELS = ("spatial", "global")
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with SiLU and a skip connection; channels unchanged."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.silu(self.conv1(F.silu(x))))
+
+
+def _down(c_in: int, c_out: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), ResBlock(c_out))
+
+
+def _up(c_in: int, c_out: int) -> nn.Module:
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), ResBlock(c_out))
+
+
+@dataclass
+class Gaussian:
+    """Diagonal Gaussian: ``mean`` and ``log_var`` of equal shape."""
+
+    mean: Tensor
+    log_var: Tensor
+
+    def sample(self, generator: torch.Generator | None) -> Tensor:
+        """Reparameterised draw (the noise comes from ``generator`` on the CPU)."""
+        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype)
+        return self.mean + (0.5 * self.log_var).exp() * eps.to(self.mean.device)
+
+    def kl(self, prior: Gaussian | None = None) -> Tensor:
+        """``KL(self || prior)`` summed over all but the batch dim -> ``[B]``; prior
+        ``N(0, I)`` when None."""
+        if prior is None:
+            terms = 0.5 * (self.mean.square() + self.log_var.exp() - 1.0 - self.log_var)
+        else:
+            terms = 0.5 * (prior.log_var - self.log_var
+                           + (self.log_var.exp() + (self.mean - prior.mean).square())
+                           / prior.log_var.exp() - 1.0)
+        return terms.flatten(1).sum(dim=1)
+
+
+def _gaussian(params: Tensor, dim: int) -> Gaussian:
+    mean, log_var = params.chunk(2, dim=dim)
+    return Gaussian(mean, log_var.clamp(-12.0, 6.0))
+
+
+@dataclass
+class HVAEOutput:
+    """What one training pass returns: the reconstruction ``[B, 1, N, N]``, the posteriors
+    and the prior of ``z1`` given the sampled ``z2``."""
+
+    reconstruction: Tensor
+    posteriors: dict[str, Gaussian]
+    spatial_prior: Gaussian
+
+    def kl(self) -> Tensor:
+        """Total KL per image ``[B]``: ``KL(q(z2|x) || N(0, I)) + KL(q(z1|x) || p(z1|z2))``."""
+        return self.posteriors["global"].kl() + self.posteriors["spatial"].kl(self.spatial_prior)
+
+
+class HierarchicalVAE(nn.Module):
+    """Two-level VAE with signal/noise latent splits.
+
+    Args:
+        image_size: ``N`` (divisible by 8).
+        channels: feature channels at resolutions ``N``, ``N/2`` and ``N/4`` (and ``N/8``).
+        spatial_signal, spatial_noise: channels of the signal and noise parts of ``z1``.
+        global_signal, global_noise: sizes of the signal and noise parts of ``z2``.
+    """
+
+    def __init__(self, *, image_size: int = 64, channels: tuple[int, int, int] = (32, 64, 96),
+                 spatial_signal: int = 8, spatial_noise: int = 4, global_signal: int = 32,
+                 global_noise: int = 16) -> None:
+        super().__init__()
+        if image_size % 8 or image_size < 8:
+            raise ValueError(f"image_size must be a positive multiple of 8, got {image_size}")
+        if len(channels) != 3 or min(channels) < 1:
+            raise ValueError(f"channels must be three positive integers, got {channels}")
+        for name, value in (("spatial_signal", spatial_signal), ("spatial_noise", spatial_noise),
+                            ("global_signal", global_signal), ("global_noise", global_noise)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        c0, c1, c2 = channels
+        self.image_size = image_size
+        self.splits = {"spatial": (spatial_signal, spatial_noise),
+                       "global": (global_signal, global_noise)}
+        s_dim, g_dim = spatial_signal + spatial_noise, global_signal + global_noise
+        low = image_size // 8
+        self.encoder_stem = nn.Sequential(nn.Conv2d(1, c0, 3, padding=1), ResBlock(c0))
+        self.encoder_mid = nn.Sequential(_down(c0, c1), _down(c1, c2))  # -> N/4
+        self.spatial_posterior = nn.Conv2d(c2, 2 * s_dim, 3, padding=1)
+        self.encoder_top = nn.Sequential(_down(c2, c2), nn.Flatten(),
+                                         nn.Linear(c2 * low * low, 2 * g_dim))
+        self.decoder_top = nn.Sequential(nn.Linear(g_dim, c2 * low * low),
+                                         nn.Unflatten(1, (c2, low, low)), nn.SiLU(),
+                                         _up(c2, c2))  # -> N/4
+        self.spatial_prior = nn.Conv2d(c2, 2 * s_dim, 3, padding=1)
+        self.merge = nn.Sequential(nn.Conv2d(c2 + s_dim, c2, 3, padding=1), ResBlock(c2))
+        self.decoder_out = nn.Sequential(_up(c2, c1), _up(c1, c0), nn.SiLU(),
+                                         nn.Conv2d(c0, 1, 3, padding=1))
+
+    def posteriors(self, images: Tensor) -> dict[str, Gaussian]:
+        """``[B, 1, N, N]`` -> ``{"spatial": q(z1|x), "global": q(z2|x)}``."""
+        h = self.encoder_mid(self.encoder_stem(images))
+        return {"spatial": _gaussian(self.spatial_posterior(h), dim=1),
+                "global": _gaussian(self.encoder_top(h), dim=1)}
+
+    def _top_down(self, z_global: Tensor) -> Tensor:
+        return self.decoder_top(z_global)
+
+    def decode(self, codes: dict[str, Tensor]) -> Tensor:
+        """Latents ``{"spatial": [B, S, N/4, N/4], "global": [B, G]}`` -> images
+        ``[B, 1, N, N]``."""
+        top = self._top_down(codes["global"])
+        return self.decoder_out(self.merge(torch.cat([top, codes["spatial"]], dim=1)))
+
+    def encode(self, images: Tensor) -> dict[str, Tensor]:
+        """Posterior means (the deterministic codes used for swapping), per level."""
+        return {level: q.mean for level, q in self.posteriors(images).items()}
+
+    def forward(self, images: Tensor, generator: torch.Generator | None = None) -> HVAEOutput:
+        """Encode, sample both levels, decode. ``images``: ``[B, 1, N, N]``."""
+        posteriors = self.posteriors(images)
+        z_global = posteriors["global"].sample(generator)
+        top = self._top_down(z_global)
+        prior = _gaussian(self.spatial_prior(top), dim=1)
+        z_spatial = posteriors["spatial"].sample(generator)
+        reconstruction = self.decoder_out(self.merge(torch.cat([top, z_spatial], dim=1)))
+        return HVAEOutput(reconstruction, posteriors, prior)
+
+    def split(self, codes: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+        """``{level: (signal part, noise part)}``, each flattened to ``[B, D]``."""
+        out = {}
+        for level, code in codes.items():
+            n_signal = self.splits[level][0]
+            out[level] = (code[:, :n_signal].flatten(1), code[:, n_signal:].flatten(1))
+        return out
+
+
+def swap_noise(model: HierarchicalVAE, codes: dict[str, Tensor],
+               donors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Codes whose signal parts come from ``codes`` and noise parts from ``donors`` (at every
+    level); both dicts hold ``[B, ...]`` tensors of equal shapes."""
+    out = {}
+    for level, code in codes.items():
+        n_signal = model.splits[level][0]
+        out[level] = torch.cat([code[:, :n_signal], donors[level][:, n_signal:]], dim=1)
+    return out
+
+
+@torch.no_grad()
+def swap_decode(model: HierarchicalVAE, images: Tensor, donors: Tensor, *,
+                batch_size: int = 256) -> Tensor:
+    """Decode the signal parts of ``images`` with the noise parts of ``donors`` (both
+    ``[B, 1, N, N]``, row ``i`` of each paired) -> ``[B, 1, N, N]``. With clean donors this
+    removes noise; with noisy donors it injects noise."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start:start + batch_size].to(device)
+        d = donors[start:start + batch_size].to(device)
+        out.append(model.decode(swap_noise(model, model.encode(x), model.encode(d))).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def own_decode(model: HierarchicalVAE, images: Tensor, *, batch_size: int = 256) -> Tensor:
+    """Decode each image's own posterior-mean code -> ``[B, 1, N, N]``."""
+    return swap_decode(model, images, images, batch_size=batch_size)
