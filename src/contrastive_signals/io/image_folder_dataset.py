@@ -32,7 +32,7 @@ def read_grey_image(path: Path) -> np.ndarray:
     return image.astype(np.float64)
 
 
-class ImageFoldersDataset(AbstractDataset[None, dict[str, dict[str, np.ndarray]]]):
+class ImageFoldersDataset(AbstractDataset[Any, dict[str, dict[str, np.ndarray]]]):
     """``{folder name: {file name: image}}`` under ``path`` (see the module docstring)."""
 
     def __init__(self, *, path: str, metadata: dict[str, Any] | None = None) -> None:
@@ -54,7 +54,7 @@ class ImageFoldersDataset(AbstractDataset[None, dict[str, dict[str, np.ndarray]]
             folders[folder.name] = images
         return folders
 
-    def save(self, data: None) -> None:
+    def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only")
 
     def _describe(self) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Both operators are built once per ``(size, n_views)`` with the same conventions as
 scikit-image's ``radon``/``iradon`` (``circle=True``, bilinear rotation, ramp filter, linear
-back-projection interpolation), then applied to whole batches as one matrix product each, on
-whatever device the matrices live on. Sparse-view streak artefacts are
+back-projection interpolation), then applied to whole batches as matrix products (sparse
+projector, dense ramp filter, sparse back-projection) on whatever device the matrices live on. Sparse-view streak artefacts are
 ``fbp(project(image))`` with few angles.
 
 Shapes: images ``[B, N, N]``, sinograms ``[B, V, N]`` (angle first; scikit-image returns the
@@ -13,9 +13,11 @@ transpose ``[N, V]`` per image).
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch import Tensor
 
@@ -42,8 +44,8 @@ def circle_mask(size: int) -> np.ndarray:
     return (rows - centre) ** 2 + (cols - centre) ** 2 <= radius**2
 
 
-def _projection_matrix(size: int, angles_deg: np.ndarray) -> np.ndarray:
-    """``[V * N, N * N]`` float64: row ``v * N + d`` sums, over the rows of the image rotated
+def _projection_matrix(size: int, angles_deg: np.ndarray) -> scipy.sparse.csr_array:
+    """``[V * N, N * N]`` sparse: row ``v * N + d`` sums, over the rows of the image rotated
     by angle ``v`` (bilinear, zero outside), the column ``d`` - scikit-image's ``radon``."""
     n = size
     centre = n // 2
@@ -62,10 +64,10 @@ def _projection_matrix(size: int, angles_deg: np.ndarray) -> np.ndarray:
             out_rows.append(v * n + cols[inside])  # detector bin = output column
             in_index.append((rr[inside] * n + cc[inside]).astype(np.int64))
             weights.append(w[inside])
-    matrix = np.zeros((len(angles_deg) * n, n * n))
-    np.add.at(matrix, (np.concatenate(out_rows), np.concatenate(in_index)),
-              np.concatenate(weights))
-    return matrix
+    coo = scipy.sparse.coo_array(
+        (np.concatenate(weights), (np.concatenate(out_rows), np.concatenate(in_index))),
+        shape=(len(angles_deg) * n, n * n))
+    return coo.tocsr()  # duplicates summed
 
 
 def _ramp_filter(padded: int) -> np.ndarray:
@@ -78,14 +80,16 @@ def _ramp_filter(padded: int) -> np.ndarray:
     return 2 * np.real(np.fft.fft(f))
 
 
-def _fbp_matrix(size: int, angles_deg: np.ndarray) -> np.ndarray:
-    """``[N * N, V * N]`` float64: scikit-image's ``iradon`` (ramp filter, linear
-    interpolation, ``circle=True``) as one matrix over the flattened ``[V, N]`` sinogram."""
+def _fbp_factors(size: int, angles_deg: np.ndarray) -> tuple[np.ndarray, scipy.sparse.csr_array]:
+    """scikit-image's ``iradon`` (ramp filter, linear interpolation, ``circle=True``) as two
+    factors: the ramp filter ``[D, N]`` (detector bins -> filtered bins of the sinogram
+    zero-padded to the diagonal ``D``, the same for every angle) and the sparse
+    back-projection ``[N * N, V * D]`` (linear interpolation, circle mask and the
+    ``pi / (2 V)`` scale)."""
     n = size
     diagonal = int(np.ceil(np.sqrt(2) * n))  # iradon pads the sinogram to the diagonal
     pad_before = diagonal // 2 - n // 2
     padded = max(64, int(2 ** np.ceil(np.log2(2 * diagonal))))
-    # Filtering: detector bins (n) -> filtered padded bins (diagonal), as a matrix.
     basis = np.zeros((padded, n))
     basis[pad_before + np.arange(n), np.arange(n)] = 1.0
     filtered = np.real(np.fft.ifft(np.fft.fft(basis, axis=0) * _ramp_filter(padded)[:, None],
@@ -93,29 +97,45 @@ def _fbp_matrix(size: int, angles_deg: np.ndarray) -> np.ndarray:
     radius = n // 2
     xpr, ypr = np.mgrid[:n, :n] - radius
     inside = (xpr**2 + ypr**2 <= radius**2).ravel()
-    matrix = np.zeros((n * n, len(angles_deg) * n))
     pixels = np.arange(n * n)
+    rows, cols, weights = [], [], []
     for v, angle in enumerate(np.deg2rad(angles_deg)):
         t = (ypr * np.cos(angle) - xpr * np.sin(angle)).ravel() + diagonal // 2  # bin index
         lo = np.floor(t).astype(np.int64)
         frac = t - lo
-        interp = np.zeros((n * n, diagonal))  # np.interp with left=right=0
-        for idx, w in ((lo, 1 - frac), (lo + 1, frac)):
-            ok = (idx >= 0) & (idx < diagonal) & (t >= 0) & (t <= diagonal - 1)
-            np.add.at(interp, (pixels[ok], idx[ok]), w[ok])
-        matrix[:, v * n:(v + 1) * n] = interp @ filtered
-    matrix[~inside] = 0.0
-    return matrix * np.pi / (2 * len(angles_deg))
+        for idx, w in ((lo, 1 - frac), (lo + 1, frac)):  # np.interp with left=right=0
+            ok = inside & (idx >= 0) & (idx < diagonal) & (t >= 0) & (t <= diagonal - 1) & (w != 0)
+            rows.append(pixels[ok])
+            cols.append(v * diagonal + idx[ok])
+            weights.append(w[ok])
+    scale = np.pi / (2 * len(angles_deg))
+    back = scipy.sparse.coo_array(
+        (np.concatenate(weights) * scale, (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n * n, len(angles_deg) * diagonal)).tocsr()
+    return filtered, back
 
 
 @lru_cache(maxsize=16)
-def _matrices(size: int, n_views: int) -> tuple[np.ndarray, np.ndarray]:
+def _factors(size: int, n_views: int
+             ) -> tuple[scipy.sparse.csr_array, np.ndarray, scipy.sparse.csr_array]:
     angles = view_angles(n_views)
-    return _projection_matrix(size, angles), _fbp_matrix(size, angles)
+    return (_projection_matrix(size, angles), *_fbp_factors(size, angles))
+
+
+def _torch_csr(matrix: scipy.sparse.csr_array, dtype: torch.dtype, device) -> Tensor:
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": used as documented
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.data), size=matrix.shape, dtype=dtype, device=device,
+            check_invariants=True)
 
 
 class SparseViewCT:
-    """Radon projector and FBP for ``N x N`` images at ``V`` angles, as dense matrices.
+    """Radon projector and FBP for ``N x N`` images at ``V`` angles, as matrices: a sparse
+    projector (4 bilinear weights per ray sample), a dense ramp filter shared by all angles and
+    a sparse back-projection (2 linear weights per pixel and angle).
 
     Args:
         size: image side ``N``.
@@ -128,32 +148,43 @@ class SparseViewCT:
                  device: torch.device | str | None = None) -> None:
         check_geometry(size, n_views)
         self.size, self.n_views = size, n_views
-        projection, fbp = _matrices(size, n_views)
-        self.projection = torch.as_tensor(projection, dtype=dtype, device=device)  # [V*N, N*N]
-        self.fbp_matrix = torch.as_tensor(fbp, dtype=dtype, device=device)  # [N*N, V*N]
-        # FBP after projection in one product: the sparse-view "noise operator".
-        self.sparse_view_matrix = self.fbp_matrix @ self.projection  # [N*N, N*N]
+        projection, ramp, back = _factors(size, n_views)
+        self.detector_padded = ramp.shape[0]
+        self.projection = _torch_csr(projection, dtype, device)  # [V*N, N*N] sparse
+        self.ramp = torch.as_tensor(ramp, dtype=dtype, device=device)  # [D, N]
+        self.backprojection = _torch_csr(back, dtype, device)  # [N*N, V*D] sparse
+
+    def dense_matrices(self) -> tuple[Tensor, Tensor]:
+        """The projector ``[V*N, N*N]`` and the whole FBP ``[N*N, V*N]`` as dense matrices
+        (for inspection and tests; the batched methods use the sparse factors)."""
+        eye = torch.eye(self.size * self.size, dtype=self.ramp.dtype, device=self.ramp.device)
+        projector = self.project(eye.reshape(-1, self.size, self.size)).reshape(
+            self.size * self.size, -1).T
+        eye = torch.eye(self.n_views * self.size, dtype=self.ramp.dtype, device=self.ramp.device)
+        fbp = self.fbp(eye.reshape(-1, self.n_views, self.size)).reshape(
+            self.n_views * self.size, -1).T
+        return projector, fbp
 
     def _check_images(self, images: Tensor) -> Tensor:
         if images.ndim != 3 or images.shape[1:] != (self.size, self.size):
             raise ValueError(f"images must be [B, {self.size}, {self.size}], got "
                              f"{tuple(images.shape)}")
-        return images.reshape(images.shape[0], -1).to(self.projection)
+        return images.reshape(images.shape[0], -1).to(self.ramp)
 
     def project(self, images: Tensor) -> Tensor:
         """``[B, N, N]`` -> sinograms ``[B, V, N]``."""
-        flat = self._check_images(images)
-        return (flat @ self.projection.T).reshape(-1, self.n_views, self.size)
+        columns = self._check_images(images).T  # [N*N, B]
+        return (self.projection @ columns).T.reshape(-1, self.n_views, self.size)
 
     def fbp(self, sinograms: Tensor) -> Tensor:
         """Sinograms ``[B, V, N]`` -> ramp-filtered back-projections ``[B, N, N]``."""
         if sinograms.ndim != 3 or sinograms.shape[1:] != (self.n_views, self.size):
             raise ValueError(f"sinograms must be [B, {self.n_views}, {self.size}], got "
                              f"{tuple(sinograms.shape)}")
-        flat = sinograms.reshape(sinograms.shape[0], -1).to(self.fbp_matrix)
-        return (flat @ self.fbp_matrix.T).reshape(-1, self.size, self.size)
+        by_angle = sinograms.to(self.ramp).permute(1, 2, 0).contiguous()  # [V, N, B]
+        filtered = (self.ramp @ by_angle).reshape(self.n_views * self.detector_padded, -1)
+        return (self.backprojection @ filtered).T.reshape(-1, self.size, self.size)
 
     def sparse_view(self, images: Tensor) -> Tensor:
         """``[B, N, N]`` -> their FBP reconstructions from ``V`` views ``[B, N, N]``."""
-        flat = self._check_images(images)
-        return (flat @ self.sparse_view_matrix.T).reshape(-1, self.size, self.size)
+        return self.fbp(self.project(images))

@@ -1,0 +1,99 @@
+"""ELBO pieces against torch.distributions, the triplet terms against a loop over the
+paper's formula and a hand-computed value."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from contrastive_signals.losses.elbo import (
+    derangement,
+    gaussian_nll,
+    kl_warmup,
+    negative_elbo,
+    signal_noise_triplet_losses,
+    split_triplets,
+)
+
+
+def test_gaussian_nll_matches_normal_log_prob_up_to_its_constant():
+    g = torch.Generator().manual_seed(0)
+    recon, target = torch.randn(3, 1, 4, 4, generator=g), torch.randn(3, 1, 4, 4, generator=g)
+    std = 0.3
+    log_prob = Normal(recon, std).log_prob(target).flatten(1).sum(1)
+    constant = 16 * (math.log(std) + 0.5 * math.log(2 * math.pi))
+    torch.testing.assert_close(gaussian_nll(recon, target, std=std), -log_prob - constant)
+
+
+def test_negative_elbo_per_pixel_by_hand():
+    recon = torch.zeros(2, 1, 2, 2)
+    target = torch.ones(2, 1, 2, 2)
+    kl = torch.tensor([4.0, 8.0])
+    # nll = 4 / (2 * 0.25) = 8 per image; (8 + 0.5 * kl) / 4 pixels = 2.5 and 3.0 -> mean 2.75
+    assert negative_elbo(recon, target, kl, std=0.5, beta=0.5).item() == pytest.approx(2.75)
+    with pytest.raises(ValueError, match="beta"):
+        negative_elbo(recon, target, kl, std=0.5, beta=-1.0)
+    with pytest.raises(ValueError, match="std"):
+        gaussian_nll(recon, target, std=0.0)
+
+
+def test_kl_warmup_is_linear_then_one():
+    assert [kl_warmup(s, warmup_steps=4) for s in (0, 2, 4, 9)] == [0.0, 0.5, 1.0, 1.0]
+    assert kl_warmup(0, warmup_steps=0) == 1.0
+
+
+def test_derangement_has_no_fixed_points_and_is_seeded():
+    for seed in range(20):
+        perm = derangement(5, torch.Generator().manual_seed(seed))
+        assert sorted(perm.tolist()) == list(range(5))
+        assert all(perm[i] != i for i in range(5))
+    a = derangement(7, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, derangement(7, torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError):
+        derangement(1, torch.Generator())
+
+
+def test_split_triplets_follow_the_method():
+    negatives = torch.tensor([2, 0, 1])
+    signal, noise = split_triplets(3, negatives)
+    # signal: (clean_i, noisy_i, clean_neg[i]); noise: (noisy_i, noisy_neg[i], clean_i)
+    assert [t.tolist() for t in signal] == [[0, 1, 2], [3, 4, 5], [2, 0, 1]]
+    assert [t.tolist() for t in noise] == [[3, 4, 5], [5, 3, 4], [0, 1, 2]]
+
+
+def _loop_triplet(codes, triplets, margin):
+    scale = math.sqrt(codes.shape[1])
+    total = 0.0
+    for a, p, n in zip(*triplets, strict=True):
+        d_ap = torch.linalg.vector_norm(codes[a] - codes[p]).item() / scale
+        d_an = torch.linalg.vector_norm(codes[a] - codes[n]).item() / scale
+        total += max(0.0, d_ap - d_an + margin)
+    return total / len(triplets[0])
+
+
+def test_triplet_terms_match_a_loop_over_the_formula():
+    g = torch.Generator().manual_seed(0)
+    signal, noise = torch.randn(8, 6, generator=g), torch.randn(8, 3, generator=g)
+    negatives = derangement(4, g)
+    s_idx, n_idx = split_triplets(4, negatives)
+    ours = signal_noise_triplet_losses(signal, noise, negatives, signal_margin=0.7,
+                                       noise_margin=0.4)
+    assert ours[0].item() == pytest.approx(_loop_triplet(signal, s_idx, 0.7), rel=1e-5)
+    assert ours[1].item() == pytest.approx(_loop_triplet(noise, n_idx, 0.4), rel=1e-5)
+
+
+def test_triplet_terms_by_hand():
+    # Two images, 1-D signal codes: clean 0 -> 0, clean 1 -> 2, noisy 0 -> 1, noisy 1 -> 2.
+    signal = torch.tensor([[0.0], [2.0], [1.0], [2.0]])
+    noise = torch.tensor([[0.0], [0.0], [1.0], [3.0]])
+    negatives = torch.tensor([1, 0])
+    s, n = signal_noise_triplet_losses(signal, noise, negatives, signal_margin=1.0,
+                                       noise_margin=1.0)
+    # signal: i=0: d(0,1)=1, d(0,2)=2 -> 0; i=1: d(2,2)=0, d(2,0)=2 -> 0  => 0
+    # noise: i=0: a=1, p=3, n=0: 2 - 1 + 1 = 2; i=1: a=3, p=1, n=0: 2 - 3 + 1 = 0  => 1
+    assert s.item() == pytest.approx(0.0)
+    assert n.item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="even number"):
+        signal_noise_triplet_losses(signal[:3], noise[:3], negatives, signal_margin=1.0,
+                                    noise_margin=1.0)

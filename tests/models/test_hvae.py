@@ -1,0 +1,80 @@
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from contrastive_signals.models.hvae import (
+    Gaussian,
+    HierarchicalVAE,
+    own_decode,
+    swap_decode,
+    swap_noise,
+)
+
+
+def _model(seed: int = 0) -> HierarchicalVAE:
+    torch.manual_seed(seed)
+    return HierarchicalVAE(image_size=16, channels=(4, 8, 8), spatial_signal=3, spatial_noise=2,
+                           global_signal=5, global_noise=4)
+
+
+def test_forward_shapes_and_kl():
+    model = _model()
+    images = torch.rand(6, 1, 16, 16)
+    out = model(images, torch.Generator().manual_seed(0))
+    assert out.reconstruction.shape == (6, 1, 16, 16)
+    assert out.posteriors["spatial"].mean.shape == (6, 5, 4, 4)
+    assert out.posteriors["global"].mean.shape == (6, 9)
+    assert out.kl().shape == (6,) and torch.all(out.kl() >= 0)
+    split = model.split(model.encode(images))
+    assert split["spatial"][0].shape == (6, 3 * 16) and split["spatial"][1].shape == (6, 2 * 16)
+    assert split["global"][0].shape == (6, 5) and split["global"][1].shape == (6, 4)
+
+
+def test_sampling_is_seeded():
+    model = _model()
+    images = torch.rand(2, 1, 16, 16)
+    a = model(images, torch.Generator().manual_seed(1)).reconstruction
+    b = model(images, torch.Generator().manual_seed(1)).reconstruction
+    c = model(images, torch.Generator().manual_seed(2)).reconstruction
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    q = Gaussian(torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g))
+    p = Gaussian(torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g))
+    tq = Normal(q.mean, (0.5 * q.log_var).exp())
+    tp = Normal(p.mean, (0.5 * p.log_var).exp())
+    torch.testing.assert_close(q.kl(p), kl_divergence(tq, tp).sum(1))
+    torch.testing.assert_close(q.kl(), kl_divergence(tq, Normal(0.0, 1.0)).sum(1))
+    # Hand value: KL(N(1, e^0) || N(0, 1)) = 0.5 * (1 + 1 - 1 - 0) = 0.5 per dimension.
+    one = Gaussian(torch.ones(1, 2), torch.zeros(1, 2))
+    torch.testing.assert_close(one.kl(), torch.tensor([1.0]))
+
+
+def test_swap_takes_signal_from_codes_and_noise_from_donors():
+    model = _model()
+    codes = model.encode(torch.rand(2, 1, 16, 16))
+    donors = model.encode(torch.rand(2, 1, 16, 16))
+    mixed = swap_noise(model, codes, donors)
+    torch.testing.assert_close(mixed["spatial"][:, :3], codes["spatial"][:, :3])
+    torch.testing.assert_close(mixed["spatial"][:, 3:], donors["spatial"][:, 3:])
+    torch.testing.assert_close(mixed["global"][:, :5], codes["global"][:, :5])
+    torch.testing.assert_close(mixed["global"][:, 5:], donors["global"][:, 5:])
+
+
+def test_swap_with_itself_is_the_own_decode_and_batches_do_not_matter():
+    model = _model().train()
+    images, donors = torch.rand(5, 1, 16, 16), torch.rand(5, 1, 16, 16)
+    torch.testing.assert_close(swap_decode(model, images, images), own_decode(model, images))
+    torch.testing.assert_close(swap_decode(model, images, donors, batch_size=2),
+                               swap_decode(model, images, donors))
+    assert model.training  # restored
+
+
+@pytest.mark.parametrize("kwargs", [{"image_size": 12}, {"spatial_noise": 0},
+                                    {"channels": (4, 8)}])
+def test_bad_configuration_is_rejected(kwargs):
+    with pytest.raises(ValueError):
+        HierarchicalVAE(**{"image_size": 16, **kwargs})
