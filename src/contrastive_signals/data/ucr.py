@@ -1,0 +1,252 @@
+"""UCR/UEA classification archives in their own layout (``<Name>/<Name>_TRAIN.ts`` / ``_TEST.ts``,
+or ``.arff``), read offline.
+
+Two roots are searched: a user folder (e.g. ``data/01_raw/ucr``) and the folder of datasets that
+ships inside aeon (``aeon/datasets/data``; read from disk, aeon's fetcher is never called). The
+parsing is aeon's own ``load_from_ts_file`` / ``load_from_arff_file`` (local files only), after a
+strict check of the ``.ts`` header that aeon skips; every error names the file.
+
+Series of unequal length are right-padded with zeros and come with a validity mask; nothing is
+truncated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TS_BOOLEAN_TAGS = {"timestamps", "missing", "univariate", "equallength", "targetlabel"}
+TS_TAGS = TS_BOOLEAN_TAGS | {"problemname", "classlabel", "dimensions", "serieslength", "data"}
+SPLITS = ("TRAIN", "TEST")
+SUFFIXES = (".ts", ".arff")
+
+
+class UcrFormatError(ValueError):
+    """A UCR/UEA file is malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class RawSplit:
+    """One split as read: ``series`` a list of ``[C, T_i]`` float arrays, ``labels`` ``[N]`` str."""
+
+    series: list[np.ndarray]
+    labels: np.ndarray
+    path: str
+
+
+def bundled_ucr_root() -> Path:
+    """The folder of UCR/UEA sets shipped inside the installed aeon package."""
+    import aeon.datasets  # local import: aeon is heavy and only needed for the bundled sets
+
+    return Path(aeon.datasets.__file__).parent / "data"
+
+
+def _split_path(folder: Path, name: str, split: str) -> Path | None:
+    for suffix in SUFFIXES:
+        path = folder / name / f"{name}_{split}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def available_datasets(roots: Sequence[Path | str]) -> dict[str, tuple[Path, Path]]:
+    """``{name: (train file, test file)}`` for every ``<root>/<Name>/<Name>_TRAIN|TEST.(ts|arff)``
+    pair; an earlier root wins over a later one for the same name (user data over bundled)."""
+    found: dict[str, tuple[Path, Path]] = {}
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            name = folder.name
+            train, test = _split_path(root, name, "TRAIN"), _split_path(root, name, "TEST")
+            if name not in found and train is not None and test is not None:
+                found[name] = (train, test)
+    return found
+
+
+def check_ts_header(path: Path | str) -> dict[str, str]:
+    """Read the header of a ``.ts`` file strictly: every line before ``@data`` is a comment
+    (``#``), blank, or a known ``@tag value``; booleans are ``true``/``false``; ``@classLabel true``
+    lists the classes; ``@data`` is present.
+
+    Returns:
+        ``{tag (lower case): value text}``.
+
+    Raises:
+        UcrFormatError: naming the file and line.
+    """
+    tags: dict[str, str] = {}
+    with open(path, encoding="utf-8") as file:
+        for number, raw in enumerate(file, start=1):
+            line = re.sub(r"\s+", " ", raw.strip())
+            if not line or line.startswith("#"):
+                continue
+            if not line.startswith("@"):
+                raise UcrFormatError(f"{path}, line {number}: expected a header tag (@...) or "
+                                     f"@data before the data, got '{line[:60]}'")
+            tag, _, value = line[1:].partition(" ")
+            tag = tag.lower()
+            if tag not in TS_TAGS:
+                raise UcrFormatError(f"{path}, line {number}: unknown header tag '@{tag}'; "
+                                     f"known tags are {sorted(TS_TAGS)}")
+            if tag == "data":
+                if value:
+                    raise UcrFormatError(f"{path}, line {number}: @data takes no value")
+                tags["data"] = ""
+                break
+            if tag in TS_BOOLEAN_TAGS and value.lower() not in ("true", "false"):
+                raise UcrFormatError(f"{path}, line {number}: @{tag} must be true or false, "
+                                     f"got '{value}'")
+            if tag == "classlabel":
+                words = value.split(" ")
+                if words[0].lower() not in ("true", "false"):
+                    raise UcrFormatError(f"{path}, line {number}: @classLabel must start with "
+                                         f"true or false, got '{value}'")
+                if words[0].lower() == "true" and len(words) < 2:
+                    raise UcrFormatError(f"{path}, line {number}: @classLabel true must list "
+                                         "the class values")
+            tags[tag] = value
+    if "data" not in tags:
+        raise UcrFormatError(f"{path}: no @data line; the header is incomplete")
+    if tags.get("classlabel", "true").split(" ")[0].lower() != "true":
+        raise UcrFormatError(f"{path}: @classLabel is false; only classification sets are "
+                             "supported")
+    return tags
+
+
+def _check_series(series: list[np.ndarray], labels: np.ndarray, path: Path) -> None:
+    """Equal channel counts, no NaN, at least one timestep, one label per series."""
+    if not series:
+        raise UcrFormatError(f"{path}: no series after @data")
+    if len(labels) != len(series):
+        raise UcrFormatError(f"{path}: {len(series)} series but {len(labels)} labels")
+    channels = series[0].shape[0]
+    for i, s in enumerate(series):
+        if s.ndim != 2 or s.shape[0] != channels:
+            raise UcrFormatError(f"{path}: series {i + 1} has {s.shape[0]} channels but the "
+                                 f"first has {channels}; all series need the same channel count")
+        if s.shape[1] == 0:
+            raise UcrFormatError(f"{path}: series {i + 1} is empty")
+        if not np.all(np.isfinite(s)):
+            raise UcrFormatError(f"{path}: series {i + 1} holds NaN or missing ('?') values; "
+                                 "impute or drop them before training")
+
+
+def read_ucr_file(path: Path | str) -> RawSplit:
+    """Read one ``.ts`` or ``.arff`` file of a classification set.
+
+    Raises:
+        UcrFormatError: malformed header or data, unequal channel counts, NaN/missing values,
+            labels outside the header's class list; the message names the file.
+    """
+    from aeon.datasets import load_from_arff_file, load_from_ts_file  # local files only
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    tags = check_ts_header(path) if path.suffix == ".ts" else {}
+    reader = load_from_ts_file if path.suffix == ".ts" else load_from_arff_file
+    try:
+        data, labels = reader(str(path))
+    except (OSError, ValueError, IndexError) as error:
+        raise UcrFormatError(f"{path}: could not parse the data: {error}") from error
+    series = [np.asarray(s, dtype=np.float64) for s in data]
+    labels = np.asarray([str(v).strip() for v in labels])
+    _check_series(series, labels, path)
+    declared = tags.get("classlabel", "").split(" ")[1:]
+    if declared:
+        unknown = sorted(set(labels) - {c.lower() for c in declared} - set(declared))
+        if unknown:
+            raise UcrFormatError(f"{path}: labels {unknown[:5]} are not in the header's "
+                                 f"@classLabel list {declared}")
+    return RawSplit(series=series, labels=labels, path=str(path))
+
+
+def pad_series(series: Sequence[np.ndarray], length: int | None = None) -> tuple[np.ndarray,
+                                                                                 np.ndarray]:
+    """Stack ``[C, T_i]`` series into ``x`` ``[N, T, C]`` (zeros after each end) and a mask
+    ``[N, T]`` (True on observed steps), ``T = max T_i`` unless a longer ``length`` is given.
+
+    Raises:
+        ValueError: when ``length`` is shorter than a series (no silent truncation).
+    """
+    longest = max(s.shape[1] for s in series)
+    length = longest if length is None else length
+    if length < longest:
+        raise ValueError(f"length {length} is shorter than the longest series ({longest}); "
+                         "series are never truncated")
+    channels = series[0].shape[0]
+    x = np.zeros((len(series), length, channels), dtype=np.float32)
+    mask = np.zeros((len(series), length), dtype=bool)
+    for i, s in enumerate(series):
+        x[i, : s.shape[1]] = s.T
+        mask[i, : s.shape[1]] = True
+    return x, mask
+
+
+def standardise_channels(train_x: np.ndarray, train_mask: np.ndarray,
+                         *others: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    """Z-score each channel with the mean/std of the observed training steps, applied to train
+    and every ``(x, mask)`` in ``others``; padded steps stay 0. Returns the new arrays."""
+    observed = train_x[train_mask]  # [n_steps, C]
+    mean, std = observed.mean(0), observed.std(0)
+    std = np.where(std > 0, std, 1.0)
+    return [np.where(m[..., None], (x - mean) / std, 0.0).astype(np.float32)
+            for x, m in [(train_x, train_mask), *others]]
+
+
+def encode_labels(train: np.ndarray, test: np.ndarray, *, path: str) -> tuple[np.ndarray,
+                                                                             np.ndarray,
+                                                                             list[str]]:
+    """Integer codes for string labels (classes sorted, numerically when all are numbers).
+
+    Raises:
+        UcrFormatError: when the test split has a class the training split lacks.
+    """
+    classes = sorted(set(train.tolist()))
+    try:
+        classes = sorted(classes, key=float)
+    except ValueError:
+        pass
+    unseen = sorted(set(test.tolist()) - set(classes))
+    if unseen:
+        raise UcrFormatError(f"{path}: test labels {unseen[:5]} never occur in training")
+    index = {c: i for i, c in enumerate(classes)}
+    return (np.array([index[c] for c in train], dtype=np.int64),
+            np.array([index[c] for c in test], dtype=np.int64), classes)
+
+
+def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
+                     standardise: bool = True) -> dict[str, np.ndarray | list[str] | str]:
+    """Read dataset ``name`` from ``files`` (see :func:`available_datasets`) into arrays.
+
+    Returns:
+        ``{"x_train" [N, T, C] float32, "mask_train" [N, T] bool, "y_train" [N] int64,
+        "x_test", "mask_test", "y_test", "classes": [str], "train_path", "test_path"}``;
+        train and test are padded to one common length.
+
+    Raises:
+        KeyError: for an unknown name, listing the known ones.
+        UcrFormatError: for malformed files (see :func:`read_ucr_file`).
+    """
+    if name not in files:
+        raise KeyError(f"unknown UCR/UEA dataset '{name}'; known datasets: {sorted(files)}")
+    train_path, test_path = files[name]
+    train, test = read_ucr_file(train_path), read_ucr_file(test_path)
+    if train.series[0].shape[0] != test.series[0].shape[0]:
+        raise UcrFormatError(f"{test_path}: {test.series[0].shape[0]} channels but "
+                             f"{train_path} has {train.series[0].shape[0]}")
+    length = max(s.shape[1] for s in train.series + test.series)
+    x_train, mask_train = pad_series(train.series, length)
+    x_test, mask_test = pad_series(test.series, length)
+    if standardise:
+        x_train, x_test = standardise_channels(x_train, mask_train, (x_test, mask_test))
+    y_train, y_test, classes = encode_labels(train.labels, test.labels, path=str(test_path))
+    return {"x_train": x_train, "mask_train": mask_train, "y_train": y_train,
+            "x_test": x_test, "mask_test": mask_test, "y_test": y_test, "classes": classes,
+            "train_path": str(train_path), "test_path": str(test_path)}

@@ -1,0 +1,59 @@
+"""TS2Vec's evaluation protocol for frozen time-series embeddings, and the raw 1-NN floor.
+
+``svm_protocol_predict`` follows TS2Vec's ``fit_svm`` (tasks/_eval_protocols.py): an RBF SVM
+with ``gamma='scale'``; when every class has at least 5 training examples on average and there
+are at least 50, ``C`` is chosen by 5-fold cross-validation over
+``{1e-4, ..., 1e4, inf}``; otherwise ``C = inf`` (a hard margin) is used directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import SVC
+
+from contrastive_signals.metrics.probes import _check_train_test
+
+# TS2Vec's grid; sklearn's SVC rejects C=inf, so the hard margin is a very large C instead.
+HARD_MARGIN_C = 1e10
+C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, HARD_MARGIN_C)
+
+
+def svm_protocol_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *,
+                         c_grid: tuple[float, ...] = C_GRID,
+                         folds: int = 5) -> tuple[np.ndarray, float]:
+    """Fit TS2Vec's SVM on ``train_x`` ``[N, D]`` / ``train_y`` ``[N]``, predict ``test_x``.
+
+    Args:
+        c_grid: candidate ``C`` values for the cross-validation.
+        folds: cross-validation folds (stratified, unshuffled: deterministic, as TS2Vec's
+            ``cv=5``).
+
+    Returns:
+        ``([M] predictions, chosen C)``.
+    """
+    train_x, train_y, test_x = _check_train_test(train_x, train_y, test_x)
+    classes = np.unique(train_y)
+    if len(classes) < 2:
+        raise ValueError(f"the SVM needs at least 2 classes in train_y, got {classes.tolist()}")
+    if len(train_x) // len(classes) < folds or len(train_x) < 50:
+        svm = SVC(C=HARD_MARGIN_C, kernel="rbf", gamma="scale").fit(train_x, train_y)
+        return svm.predict(test_x), HARD_MARGIN_C
+    # sklearn's cv=5 for a classifier is StratifiedKFold(5) without shuffling (TS2Vec's choice);
+    # with the smallest class below `folds` members it warns, which it also does in TS2Vec.
+    cv = StratifiedKFold(n_splits=folds, shuffle=False)
+    search = GridSearchCV(SVC(kernel="rbf", gamma="scale"), {"C": list(c_grid)}, cv=cv,
+                          n_jobs=1)
+    search.fit(train_x, train_y)
+    return search.best_estimator_.predict(test_x), float(search.best_params_["C"])
+
+
+def nearest_neighbour_predict(train_x: np.ndarray, train_y: np.ndarray,
+                              test_x: np.ndarray) -> np.ndarray:
+    """1-NN with Euclidean distance on flattened raw series ``[N, ...]`` -> ``[M]`` labels."""
+    train_x = np.asarray(train_x, dtype=float).reshape(len(train_x), -1)
+    test_x = np.asarray(test_x, dtype=float).reshape(len(test_x), -1)
+    train_x, train_y, test_x = _check_train_test(train_x, train_y, test_x)
+    return KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(train_x, train_y).predict(
+        test_x)

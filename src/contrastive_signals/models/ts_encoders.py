@@ -1,0 +1,252 @@
+"""Per-timestep encoders for (multivariate, variable-length) time series.
+
+Every encoder maps a batch ``x`` ``[B, T, C]`` with a validity ``mask`` ``[B, T]`` (``True`` =
+observed, ``False`` = padding) to per-timestep representations ``[B, T, D]``. An instance
+embedding is the max over valid timesteps (:func:`max_pool_time`), as in TS2Vec's
+``encoding_window='full_series'``. Padded positions are zeroed at the input, so padding never
+adds information; the pooled embedding ignores them.
+
+Architectures (``ARCHITECTURES``): ``cnn1d`` (plain 1-D CNN), ``dilated_conv`` (TS2Vec's
+encoder: input projection, timestamp masking, residual dilated convolutions), ``transformer``
+(sinusoidal positional encoding + Transformer encoder), ``gru`` and ``lstm`` (bidirectional).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _check_inputs(x: Tensor, mask: Tensor | None, in_channels: int) -> Tensor:
+    """Validate ``x`` ``[B, T, C]`` and return a boolean mask ``[B, T]`` (all True if None)."""
+    if x.ndim != 3 or x.shape[-1] != in_channels:
+        raise ValueError(f"x must be [B, T, {in_channels}], got {tuple(x.shape)}")
+    if mask is None:
+        return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    if mask.shape != x.shape[:2]:
+        raise ValueError(f"mask must be [B, T] = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+    return mask.bool()
+
+
+def max_pool_time(h: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Instance embedding ``[B, D]``: the max of ``h`` ``[B, T, D]`` over valid timesteps."""
+    if mask is None:
+        return h.amax(dim=1)
+    return h.masked_fill(~mask.bool().unsqueeze(-1), float("-inf")).amax(dim=1)
+
+
+class SamePadConv(nn.Module):
+    """Dilated 1-D convolution whose output has the input's length (TS2Vec's SamePadConv)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+        super().__init__()
+        receptive = (kernel_size - 1) * dilation + 1
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size,
+                              padding=receptive // 2, dilation=dilation)
+        self.remove = 1 if receptive % 2 == 0 else 0
+
+    def forward(self, x: Tensor) -> Tensor:  # [B, C, T] -> [B, C', T]
+        out = self.conv(x)
+        return out[:, :, :-self.remove] if self.remove else out
+
+
+class ConvBlock(nn.Module):
+    """GELU -> conv -> GELU -> conv, plus a (1x1-projected) residual."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
+                 final: bool = False):
+        super().__init__()
+        self.conv1 = SamePadConv(in_channels, out_channels, kernel_size, dilation)
+        self.conv2 = SamePadConv(out_channels, out_channels, kernel_size, dilation)
+        self.projector = (nn.Conv1d(in_channels, out_channels, 1)
+                          if in_channels != out_channels or final else None)
+
+    def forward(self, x: Tensor) -> Tensor:  # [B, C, T] -> [B, C', T]
+        residual = x if self.projector is None else self.projector(x)
+        x = self.conv2(F.gelu(self.conv1(F.gelu(x))))
+        return x + residual
+
+
+class DilatedConvEncoder(nn.Module):
+    """TS2Vec's encoder (Yue et al. 2022): linear input projection, random timestamp masking
+    while training (each hidden timestep kept with probability ``1 - mask_p``), ``depth``
+    residual blocks with dilation ``2**i`` and a final block to ``output_dim``, dropout 0.1.
+
+    ``forward(x [B, T, C], mask [B, T] | None, generator | None) -> [B, T, output_dim]``. The
+    timestamp masking needs a ``generator`` and is only applied in training mode.
+    """
+
+    def __init__(self, in_channels: int, *, output_dim: int = 320, hidden_dim: int = 64,
+                 depth: int = 10, kernel_size: int = 3, mask_p: float = 0.5,
+                 dropout: float = 0.1):
+        super().__init__()
+        if not 0.0 <= mask_p < 1.0:
+            raise ValueError(f"mask_p must lie in [0, 1), got {mask_p}")
+        self.in_channels, self.output_dim, self.mask_p = in_channels, output_dim, mask_p
+        self.input_fc = nn.Linear(in_channels, hidden_dim)
+        widths = [hidden_dim] * depth + [output_dim]
+        self.blocks = nn.Sequential(*[
+            ConvBlock(widths[i - 1] if i > 0 else hidden_dim, widths[i], kernel_size,
+                      dilation=2 ** i, final=i == len(widths) - 1)
+            for i in range(len(widths))
+        ])
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+        valid = _check_inputs(x, mask, self.in_channels)
+        x = torch.nan_to_num(x) * valid.unsqueeze(-1)
+        h = self.input_fc(x)  # [B, T, H]
+        keep = valid
+        if self.training and self.mask_p > 0 and generator is not None:
+            draw = torch.rand(valid.shape, generator=generator).to(valid.device)
+            keep = valid & (draw >= self.mask_p)
+        h = h * keep.unsqueeze(-1)
+        h = self.blocks(h.transpose(1, 2))  # [B, D, T]
+        return self.dropout(h.transpose(1, 2))
+
+
+class CNN1dEncoder(nn.Module):
+    """Plain 1-D CNN: ``layers`` conv(kernel 5, same padding) -> BatchNorm -> ReLU blocks, no
+    down-sampling, so the output keeps one vector per timestep ``[B, T, output_dim]``."""
+
+    def __init__(self, in_channels: int, *, output_dim: int = 128, hidden_dim: int = 64,
+                 layers: int = 3, kernel_size: int = 5):
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"layers must be >= 1, got {layers}")
+        self.in_channels, self.output_dim = in_channels, output_dim
+        widths = [in_channels] + [hidden_dim] * (layers - 1) + [output_dim]
+        blocks: list[nn.Module] = []
+        for i in range(layers):
+            blocks += [nn.Conv1d(widths[i], widths[i + 1], kernel_size, padding=kernel_size // 2),
+                       nn.BatchNorm1d(widths[i + 1]), nn.ReLU()]
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+        valid = _check_inputs(x, mask, self.in_channels)
+        x = torch.nan_to_num(x) * valid.unsqueeze(-1)
+        return self.net(x.transpose(1, 2)).transpose(1, 2)
+
+
+def sinusoidal_positions(length: int, dim: int) -> Tensor:
+    """Vaswani et al.'s positional encoding ``[length, dim]``: sin on even, cos on odd
+    columns with wavelengths ``10000 ** (2i / dim)``."""
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div)[:, : dim // 2]
+    return table
+
+
+class TransformerTSEncoder(nn.Module):
+    """Linear projection + sinusoidal positional encoding + ``layers`` pre-norm Transformer
+    encoder layers; padded timesteps are excluded as keys. ``[B, T, C] -> [B, T, output_dim]``."""
+
+    def __init__(self, in_channels: int, *, output_dim: int = 128, hidden_dim: int = 64,
+                 layers: int = 2, heads: int = 4, dropout: float = 0.1):
+        super().__init__()
+        if hidden_dim % heads or hidden_dim % 2:
+            raise ValueError(f"hidden_dim ({hidden_dim}) must be even and divisible by heads "
+                             f"({heads})")
+        self.in_channels, self.output_dim, self.hidden_dim = in_channels, output_dim, hidden_dim
+        self.input_fc = nn.Linear(in_channels, hidden_dim)
+        layer = nn.TransformerEncoderLayer(hidden_dim, heads, 2 * hidden_dim, dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.output_fc = nn.Linear(hidden_dim, output_dim)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+        valid = _check_inputs(x, mask, self.in_channels)
+        x = torch.nan_to_num(x) * valid.unsqueeze(-1)
+        h = self.input_fc(x) + sinusoidal_positions(x.shape[1], self.hidden_dim).to(x.device)
+        h = self.encoder(h, src_key_padding_mask=~valid)
+        return self.output_fc(h)
+
+
+class RecurrentTSEncoder(nn.Module):
+    """Bidirectional GRU or LSTM (``cell``) with a linear read-out ``[B, T, output_dim]``."""
+
+    def __init__(self, in_channels: int, *, cell: str = "gru", output_dim: int = 128,
+                 hidden_dim: int = 64, layers: int = 1):
+        super().__init__()
+        cells = {"gru": nn.GRU, "lstm": nn.LSTM}
+        if cell not in cells:
+            raise ValueError(f"cell must be one of {sorted(cells)}, got '{cell}'")
+        self.in_channels, self.output_dim = in_channels, output_dim
+        self.rnn = cells[cell](in_channels, hidden_dim, num_layers=layers, batch_first=True,
+                               bidirectional=True)
+        self.output_fc = nn.Linear(2 * hidden_dim, output_dim)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+        valid = _check_inputs(x, mask, self.in_channels)
+        x = torch.nan_to_num(x) * valid.unsqueeze(-1)
+        h, _ = self.rnn(x)
+        return self.output_fc(h)
+
+
+def _gru(in_channels: int, **config: Any) -> RecurrentTSEncoder:
+    return RecurrentTSEncoder(in_channels, cell="gru", **config)
+
+
+def _lstm(in_channels: int, **config: Any) -> RecurrentTSEncoder:
+    return RecurrentTSEncoder(in_channels, cell="lstm", **config)
+
+
+ARCHITECTURES = {
+    "cnn1d": CNN1dEncoder,
+    "dilated_conv": DilatedConvEncoder,
+    "transformer": TransformerTSEncoder,
+    "gru": _gru,
+    "lstm": _lstm,
+}
+
+
+def build_ts_encoder(architecture: str, in_channels: int, config: dict[str, Any], *,
+                     seed: int) -> nn.Module:
+    """Instantiate ``architecture`` for ``in_channels`` input channels with weights drawn from
+    ``seed``, leaving the caller's global random state untouched."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown time-series encoder '{architecture}'; choose one of "
+                         f"{sorted(ARCHITECTURES)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ARCHITECTURES[architecture](in_channels, **config)
+
+
+def ts_encoder_bundle(model: nn.Module, architecture: str, in_channels: int,
+                      config: dict[str, Any]) -> dict[str, Any]:
+    """A storable bundle (tensors and primitives only) of a time-series encoder."""
+    state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
+    return {"architecture": architecture, "in_channels": in_channels, "config": dict(config),
+            "state_dict": state}
+
+
+def ts_encoder_from_bundle(bundle: dict[str, Any]) -> nn.Module:
+    """Rebuild the encoder a bundle describes, in eval mode on the CPU."""
+    model = build_ts_encoder(bundle["architecture"], bundle["in_channels"], bundle["config"],
+                             seed=0)
+    model.load_state_dict(bundle["state_dict"])
+    return model.eval()
+
+
+@torch.no_grad()
+def encode_instances(model: nn.Module, x: Tensor, mask: Tensor, *, batch_size: int = 256,
+                     device: torch.device | str = "cpu") -> Tensor:
+    """Frozen instance embeddings ``[N, D]`` of ``x`` ``[N, T, C]`` (mask ``[N, T]``): the
+    encoder in eval mode, max-pooled over valid timesteps."""
+    was_training = model.training
+    model.eval().to(device)
+    out = [max_pool_time(model(x[i:i + batch_size].to(device), mask[i:i + batch_size].to(device)),
+                         mask[i:i + batch_size].to(device)).float().cpu()
+           for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out)

@@ -1,0 +1,56 @@
+"""``timeseries``: UCR/UEA sets (aeon's bundled ones and data/01_raw/ucr) -> contrastive
+pretraining per set and method -> SVM protocol, linear probe, raw 1-NN -> table and t-SNE;
+MNIST-1D generated -> SimCLR + linear probe, supervised CNN; one flat metrics report."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import (
+    evaluate_mnist1d_simclr,
+    evaluate_ts_encoders,
+    generate_mnist1d_data,
+    load_ucr_datasets,
+    merge_metric_reports,
+    plot_ts_embeddings,
+    pretrain_mnist1d_simclr,
+    pretrain_ts_encoders,
+    train_mnist1d_supervised,
+    ts_results_table,
+)
+
+PARAMETERS = {"params:timeseries.ucr", "params:timeseries.mnist1d"}
+# The flat reports merged into `timeseries_metrics`; other pipelines' flat reports (e.g.
+# `ts_sleep_metrics`) join by adding their dataset name here.
+REPORTS = ["ucr_metrics", "ucr_pretrain_seconds", "mnist1d_simclr_metrics",
+           "mnist1d_supervised_metrics"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    template = Pipeline([
+        node(load_ucr_datasets, ["ucr_archive", "params:timeseries.ucr"], "ucr_data",
+             name="load_ucr_datasets"),
+        node(pretrain_ts_encoders, ["ucr_data", "params:timeseries.ucr"],
+             ["ucr_encoders", "ucr_pretrain_seconds", "ucr_history_metrics"],
+             name="pretrain_ucr_encoders"),
+        node(evaluate_ts_encoders, ["ucr_data", "ucr_encoders", "params:timeseries.ucr"],
+             ["ucr_metrics", "ucr_embeddings"], name="evaluate_ucr_encoders"),
+        node(plot_ts_embeddings, ["ucr_embeddings", "params:timeseries.ucr"], "ucr_tsne_plot",
+             name="plot_ucr_tsne"),
+        node(ts_results_table, ["ucr_metrics", "ucr_pretrain_seconds", "params:timeseries.ucr"],
+             "ucr_results_table", name="ucr_results_table"),
+        node(generate_mnist1d_data, "params:timeseries.mnist1d", "mnist1d_data",
+             name="generate_mnist1d"),
+        node(pretrain_mnist1d_simclr, ["mnist1d_data", "params:timeseries.mnist1d"],
+             ["mnist1d_simclr_encoder", "mnist1d_simclr_history_metrics"],
+             name="pretrain_mnist1d_simclr"),
+        node(evaluate_mnist1d_simclr,
+             ["mnist1d_data", "mnist1d_simclr_encoder", "params:timeseries.mnist1d"],
+             "mnist1d_simclr_metrics", name="evaluate_mnist1d_simclr"),
+        node(train_mnist1d_supervised, ["mnist1d_data", "params:timeseries.mnist1d"],
+             "mnist1d_supervised_metrics", name="train_mnist1d_supervised"),
+        node(merge_metric_reports, REPORTS, ["metrics", "metrics_mlflow"],
+             name="merge_metric_reports"),
+    ])
+    return pipeline(template, namespace="timeseries", parameters=PARAMETERS,
+                    outputs={"metrics": "timeseries_metrics",
+                             "metrics_mlflow": "timeseries_metrics_mlflow"},
+                    tags="timeseries")

@@ -1,0 +1,134 @@
+"""Training recipes of the ``timeseries`` pipeline, on top of the project's one fit loop.
+
+No Kedro, no MLflow, no file I/O: tensors in, modules and histories out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel
+
+from contrastive_signals.augment.signals import SignalAugmentation
+from contrastive_signals.losses.hierarchical_contrastive import (
+    contextual_crop_views,
+    hierarchical_contrastive_loss,
+)
+from contrastive_signals.losses.ntxent import nt_xent_loss
+from contrastive_signals.models.ts_encoders import build_ts_encoder, max_pool_time
+from contrastive_signals.training.batches import shuffled_minibatches
+from contrastive_signals.training.fit import FitConfig, FitResult, fit
+
+from .params import MethodParams
+
+
+def iteration_batches(*tensors: Tensor, batch_size: int, iterations: int
+                      ) -> tuple[int, callable]:
+    """TS2Vec's budget in optimiser steps: ``(epochs, batches_fn)`` where ``batches_fn(epoch,
+    generator)`` yields shuffled mini-batches (last partial batch dropped) and the epochs
+    together yield exactly ``iterations`` batches."""
+    n = tensors[0].shape[0]
+    size = min(batch_size, n)
+    per_epoch = max(1, n // size)
+    epochs = math.ceil(iterations / per_epoch)
+
+    def batches(epoch: int, generator: torch.Generator) -> Iterator[tuple[Tensor, ...]]:
+        remaining = iterations - epoch * per_epoch
+        for i, batch in enumerate(shuffled_minibatches(*tensors, batch_size=size,
+                                                       generator=generator)):
+            if i >= remaining:
+                return
+            yield batch
+
+    return epochs, batches
+
+
+class _ProjectedEncoder(nn.Module):
+    """Encoder + MLP projection head on the max-pooled embedding (SimCLR)."""
+
+    def __init__(self, encoder: nn.Module, hidden_dim: int, projection_dim: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Sequential(nn.Linear(encoder.output_dim, hidden_dim), nn.ReLU(),
+                                  nn.Linear(hidden_dim, projection_dim))
+
+    def forward(self, x: Tensor, mask: Tensor, generator: torch.Generator | None = None
+                ) -> Tensor:
+        return self.head(max_pool_time(self.encoder(x, mask, generator), mask))
+
+
+def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str,
+                     progress: bool = False) -> tuple[nn.Module, FitResult]:
+    """Pretrain ``method``'s encoder on ``x`` ``[N, T, C]`` (mask ``[N, T]``) without labels.
+
+    Returns:
+        the encoder to evaluate (the SWA average of the weights when ``method.swa``) and the
+        fit result (history of the training loss).
+    """
+    encoder = build_ts_encoder(method.architecture, x.shape[2], method.encoder, seed=method.seed)
+    augmentation = SignalAugmentation(**method.augmentation)
+    model: nn.Module = encoder
+    if method.objective == "simclr":
+        model = _ProjectedEncoder(encoder, method.projection_hidden_dim, method.projection_dim)
+    average = AveragedModel(encoder) if method.swa else None
+    steps = [0]
+
+    def loss_fn(net: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        # The average is updated with the weights after each optimiser step; the update for
+        # step k runs here, at the start of step k + 1 (the last one after fit returns).
+        if average is not None and steps[0] > 0:
+            average.update_parameters(encoder)
+        steps[0] += 1
+        xb, mb = batch
+        if method.objective == "hierarchical":
+            x1, m1, x2, m2, overlap = contextual_crop_views(
+                xb, mb, generator=generator, temporal_unit=method.temporal_unit)
+            z1 = net(x1, m1, generator)[:, -overlap:]
+            z2 = net(x2, m2, generator)[:, :overlap]
+            return hierarchical_contrastive_loss(z1, z2, alpha=method.alpha,
+                                                 temporal_unit=method.temporal_unit)
+        view_a, view_b = augmentation.two_views(xb, generator=generator)
+        z = net(torch.cat([view_a, view_b]), torch.cat([mb, mb]), generator)
+        return nt_xent_loss(*z.float().chunk(2), temperature=method.temperature)
+
+    epochs, batches = iteration_batches(x, mask, batch_size=method.batch_size,
+                                        iterations=method.iterations)
+    config = FitConfig(epochs=epochs, learning_rate=method.learning_rate,
+                       weight_decay=method.weight_decay, seed=method.seed,
+                       cosine_schedule=False, amp=False, progress=progress, name=name,
+                       device="cpu")
+    result = fit(model, loss_fn=loss_fn, batches=batches, config=config)
+    if average is None:
+        return encoder.eval(), result
+    average.update_parameters(encoder)
+    return average.module.eval(), result
+
+
+def train_supervised_classifier(x: Tensor, y: Tensor, *, architecture: str,
+                                encoder_config: dict, epochs: int, batch_size: int,
+                                learning_rate: float, weight_decay: float, seed: int,
+                                name: str) -> nn.Module:
+    """Encoder + linear head on the max-pooled embedding, trained with cross-entropy on
+    ``x`` ``[N, T, C]``, ``y`` ``[N]``. Returns the classifier ``[B, T, C] -> [B, classes]``."""
+    encoder = build_ts_encoder(architecture, x.shape[2], encoder_config, seed=seed)
+    classes = int(y.max()) + 1
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _ProjectedEncoder(encoder, encoder.output_dim, classes)
+    mask = torch.ones(x.shape[:2], dtype=torch.bool)
+
+    def loss_fn(net: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
+        xb, mb, yb = batch
+        return F.cross_entropy(net(xb, mb, generator), yb)
+
+    config = FitConfig(epochs=epochs, learning_rate=learning_rate, weight_decay=weight_decay,
+                       seed=seed, warmup_epochs=min(1, epochs - 1), amp=False, progress=False,
+                       name=name, device="cpu")
+    result = fit(model, loss_fn=loss_fn, config=config,
+                 batches=lambda epoch, g: shuffled_minibatches(
+                     x, mask, y, batch_size=min(batch_size, len(y)), generator=g))
+    return result.model.eval()

@@ -1,0 +1,155 @@
+"""UCR/UEA reader: aeon's bundled sets offline, user files in the archive's layout (univariate,
+multivariate, variable length, .arff), and clear errors naming the file."""
+
+import socket
+
+import numpy as np
+import pytest
+
+from contrastive_signals.data.ucr import (
+    UcrFormatError,
+    available_datasets,
+    bundled_ucr_root,
+    check_ts_header,
+    load_ucr_dataset,
+    pad_series,
+    read_ucr_file,
+)
+from contrastive_signals.io.ucr_dataset import UcrArchiveDataset
+
+HEADER = ("# a comment\n@problemName {name}\n@timeStamps false\n@missing false\n"
+          "@univariate {uni}\n@equalLength {equal}\n@classLabel true a b\n@data\n")
+
+
+def write_ts(folder, name, split, rows, *, uni="false", equal="false", header=None):
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    path = folder / name / f"{name}_{split}.ts"
+    text = header if header is not None else HEADER.format(name=name, uni=uni, equal=equal)
+    path.write_text(text + "\n".join(rows) + "\n")
+    return path
+
+
+MULTI_TRAIN = ["1,2,3:4,5,6:a", "1,2:3,4:b", "2,3,4,5:1,1,1,1:a", "0,1:1,0:b"]
+MULTI_TEST = ["1,2,3,4,5:1,1,1,1,1:a", "1,2:3,4:b"]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the reader tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_bundled_sets_are_read_offline(no_network):
+    files = available_datasets([bundled_ucr_root()])
+    assert {"GunPoint", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels"} <= set(files)
+    gun = load_ucr_dataset("GunPoint", files)
+    assert gun["x_train"].shape == (50, 150, 1) and gun["x_test"].shape == (150, 150, 1)
+    assert gun["mask_train"].all() and gun["classes"] == ["1", "2"]
+    vowels = load_ucr_dataset("JapaneseVowels", files)
+    assert vowels["x_train"].shape == (270, 29, 12) and len(vowels["classes"]) == 9
+    lengths = vowels["mask_train"].sum(1)
+    assert lengths.min() < 29 and not vowels["x_train"][~vowels["mask_train"]].any()
+
+
+def test_user_multivariate_variable_length(tmp_path, no_network):
+    write_ts(tmp_path, "Toy", "TRAIN", MULTI_TRAIN)
+    write_ts(tmp_path, "Toy", "TEST", MULTI_TEST)
+    data = load_ucr_dataset("Toy", available_datasets([tmp_path]), standardise=False)
+    # Padded to the longest series of either split (5); nothing truncated.
+    assert data["x_train"].shape == (4, 5, 2) and data["x_test"].shape == (2, 5, 2)
+    assert data["mask_train"].sum(1).tolist() == [3, 2, 4, 2]
+    assert data["x_train"][2, :4, 0].tolist() == [2, 3, 4, 5]
+    assert data["x_test"][0, :, 0].tolist() == [1, 2, 3, 4, 5]
+    assert data["y_train"].tolist() == [0, 1, 0, 1] and data["classes"] == ["a", "b"]
+
+
+def test_standardise_uses_training_statistics(tmp_path):
+    write_ts(tmp_path, "Toy", "TRAIN", MULTI_TRAIN)
+    write_ts(tmp_path, "Toy", "TEST", MULTI_TEST)
+    data = load_ucr_dataset("Toy", available_datasets([tmp_path]))
+    observed = data["x_train"][data["mask_train"]]
+    assert np.allclose(observed.mean(0), 0, atol=1e-6)
+    assert np.allclose(observed.std(0), 1, atol=1e-5)
+    assert not data["x_test"][~data["mask_test"]].any()
+
+
+def test_user_folder_wins_and_arff_is_read(tmp_path):
+    bundled = bundled_ucr_root()
+    (tmp_path / "GunPoint").mkdir()
+    for split in ("TRAIN", "TEST"):
+        source = bundled / "GunPoint" / "GunPoint_TRAIN.arff"
+        (tmp_path / "GunPoint" / f"GunPoint_{split}.arff").write_text(source.read_text())
+    files = available_datasets([tmp_path, bundled])
+    assert files["GunPoint"][0].parent == tmp_path / "GunPoint"
+    data = load_ucr_dataset("GunPoint", files)
+    assert data["x_train"].shape == (50, 150, 1)
+
+
+def test_archive_dataset_is_lazy_and_lists_names(tmp_path):
+    write_ts(tmp_path, "Toy", "TRAIN", MULTI_TRAIN)
+    write_ts(tmp_path, "Toy", "TEST", MULTI_TEST)
+    archive = UcrArchiveDataset(folder=str(tmp_path), include_bundled=False).load()
+    assert list(archive) == ["Toy"]
+    assert archive["Toy"]()["x_train"].shape == (4, 5, 2)
+
+
+def test_pad_never_truncates():
+    with pytest.raises(ValueError, match="never truncated"):
+        pad_series([np.zeros((1, 5))], length=3)
+
+
+@pytest.mark.parametrize(("header", "match"), [
+    ("@problemName Bad\n@classLabel true a b\n", "@data"),
+    ("@problemName Bad\n@univariate maybe\n@classLabel true a b\n@data\n", "true or false"),
+    ("@problemName Bad\n@colour blue\n@classLabel true a b\n@data\n", "unknown header tag"),
+    ("@problemName Bad\n@classLabel true\n@data\n", "must list the class values"),
+    ("@problemName Bad\nthis is not a tag\n@data\n", "expected a header tag"),
+    ("@problemName Bad\n@classLabel false\n@data\n", "only classification"),
+])
+def test_malformed_header_names_the_file(tmp_path, header, match):
+    path = write_ts(tmp_path, "Bad", "TRAIN", ["1,2,3:a"], header=header)
+    with pytest.raises(UcrFormatError, match=match) as error:
+        read_ucr_file(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    (["1,2,3:4,5,6:a", "1,2,3:b"], "channel|dimensions"),
+    (["1,2,NaN:4,5,6:a", "1,2,3:4,5,6:b"], "NaN"),
+    (["1,2,?:4,5,6:a", "1,2,3:4,5,6:b"], "NaN"),
+    (["1,2,3:4,5,6:c", "1,2,3:4,5,6:b"], "not in the header"),
+    (["1,x,3:4,5,6:a"], "could not parse"),
+])
+def test_bad_data_names_the_file(tmp_path, rows, match):
+    path = write_ts(tmp_path, "Bad", "TRAIN", rows)
+    with pytest.raises(UcrFormatError, match=match) as error:
+        read_ucr_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_train_test_channel_mismatch_and_unseen_labels(tmp_path):
+    write_ts(tmp_path, "Odd", "TRAIN", MULTI_TRAIN)
+    test = write_ts(tmp_path, "Odd", "TEST", ["1,2:a"], uni="true")
+    with pytest.raises(UcrFormatError, match="channels") as error:
+        load_ucr_dataset("Odd", available_datasets([tmp_path]))
+    assert str(test) in str(error.value)
+    write_ts(tmp_path, "Few", "TRAIN", ["1,2:3,4:a", "1,2:3,4:a"])
+    write_ts(tmp_path, "Few", "TEST", ["1,2:3,4:b"])
+    with pytest.raises(UcrFormatError, match="never occur in training"):
+        load_ucr_dataset("Few", available_datasets([tmp_path]))
+
+
+def test_unknown_name_lists_known(tmp_path):
+    write_ts(tmp_path, "Toy", "TRAIN", MULTI_TRAIN)
+    write_ts(tmp_path, "Toy", "TEST", MULTI_TEST)
+    with pytest.raises(KeyError, match=r"unknown UCR/UEA dataset 'Nope'.*Toy"):
+        load_ucr_dataset("Nope", available_datasets([tmp_path]))
+
+
+def test_header_tags_are_returned(tmp_path):
+    path = write_ts(tmp_path, "Toy", "TRAIN", MULTI_TRAIN)
+    tags = check_ts_header(path)
+    assert tags["problemname"] == "Toy" and tags["classlabel"] == "true a b"

@@ -1,0 +1,53 @@
+"""TS2Vec's SVM protocol and the raw 1-NN floor."""
+
+import numpy as np
+import pytest
+
+from contrastive_signals.metrics.svm_protocol import (
+    C_GRID,
+    HARD_MARGIN_C,
+    nearest_neighbour_predict,
+    svm_protocol_predict,
+)
+
+
+def blobs(n_per_class, classes=3, dim=5, spread=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim)) * 3
+    y = np.repeat(np.arange(classes), n_per_class)
+    return centres[y] + spread * rng.normal(size=(len(y), dim)), y
+
+
+def test_grid_search_on_enough_data():
+    x, y = blobs(40)
+    train = np.arange(len(y)) % 4 != 0
+    predicted, c = svm_protocol_predict(x[train], y[train], x[~train])
+    yt = y[~train]
+    assert c in C_GRID
+    assert np.mean(predicted == yt) == 1.0
+
+
+def test_small_sets_use_the_hard_margin_like_ts2vec():
+    x, y = blobs(4)  # 12 < 50 examples: no cross-validation
+    predicted, c = svm_protocol_predict(x, y, x)
+    assert c == HARD_MARGIN_C and np.array_equal(predicted, y)
+
+
+def test_deterministic():
+    x, y = blobs(25, spread=2.0)
+    first = svm_protocol_predict(x, y, x[:10])
+    second = svm_protocol_predict(x, y, x[:10])
+    assert np.array_equal(first[0], second[0]) and first[1] == second[1]
+
+
+def test_one_class_is_an_error():
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        svm_protocol_predict(np.zeros((60, 2)), np.zeros(60), np.zeros((3, 2)))
+
+
+def test_raw_nearest_neighbour_on_series():
+    train = np.array([[[0.0], [0.0]], [[5.0], [5.0]]])  # [N, T, C]
+    test = np.array([[[0.4], [0.1]], [[4.0], [6.0]]])
+    assert nearest_neighbour_predict(train, np.array([7, 9]), test).tolist() == [7, 9]
+    with pytest.raises(ValueError, match="same width"):
+        nearest_neighbour_predict(train, np.array([7, 9]), np.zeros((1, 3, 1)))

@@ -1,0 +1,131 @@
+"""The `timeseries` pipeline run with SequentialRunner on a tiny user UCR-format dataset (real
+.ts files in a temporary folder, multivariate and of unequal lengths) and a tiny MNIST-1D."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from contrastive_signals.config import ParameterError
+from contrastive_signals.io.ucr_dataset import UcrArchiveDataset
+from contrastive_signals.pipeline_registry import register_pipelines
+from contrastive_signals.pipelines.timeseries.nodes import (
+    load_ucr_datasets,
+    merge_metric_reports,
+    pretrain_ts_encoders,
+)
+
+TINY_ENCODER = {"output_dim": 8, "hidden_dim": 4, "depth": 1}
+UCR = {
+    "datasets": ["Toy"],
+    "num_threads": 1,
+    "default_method": "ts2vec",
+    "methods": {
+        "ts2vec": {"architecture": "dilated_conv", "objective": "hierarchical",
+                   "encoder": TINY_ENCODER, "iterations": 3, "batch_size": 4},
+        "simclr": {"architecture": "gru", "objective": "simclr",
+                   "encoder": {"output_dim": 8, "hidden_dim": 4}, "iterations": 2,
+                   "batch_size": 4, "projection_dim": 4, "projection_hidden_dim": 8},
+    },
+    "evaluation": {"tsne_iterations": 250, "tsne_perplexity": 3.0},
+    "targets": {"Toy": 0.9},
+    "published": {"Toy": "nobody"},
+    "reference_seconds": {"Toy": 1.0},
+}
+MNIST1D = {"num_samples": 60, "num_threads": 1,
+           "simclr": {"objective": "simclr", "encoder": TINY_ENCODER, "iterations": 2,
+                      "batch_size": 16, "swa": False},
+           "supervised": {"encoder": TINY_ENCODER, "epochs": 1, "batch_size": 16}}
+EXPECTED = {f"ts.Toy.{m}.{p}.acc" for m in ("ts2vec", "simclr") for p in ("svm", "linear")} | {
+    "ts.Toy.raw_1nn.acc", "ts.Toy.best.svm.acc", "ts.Toy.ts2vec.pretrain_seconds",
+    "ts.Toy.simclr.pretrain_seconds", "mnist1d.simclr.linear.acc", "mnist1d.supervised.acc"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_toy(folder):
+    """Two classes (slow vs fast oscillation), 2 channels, lengths 10-16."""
+    rng = np.random.default_rng(0)
+    header = ("@problemName Toy\n@timeStamps false\n@missing false\n@univariate false\n"
+              "@equalLength false\n@classLabel true slow fast\n@data\n")
+    (folder / "Toy").mkdir(parents=True)
+    for split, n in (("TRAIN", 12), ("TEST", 8)):
+        rows = []
+        for i in range(n):
+            label = ("slow", "fast")[i % 2]
+            t = np.arange(rng.integers(10, 17))
+            wave = np.sin(t * (0.3 if label == "slow" else 2.0))
+            channels = [wave + 0.05 * rng.normal(size=len(t)), np.cos(t) * 0.5]
+            rows.append(":".join(",".join(f"{v:.4f}" for v in c) for c in channels) + f":{label}")
+        (folder / "Toy" / f"Toy_{split}.ts").write_text(header + "\n".join(rows) + "\n")
+
+
+def run(folder, ucr=UCR, mnist1d=MNIST1D):
+    catalog = DataCatalog(datasets={
+        "timeseries.ucr_archive": UcrArchiveDataset(folder=str(folder), include_bundled=False),
+        "params:timeseries.ucr": MemoryDataset(ucr),
+        "params:timeseries.mnist1d": MemoryDataset(mnist1d),
+    })
+    outputs = SequentialRunner().run(register_pipelines()["timeseries"], catalog)
+    return {name: value.load() if hasattr(value, "load") else value
+            for name, value in outputs.items()}
+
+
+def test_runs_end_to_end_with_documented_names_and_is_reproducible(tmp_path):
+    write_toy(tmp_path)
+    first, second = run(tmp_path), run(tmp_path)
+    metrics = first["timeseries_metrics"]
+    assert set(metrics) == EXPECTED
+    assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.endswith(".acc"))
+    assert metrics["ts.Toy.best.svm.acc"] == metrics["ts.Toy.ts2vec.svm.acc"]
+    assert first["timeseries_metrics_mlflow"]["ts.Toy.raw_1nn.acc"]["step"] == 0
+    assert isinstance(first["timeseries.ucr_tsne_plot"], Figure)
+    table = first["timeseries.ucr_results_table"]
+    assert "Toy / ts2vec" in table and "nobody" in table and "time ratio" in table
+    timing = {k for k in metrics if k.endswith("pretrain_seconds")}
+    assert {k: v for k, v in metrics.items() if k not in timing} == {
+        k: v for k, v in second["timeseries_metrics"].items() if k not in timing}
+
+
+def test_unknown_dataset_lists_known_names(tmp_path):
+    write_toy(tmp_path)
+    archive = UcrArchiveDataset(folder=str(tmp_path), include_bundled=False).load()
+    with pytest.raises(KeyError, match=r"'Nope'.*known datasets: \['Toy'\]"):
+        load_ucr_datasets(archive, {**UCR, "datasets": ["Toy", "Nope"]})
+
+
+def test_bad_parameters_fail_with_their_path(tmp_path):
+    write_toy(tmp_path)
+    archive = UcrArchiveDataset(folder=str(tmp_path), include_bundled=False).load()
+    bad = copy.deepcopy(UCR)
+    bad["methods"]["ts2vec"]["architecture"] = "wavenet"
+    with pytest.raises(ParameterError, match=r"timeseries\.ucr\.methods\.ts2vec.*wavenet"):
+        load_ucr_datasets(archive, bad)
+    with pytest.raises(ParameterError, match="default_method"):
+        load_ucr_datasets(archive, {**UCR, "default_method": "tloss"})
+
+
+def test_pretraining_does_not_mutate_inputs(tmp_path):
+    write_toy(tmp_path)
+    archive = UcrArchiveDataset(folder=str(tmp_path), include_bundled=False).load()
+    data = load_ucr_datasets(archive, UCR)
+    before = {k: v.clone() for k, v in data["Toy"].items() if isinstance(v, torch.Tensor)}
+    pretrain_ts_encoders(data, {**UCR, "methods": {"ts2vec": UCR["methods"]["ts2vec"]}})
+    assert all(torch.equal(before[k], data["Toy"][k]) for k in before)
+
+
+def test_merge_rejects_duplicate_names():
+    merged, mlflow = merge_metric_reports({"a.x": 1}, {"b.y": 2.0})
+    assert merged == {"a.x": 1.0, "b.y": 2.0} and mlflow["b.y"] == {"value": 2.0, "step": 0}
+    with pytest.raises(ValueError, match=r"\['a.x'\]"):
+        merge_metric_reports({"a.x": 1}, {"a.x": 2})
