@@ -14,6 +14,7 @@ from contrastive_signals.pipelines import (
     pretraining,
     sleep,
     supervised,
+    timeseries,
     triplet,
 )
 
@@ -32,6 +33,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluation": evaluation.create_pipeline(),
         "sleep": sleep.create_pipeline(),
         "afm": afm.create_pipeline(),
+        "timeseries": timeseries.create_pipeline(),
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
     }
