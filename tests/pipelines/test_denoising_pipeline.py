@@ -1,0 +1,149 @@
+"""The `denoising` pipeline on tiny parameters (SequentialRunner, in-memory catalog), and its
+bad-input errors, raised by the first node before any training."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from matplotlib.figure import Figure
+
+from contrastive_signals.config import ParameterError
+from contrastive_signals.pipelines.denoising import create_pipeline
+from contrastive_signals.pipelines.denoising.nodes import (
+    make_denoising_images,
+    make_sparse_view_pairs,
+    write_denoising_report,
+)
+from contrastive_signals.training.device import torch_threads
+from tests.pipelines.test_pipelines import run
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+METHODS = ("fbp", "tv", "unet", "hvae_swap", "hvae_own")
+
+
+def _tiny_params() -> dict:
+    """conf/base merged with conf/test (as `--env=test` does, one level of dicts deep)."""
+    base = yaml.safe_load((CONF / "base/parameters_denoising.yml").read_text())["denoising"]
+    test = yaml.safe_load((CONF / "test/parameters_denoising.yml").read_text())["denoising"]
+
+    def merge(a, b):
+        out = copy.deepcopy(a)
+        for key, value in b.items():
+            out[key] = merge(out[key], value) if isinstance(value, dict) and key in out else value
+        return out
+
+    params = merge(base, test)
+    params["hvae"]["fit"]["device"] = params["unet"]["fit"]["device"] = "cpu"
+    params["noise"]["device"] = "cpu"
+    return params
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    with torch_threads(1):
+        return run(create_pipeline(), {"denoising_image_folders": {}},
+                   {"denoising": _tiny_params()},
+                   keep=("denoising_pairs", "denoising_scores", "denoising_hvae.history"))
+
+
+def test_pipeline_reports_every_method_and_view_count(outputs):
+    metrics = outputs["denoising_metrics"]
+    views = _tiny_params()["noise"]["views"]
+    expected = {f"denoise.{m}.v{v}.{k}" for m in METHODS for v in views for k in ("psnr", "ssim")}
+    expected |= {f"denoise.{m}.v{v}.psnr" for m in ("hvae_inject", "clean_as_noisy")
+                 for v in views}
+    expected |= {f"denoise.tv.v{v}.weight" for v in views}
+    assert set(metrics) == expected
+    for name, value in metrics.items():
+        assert np.isfinite(value), name
+        if name.endswith(".ssim"):
+            assert -1.0 <= value <= 1.0
+    # More views, better FBP; the reference is scored against the true noisy image.
+    assert metrics[f"denoise.fbp.v{views[1]}.psnr"] > metrics[f"denoise.fbp.v{views[0]}.psnr"]
+    mlflow = outputs["denoising_metrics_mlflow"]
+    assert mlflow[f"denoise.fbp.v{views[0]}.psnr"]["value"] == metrics[
+        f"denoise.fbp.v{views[0]}.psnr"]
+
+
+def test_pipeline_makes_histories_figures_and_pairs(outputs):
+    assert set(outputs["denoising_hvae.history"]) >= {"train_loss", "val_psnr", "lr"}
+    assert len(outputs["denoising_hvae.history"]["train_loss"]) == 2
+    for name in ("ellipses", "digits", "skimage"):
+        figure = outputs[f"denoising_{name}_figure"]
+        assert isinstance(figure, Figure) and len(figure.axes) == 2 * 7
+    pairs = outputs["denoising_pairs"]
+    assert pairs["test"]["clean"].shape == (8, 32, 32)
+    assert set(pairs["test"]["noisy"]) == {8, 16}
+
+
+def test_same_seed_same_metrics(outputs):
+    again = run(create_pipeline(), {"denoising_image_folders": {}}, {"denoising": _tiny_params()})
+    assert again["denoising_metrics"] == outputs["denoising_metrics"]
+
+
+def _folder(images):
+    return {"mine": {f"{k:03d}.png": image for k, image in enumerate(images)}}
+
+
+def test_user_folder_is_a_data_set():
+    params = _tiny_params()
+    params["data"].update(dataset="folder:mine", val_size=2, test_size=2)
+    rng = np.random.default_rng(0)
+    folders = _folder([rng.random((20, 20)) for _ in range(7)])
+    snapshot = copy.deepcopy(folders)
+    images = make_denoising_images(params, folders)
+    assert {k: v.shape[0] for k, v in images.items()} == {"train": 3, "val": 2, "test": 2}
+    assert images["train"].shape[1:] == (32, 32)
+    np.testing.assert_array_equal(folders["mine"]["000.png"], snapshot["mine"]["000.png"])
+
+
+@pytest.mark.parametrize(("folders", "message"), [
+    ({"mine": {}}, r"data/01_raw/images/mine/: the folder holds no PNG/JPEG/TIFF images"),
+    ({}, r"data/01_raw/images/mine/: no such image folder"),
+    (_folder([np.zeros((8, 8))] * 3 + [np.zeros((9, 8))] * 4), "mixed sizes"),
+    (_folder([np.zeros((8, 8))] * 6 + [np.full((8, 8), np.inf)]), "non-finite"),
+])
+def test_bad_image_folders_fail_before_training(folders, message):
+    params = _tiny_params()
+    params["data"].update(dataset="folder:mine", val_size=2, test_size=2)
+    with pytest.raises(ValueError, match=message):
+        make_denoising_images(params, folders)
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), [
+    ("noise", "views", [1, 8], r"denoising: noise.views: n_views must be an integer in \[2"),
+    ("noise", "views", [8, 33], r"noise.views: n_views must be an integer in \[2, image size"),
+    ("noise", "train_views", [64], r"noise.train_views"),
+    ("data", "dataset", "mnist", r"denoising.data: dataset must be one of"),
+    ("data", "image_size", 30, r"denoising.data: image_size must be a multiple of 8"),
+    ("hvae", "batch_size", 1, r"denoising.hvae: batch_size must be >= 2"),
+    ("data", "typo", 1, r"denoising.data: unknown parameter"),
+])
+def test_bad_parameters_fail_before_training(section, key, value, message):
+    params = _tiny_params()
+    params[section][key] = value
+    with pytest.raises(ParameterError, match=message):
+        make_denoising_images(params, {})
+
+
+def test_non_finite_or_mis_sized_images_are_rejected_before_the_noise():
+    params = _tiny_params()
+    good = torch.zeros(4, 32, 32)
+    with pytest.raises(ValueError, match="train images hold non-finite"):
+        make_sparse_view_pairs({"train": torch.full((4, 32, 32), float("nan"))}, params)
+    with pytest.raises(ValueError, match=r"val images must be \[M, 32, 32\]"):
+        make_sparse_view_pairs({"train": good, "val": torch.zeros(4, 16, 16)}, params)
+
+
+def test_report_rejects_non_finite_metrics():
+    with pytest.raises(ValueError, match="non-finite"):
+        write_denoising_report({"denoise.fbp.v8.psnr": float("nan")})
