@@ -102,8 +102,12 @@ class PretrainingParams:
 
 @dataclass(frozen=True)
 class HeadParams:
+    """The classifier head after triplet fine-tuning: trained alone on the frozen embeddings
+    (``train_encoder: false``) or together with the encoder (``true``)."""
+
     fit: FitConfig
     batch_size: int = 64
+    train_encoder: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 2:

@@ -31,7 +31,7 @@ from contrastive_signals.pipelines.afm.params import (
 from contrastive_signals.signal.force_curves import classify_by_peaks, detect_events
 from contrastive_signals.training.batches import shuffled_minibatches
 from contrastive_signals.training.device import seed_everything, torch_threads
-from contrastive_signals.training.fit import fit
+from contrastive_signals.training.fit import FitConfig, fit
 
 ARCHITECTURE = "curve_cnn"
 
@@ -173,29 +173,61 @@ def finetune_with_head(encoder_bundle: dict[str, Any], x: torch.Tensor, y: torch
         tuned = fit(model, loss_fn=triplet_loss, batches=triplet_batches,
                     config=dataclasses.replace(config.fit, name="afm_triplet"),
                     validate=_knn_validation(x, y, x_val, y_val)).history
-        z, z_val = embed(model, x), embed(model, x_val)
-        head = model.head
-
-        def head_batches(epoch: int, generator: torch.Generator):
-            return shuffled_minibatches(z, y, batch_size=min(config.head.batch_size, len(z)),
-                                        generator=generator)
-
-        def head_loss(net: nn.Module, batch, generator: torch.Generator) -> torch.Tensor:
-            features, labels = batch
-            return F.cross_entropy(net(features), labels)
-
-        def head_validate(net: nn.Module) -> dict[str, float]:
-            logits = net(z_val.to(next(net.parameters()).device)).float().cpu()
-            return {"val_loss": F.cross_entropy(logits, y_val).item(), "val_macro_f1":
-                    classification_scores(y_val.numpy(), logits.argmax(1).numpy())["macro_f1"]}
-
-        trained = fit(head, loss_fn=head_loss, batches=head_batches,
-                      config=dataclasses.replace(config.head.fit, name="afm_head"),
-                      validate=head_validate).history
+        if config.head.train_encoder:
+            trained = _fit_classifier(model, x, y, x_val=x_val, y_val=y_val,
+                                      batch_size=config.head.batch_size,
+                                      fit_config=dataclasses.replace(config.head.fit,
+                                                                     name="afm_head"))
+            head = model.head
+        else:
+            head, trained = _fit_frozen_head(model, x, y, x_val=x_val, y_val=y_val,
+                                             config=config)
     model.head = head.cpu()
     history = {f"triplet.{k}": v for k, v in tuned.items()}
     history.update({f"head.{k}": v for k, v in trained.items()})
     return to_bundle(model.cpu(), ARCHITECTURE, encoder_bundle["config"]), history
+
+
+def _fit_frozen_head(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, x_val: torch.Tensor,
+                     y_val: torch.Tensor, config: FinetuningParams
+                     ) -> tuple[nn.Module, dict[str, list[float]]]:
+    """Cross-entropy on the frozen embeddings: only ``model.head`` learns."""
+    z, z_val = embed(model, x), embed(model, x_val)
+    head = model.head
+
+    def head_batches(epoch: int, generator: torch.Generator):
+        return shuffled_minibatches(z, y, batch_size=min(config.head.batch_size, len(z)),
+                                    generator=generator)
+
+    def head_loss(net: nn.Module, batch, generator: torch.Generator) -> torch.Tensor:
+        features, labels = batch
+        return F.cross_entropy(net(features), labels)
+
+    def head_validate(net: nn.Module) -> dict[str, float]:
+        logits = net(z_val.to(next(net.parameters()).device)).float().cpu()
+        return {"val_loss": F.cross_entropy(logits, y_val).item(), "val_macro_f1":
+                classification_scores(y_val.numpy(), logits.argmax(1).numpy())["macro_f1"]}
+
+    history = fit(head, loss_fn=head_loss, batches=head_batches,
+                  config=dataclasses.replace(config.head.fit, name="afm_head"),
+                  validate=head_validate).history
+    return head, history
+
+
+def _fit_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, x_val: torch.Tensor,
+                    y_val: torch.Tensor, batch_size: int, fit_config: FitConfig,
+                    label_smoothing: float = 0.0) -> dict[str, list[float]]:
+    """Cross-entropy on the curves through the whole model (encoder and head)."""
+    def batches(epoch: int, generator: torch.Generator):
+        return shuffled_minibatches(x, y, batch_size=min(batch_size, len(x)),
+                                    generator=generator)
+
+    def loss_fn(net: nn.Module, batch, generator: torch.Generator) -> torch.Tensor:
+        curves, labels = batch
+        return F.cross_entropy(net(curves), labels, label_smoothing=label_smoothing)
+
+    return fit(model, loss_fn=loss_fn, batches=batches, config=fit_config,
+               validate=_macro_f1_validation(x_val, y_val)).history
 
 
 # ---------------------------------------------------------------------------- supervised
@@ -206,19 +238,11 @@ def train_supervised(x: torch.Tensor, y: torch.Tensor, *, x_val: torch.Tensor,
     macro-F1 and loss per epoch (early stopping as ``config.fit`` says)."""
     seed_everything(config.fit.seed)
     model = build_model(ARCHITECTURE, model_config, seed=config.fit.seed)
-
-    def batches(epoch: int, generator: torch.Generator):
-        return shuffled_minibatches(x, y, batch_size=min(config.batch_size, len(x)),
-                                    generator=generator)
-
-    def loss_fn(net: nn.Module, batch, generator: torch.Generator) -> torch.Tensor:
-        curves, labels = batch
-        return F.cross_entropy(net(curves), labels, label_smoothing=config.label_smoothing)
-
     with torch_threads(config.num_threads):
-        result = fit(model, loss_fn=loss_fn, batches=batches, config=config.fit,
-                     validate=_macro_f1_validation(x_val, y_val))
-    return to_bundle(result.model.cpu(), ARCHITECTURE, model_config), result.history
+        history = _fit_classifier(model, x, y, x_val=x_val, y_val=y_val,
+                                  batch_size=config.batch_size, fit_config=config.fit,
+                                  label_smoothing=config.label_smoothing)
+    return to_bundle(model.cpu(), ARCHITECTURE, model_config), history
 
 
 # ---------------------------------------------------------------------------- find_peaks
