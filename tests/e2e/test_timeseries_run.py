@@ -1,0 +1,46 @@
+"""`kedro run --pipeline=timeseries --env=test` from the command line in a throwaway project
+copy: the flat metrics report, the results table, the t-SNE plot and the MLflow run."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.e2e.project import kedro, make_project_copy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ts_project(tmp_path_factory):
+    project = make_project_copy(tmp_path_factory.mktemp("timeseries_project"))
+    kedro(project, "run", "--pipeline=timeseries", "--env=test")
+    return project
+
+
+def test_report_table_and_plot(ts_project):
+    metrics = json.loads((ts_project / "data/08_reporting/timeseries_metrics.json").read_text())
+    for name in ("ts.ItalyPowerDemand.ts2vec.svm.acc", "ts.ItalyPowerDemand.ts2vec.linear.acc",
+                 "ts.ItalyPowerDemand.raw_1nn.acc", "ts.ItalyPowerDemand.best.svm.acc",
+                 "mnist1d.simclr.linear.acc", "mnist1d.supervised.acc"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+    assert metrics["ts.ItalyPowerDemand.ts2vec.pretrain_seconds"] > 0
+    table = (ts_project / "data/08_reporting/timeseries_results.md").read_text()
+    assert "ItalyPowerDemand / ts2vec" in table and "TS2Vec 0.925-0.960" in table
+    plot = ts_project / "data/08_reporting/plots/timeseries_ucr_tsne.png"
+    assert plot.stat().st_size > 1000
+
+
+def test_mlflow_run_holds_metrics_and_models(ts_project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{ts_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("contrastive_signals")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert 0 <= run.data.metrics["ts.ItalyPowerDemand.best.svm.acc"] <= 1
+    assert 0 <= run.data.metrics["mnist1d.simclr.linear.acc"] <= 1
+    history = client.get_metric_history(run.info.run_id, "ts.ItalyPowerDemand.ts2vec.train_loss")
+    assert len(history) >= 1
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {"reports/timeseries_metrics.json", "reports/timeseries_results.md"} <= artifacts
+    models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
+    assert any("timeseries.ucr_encoders" in path for path in models)
