@@ -8,6 +8,7 @@ from kedro.pipeline import Pipeline
 from contrastive_signals.pipelines import (
     afm,
     ctc,
+    denoising,
     evaluation,
     features,
     ingestion,
@@ -33,6 +34,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluation": evaluation.create_pipeline(),
         "sleep": sleep.create_pipeline(),
         "afm": afm.create_pipeline(),
+        "denoising": denoising.create_pipeline(),
         "timeseries": timeseries.create_pipeline(),
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
