@@ -129,3 +129,12 @@ def test_merge_rejects_duplicate_names():
     assert merged == {"a.x": 1.0, "b.y": 2.0} and mlflow["b.y"] == {"value": 2.0, "step": 0}
     with pytest.raises(ValueError, match=r"\['a.x'\]"):
         merge_metric_reports({"a.x": 1}, {"a.x": 2})
+
+
+def test_extra_reports_join_the_merge_without_namespace():
+    from contrastive_signals.pipelines.timeseries import create_pipeline
+
+    merge = create_pipeline(extra_reports=["ts_sleep_metrics"]).filter(
+        node_names=["timeseries.merge_metric_reports"])
+    assert "ts_sleep_metrics" in merge.inputs()
+    assert "timeseries_metrics" in merge.outputs()

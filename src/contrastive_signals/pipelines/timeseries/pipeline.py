@@ -19,12 +19,15 @@ from .nodes import (
 
 PARAMETERS = {"params:timeseries.ucr", "params:timeseries.mnist1d"}
 # The flat reports merged into `timeseries_metrics`; other pipelines' flat reports (e.g.
-# `ts_sleep_metrics`) join by adding their dataset name here.
+# `ts_sleep_metrics`) join through `create_pipeline(extra_reports=[...])`.
 REPORTS = ["ucr_metrics", "ucr_pretrain_seconds", "mnist1d_simclr_metrics",
            "mnist1d_supervised_metrics"]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(extra_reports: tuple[str, ...] | list[str] = (), **kwargs) -> Pipeline:
+    """The pipeline; ``extra_reports`` names catalog datasets (not namespaced) holding further
+    flat ``{metric: value}`` dicts to merge into ``timeseries_metrics``."""
+    extra = list(extra_reports)
     template = Pipeline([
         node(load_ucr_datasets, ["ucr_archive", "params:timeseries.ucr"], "ucr_data",
              name="load_ucr_datasets"),
@@ -47,10 +50,11 @@ def create_pipeline(**kwargs) -> Pipeline:
              "mnist1d_simclr_metrics", name="evaluate_mnist1d_simclr"),
         node(train_mnist1d_supervised, ["mnist1d_data", "params:timeseries.mnist1d"],
              "mnist1d_supervised_metrics", name="train_mnist1d_supervised"),
-        node(merge_metric_reports, REPORTS, ["metrics", "metrics_mlflow"],
+        node(merge_metric_reports, REPORTS + extra, ["metrics", "metrics_mlflow"],
              name="merge_metric_reports"),
     ])
     return pipeline(template, namespace="timeseries", parameters=PARAMETERS,
+                    inputs=set(extra) or None,
                     outputs={"metrics": "timeseries_metrics",
                              "metrics_mlflow": "timeseries_metrics_mlflow"},
                     tags="timeseries")
