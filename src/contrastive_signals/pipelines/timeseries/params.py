@@ -27,7 +27,7 @@ class MethodParams:
     iterations: int = 200
     batch_size: int = 8
     learning_rate: float = 1e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.01  # torch's AdamW default, which TS2Vec uses
     swa: bool = True
     seed: int = 42
     alpha: float = 0.5
