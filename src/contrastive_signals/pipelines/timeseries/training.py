@@ -6,7 +6,7 @@ No Kedro, no MLflow, no file I/O: tensors in, modules and histories out.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,7 @@ from .params import MethodParams
 
 
 def iteration_batches(*tensors: Tensor, batch_size: int, iterations: int
-                      ) -> tuple[int, callable]:
+                      ) -> tuple[int, Callable[[int, torch.Generator], Iterator]]:
     """TS2Vec's budget in optimiser steps: ``(epochs, batches_fn)`` where ``batches_fn(epoch,
     generator)`` yields shuffled mini-batches (last partial batch dropped) and the epochs
     together yield exactly ``iterations`` batches."""
@@ -91,6 +91,8 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
             z2 = net(x2, m2, generator)[:, :overlap]
             return hierarchical_contrastive_loss(z1, z2, alpha=method.alpha,
                                                  temporal_unit=method.temporal_unit)
+        # Views keep the series' mask: a shift or warp may move signal into padded steps,
+        # which the encoder then ignores (equal-length sets have no padding).
         view_a, view_b = augmentation.two_views(xb, generator=generator)
         z = net(torch.cat([view_a, view_b]), torch.cat([mb, mb]), generator)
         return nt_xent_loss(*z.float().chunk(2), temperature=method.temperature)
@@ -112,7 +114,7 @@ def train_supervised_classifier(x: Tensor, y: Tensor, *, architecture: str,
                                 encoder_config: dict, epochs: int, batch_size: int,
                                 learning_rate: float, weight_decay: float, seed: int,
                                 name: str) -> nn.Module:
-    """Encoder + linear head on the max-pooled embedding, trained with cross-entropy on
+    """Encoder + MLP head on the max-pooled embedding, trained with cross-entropy on
     ``x`` ``[N, T, C]``, ``y`` ``[N]``. Returns the classifier ``[B, T, C] -> [B, classes]``."""
     encoder = build_ts_encoder(architecture, x.shape[2], encoder_config, seed=seed)
     classes = int(y.max()) + 1
