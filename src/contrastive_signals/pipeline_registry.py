@@ -17,6 +17,7 @@ from contrastive_signals.pipelines import (
     supervised,
     timeseries,
     triplet,
+    wav2vec,
 )
 
 DIGITS_STAGES = ("ingestion", "image_features", "pretraining", "triplet", "supervised", "evaluation")
@@ -36,6 +37,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "afm": afm.create_pipeline(),
         "denoising": denoising.create_pipeline(),
         "timeseries": timeseries.create_pipeline(),
+        "wav2vec": wav2vec.create_pipeline(),
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
     }

@@ -22,6 +22,23 @@ BLANK = 0  # CTC blank; stage k is CTC symbol k + 1
 BLANK_BIAS_INIT = -3.0
 
 
+def epoch_feature_layers(in_channels: int, *, base_channels: int = 16, dropout: float = 0.2
+                         ) -> nn.Sequential:
+    """The convolutional part of :class:`EpochEncoder`: ``[N, C, L]`` -> frames
+    ``[N, 2 * base_channels, ~L / 192]`` (15 frames of a 30-s epoch at 100 Hz). Also the
+    feature encoder of the wav2vec pretraining (:mod:`contrastive_signals.models.wav2vec`), so
+    its weights load into ``EpochEncoder.features``."""
+    c1, c2 = base_channels, 2 * base_channels
+    return nn.Sequential(
+        nn.Conv1d(in_channels, c1, kernel_size=50, stride=6, padding=24, bias=False),
+        nn.BatchNorm1d(c1), nn.ReLU(inplace=True), nn.MaxPool1d(8), nn.Dropout(dropout),
+        nn.Conv1d(c1, c2, kernel_size=8, padding=4, bias=False),
+        nn.BatchNorm1d(c2), nn.ReLU(inplace=True),
+        nn.Conv1d(c2, c2, kernel_size=8, padding=4, bias=False),
+        nn.BatchNorm1d(c2), nn.ReLU(inplace=True), nn.MaxPool1d(4),
+    )
+
+
 class EpochEncoder(nn.Module):
     """1-D CNN on raw epochs ``[N, C, L]`` -> embeddings ``[N, D]``.
 
@@ -33,15 +50,9 @@ class EpochEncoder(nn.Module):
     def __init__(self, in_channels: int, *, base_channels: int = 16, embedding_dim: int = 64,
                  dropout: float = 0.2) -> None:
         super().__init__()
-        c1, c2 = base_channels, 2 * base_channels
-        self.features = nn.Sequential(
-            nn.Conv1d(in_channels, c1, kernel_size=50, stride=6, padding=24, bias=False),
-            nn.BatchNorm1d(c1), nn.ReLU(inplace=True), nn.MaxPool1d(8), nn.Dropout(dropout),
-            nn.Conv1d(c1, c2, kernel_size=8, padding=4, bias=False),
-            nn.BatchNorm1d(c2), nn.ReLU(inplace=True),
-            nn.Conv1d(c2, c2, kernel_size=8, padding=4, bias=False),
-            nn.BatchNorm1d(c2), nn.ReLU(inplace=True), nn.MaxPool1d(4),
-        )
+        c2 = 2 * base_channels
+        self.features = epoch_feature_layers(in_channels, base_channels=base_channels,
+                                             dropout=dropout)
         self.project = nn.Sequential(nn.Linear(2 * c2, embedding_dim), nn.ReLU(inplace=True))
         self.embedding_dim = embedding_dim
 
@@ -179,3 +190,26 @@ def predict_recording(model: SleepStager, epochs: torch.Tensor, *, window: int, 
         ctc_outputs += list(F.log_softmax(ctc_logits.float(), dim=-1).cpu())
     model.train(was_training)
     return sums / counts, ctc_outputs
+
+
+# ------------------------------------------------------------------ initialisation
+
+
+def load_encoder_features(model: SleepStager, state: dict[str, torch.Tensor]) -> SleepStager:
+    """Initialise ``model.encoder.features`` (the epoch CNN, see :func:`epoch_feature_layers`)
+    from pretrained weights, e.g. a wav2vec feature encoder's; the rest stays as built.
+
+    Raises:
+        ValueError: when ``state`` does not fit the stager's CNN (missing, unexpected or
+            differently shaped weights), naming them.
+    """
+    target = model.encoder.features.state_dict()
+    missing = sorted(set(target) - set(state))
+    unexpected = sorted(set(state) - set(target))
+    shapes = sorted(k for k in set(target) & set(state) if target[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        raise ValueError(f"pretrained encoder weights do not fit the sleep stager's epoch CNN: "
+                         f"missing {missing}, unexpected {unexpected}, other shapes {shapes} "
+                         "(base_channels and the input channels must match)")
+    model.encoder.features.load_state_dict(state)
+    return model

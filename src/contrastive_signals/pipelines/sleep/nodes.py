@@ -28,6 +28,7 @@ from contrastive_signals.models.sleep import (
     BLANK,
     collapse_repeats,
     joint_loss,
+    load_encoder_features,
     predict_recording,
     window_starts,
 )
@@ -149,14 +150,16 @@ class SleepEvaluationParams:
 # ------------------------------------------------------------------------ ingestion
 
 
-def generate_synthetic_sleep_edf(params: dict[str, Any]) -> dict[str, Any]:
+def generate_synthetic_sleep_edf(params: dict[str, Any], *, path: str = "sleep.synthetic"
+                                 ) -> dict[str, Any]:
     """Synthetic subject-nights as ``{Sleep-EDF file name: mne Raw | mne Annotations}``; the
-    catalog writes them as EDF+ (and leaves a folder of real recordings alone)."""
-    return synthetic_sleep_edf(from_params(SyntheticSleepConfig, params, path="sleep.synthetic"))
+    catalog writes them as EDF+ (and leaves a folder of real recordings alone). ``path``
+    names the parameters in errors (other pipelines reuse this node)."""
+    return synthetic_sleep_edf(from_params(SyntheticSleepConfig, params, path=path))
 
 
 def build_sleep_epochs(recordings: list[dict[str, Any]], edf_files: list[str],
-                       params: dict[str, Any]) -> dict[str, Any]:
+                       params: dict[str, Any], *, path: str = "sleep.ingestion") -> dict[str, Any]:
     """Band-pass, resample, normalise and cut every recording into 30-s epochs.
 
     Args:
@@ -170,7 +173,7 @@ def build_sleep_epochs(recordings: list[dict[str, Any]], edf_files: list[str],
         "subject", "night", "epochs": [E, C, 30 * sampling_rate] float32, "labels": [E] int64,
         "epoch_index": [E] int64}]}``.
     """
-    config = from_params(IngestionParams, params, path="sleep.ingestion")
+    config = from_params(IngestionParams, params, path=path)
     listed = set(edf_files)
     unlisted = sorted(r["psg_file"] for r in recordings if r["psg_file"] not in listed)
     if unlisted:
@@ -198,13 +201,14 @@ def _stage_counts(recordings: list[dict[str, Any]]) -> dict[str, int]:
     return {stage: int(n) for stage, n in zip(STAGES, counts, strict=True)}
 
 
-def split_sleep_subjects(epochs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def split_sleep_subjects(epochs: dict[str, Any], params: dict[str, Any], *,
+                         path: str = "sleep.ingestion") -> dict[str, Any]:
     """Seeded split by subject: all nights of a subject land in the same part.
 
     Returns:
         ``{part: {"subjects", "recordings", "epochs", "stage_counts"}}`` for train, val, test.
     """
-    config = from_params(IngestionParams, params, path="sleep.ingestion").split
+    config = from_params(IngestionParams, params, path=path).split
     recordings = epochs["recordings"]
     parts = subject_split([r["subject"] for r in recordings], val_subjects=config.val_subjects,
                           test_subjects=config.test_subjects, seed=config.seed)
@@ -255,10 +259,28 @@ def train_sleep_model(epochs: dict[str, Any], split: dict[str, Any], params: dic
         and that history shaped for MLflow.
     """
     config = from_params(TrainingParams, params, path="sleep.training")
-    train = [r for r in _recordings_of(epochs, split, "train") if len(r["labels"]) >= config.window]
+    bundle, history = fit_sleep_stager(_recordings_of(epochs, split, "train"),
+                                       _recordings_of(epochs, split, "val"),
+                                       stages=epochs["stages"], config=config)
+    return bundle, history, history_as_metric_steps(history, prefix="sleep")
+
+
+def fit_sleep_stager(train_recordings: list[dict[str, Any]], val_recordings: list[dict[str, Any]],
+                     *, stages: list[str], config: TrainingParams,
+                     encoder_features: dict[str, torch.Tensor] | None = None,
+                     name: str = "sleep", path: str = "sleep.training"
+                     ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """The training of :func:`train_sleep_model` on given recordings (``{"epochs", "labels"}``
+    each), optionally with the epoch CNN initialised from ``encoder_features`` (a pretrained
+    :func:`~contrastive_signals.models.sleep.epoch_feature_layers` state, e.g. wav2vec's).
+
+    Returns:
+        the model bundle and its per-epoch history.
+    """
+    train = [r for r in train_recordings if len(r["labels"]) >= config.window]
     if not train:
-        raise ValueError(f"no training recording holds {config.window} epochs (sleep.training.window)")
-    val = _recordings_of(epochs, split, "val")
+        raise ValueError(f"no training recording holds {config.window} epochs ({path}.window)")
+    val = val_recordings
     x = torch.cat([r["epochs"] for r in train])          # [N, C, L]
     y = torch.cat([r["labels"] for r in train])          # [N]
     bounds = np.cumsum([0] + [len(r["labels"]) for r in train])
@@ -282,22 +304,24 @@ def train_sleep_model(epochs: dict[str, Any], split: dict[str, Any], params: dic
                           ctc_weight=config.ctc_weight, label_smoothing=config.label_smoothing)
 
     seed_everything(config.fit.seed)
-    model_config = {"in_channels": int(x.shape[1]), "num_stages": len(epochs["stages"]),
+    model_config = {"in_channels": int(x.shape[1]), "num_stages": len(stages),
                     **asdict(config.model)}
     model = build_model("sleep_stager", model_config, seed=config.fit.seed)
+    if encoder_features is not None:
+        load_encoder_features(model, encoder_features)
     with torch_threads(config.num_threads):
-        result = fit(model, loss_fn=loss_fn, batches=batches, config=replace(config.fit, name="sleep"),
+        result = fit(model, loss_fn=loss_fn, batches=batches, config=replace(config.fit, name=name),
                      validate=_validation(val, window=config.window, stride=config.val_stride) if val else None)
     bundle = {**to_bundle(result.model, "sleep_stager", model_config), "window": config.window,
-              "stages": list(epochs["stages"])}
-    return bundle, result.history, history_as_metric_steps(result.history, prefix="sleep")
+              "stages": list(stages)}
+    return bundle, result.history
 
 
 # ----------------------------------------------------------------------- evaluation
 
 
 def predict_sleep_stages(epochs: dict[str, Any], split: dict[str, Any], bundle: dict[str, Any],
-                         params: dict[str, Any]) -> dict[str, Any]:
+                         params: dict[str, Any], *, path: str = "sleep.evaluation") -> dict[str, Any]:
     """Per-epoch stages (classifier head, overlapping windows averaged) and per-window CTC
     decodings of every test night.
 
@@ -307,7 +331,7 @@ def predict_sleep_stages(epochs: dict[str, Any], split: dict[str, Any], bundle: 
         ``[E]`` stage indices; the window lists hold stage-index sequences of consecutive,
         non-overlapping ``window``-epoch stretches (collapsed truth vs CTC decoding).
     """
-    config = from_params(SleepEvaluationParams, params, path="sleep.evaluation")
+    config = from_params(SleepEvaluationParams, params, path=path)
     model = from_bundle(bundle)
     window = int(bundle["window"])
     out = []
