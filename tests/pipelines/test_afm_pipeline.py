@@ -141,3 +141,9 @@ def test_bad_parameters_fail_before_training_with_their_path():
     steps["steps"] = steps["steps"][:-1]
     with pytest.raises(ParameterError, match="afm.preprocessing: steps must end with"):
         preprocess_afm_curves({}, steps, derivative=True)
+
+
+def test_same_seeds_give_the_same_metrics(full_run, tmp_path):
+    _, first = full_run
+    again = run_afm(tmp_path, test_params())
+    assert again["afm_metrics"] == first["afm_metrics"]
