@@ -347,7 +347,7 @@ def pretrain_wav2vec(model: Wav2Vec2, *, batches: Callable[[int, torch.Generator
         the model (eval mode) and its per-epoch history: the means of :data:`LOGGED` over the
         epoch's steps (perplexities per codebook group: 1 = collapsed, ``entries`` = uniform),
         ``temperature`` (Gumbel, at the epoch's end), ``lr``, ``nonfinite_steps`` and the
-        ``validate`` values.
+        ``validate`` values (prefixed ``val_``).
 
     Raises:
         FloatingPointError: after more than ``max_nonfinite_steps`` steps with a non-finite
@@ -417,6 +417,7 @@ def pretrain_wav2vec(model: Wav2Vec2, *, batches: Callable[[int, torch.Generator
             model.eval()
             with torch.no_grad():
                 for key, value in validate(model).items():
+                    key = key if key.startswith("val_") else f"val_{key}"
                     history.setdefault(key, []).append(float(value))
         code_ppl = history["code_perplexity"][-1]
         if code_ppl < config.collapse_perplexity:

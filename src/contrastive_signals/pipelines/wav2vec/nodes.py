@@ -175,8 +175,7 @@ def pretrain_sleep_wav2vec(epochs: dict[str, Any], split: dict[str, Any], params
         val_set = [val_draw(config.batch_size, fixed) for _ in range(config.val_batches)]
 
         def validate(net: Wav2Vec2) -> dict[str, float]:
-            values = evaluate_wav2vec(net, val_set, objective=config.objective, seed=config.fit.seed)
-            return {f"val_{k}": v for k, v in values.items()}
+            return evaluate_wav2vec(net, val_set, objective=config.objective, seed=config.fit.seed)
 
     def batches(epoch: int, generator: torch.Generator):
         for _ in range(config.steps_per_epoch):
