@@ -20,7 +20,7 @@ def loop_contrastive(context, quantized, negatives, temperature):
     total = 0.0
     for t in range(len(context)):
         c = context[t].double()
-        def sim(v):
+        def sim(v, c=c):
             return float(torch.dot(c, v.double()) / (c.norm() * v.double().norm()))
         positive = math.exp(sim(quantized[t]) / temperature)
         denominator = positive

@@ -20,7 +20,6 @@ from contrastive_signals.models.wav2vec import (
 from contrastive_signals.training.fit import FitConfig
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Tiny models: one thread is fastest and avoids spin-waiting on a busy machine."""

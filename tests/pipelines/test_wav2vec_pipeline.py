@@ -1,0 +1,148 @@
+"""The `wav2vec` pipeline run with SequentialRunner on tiny synthetic nights (the EDF+ files
+really are written to and read back from a temporary folder), plus its nodes' checks."""
+
+import copy
+
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from contrastive_signals.config import ParameterError
+from contrastive_signals.io.sleep_edf_dataset import SleepEdfDataset, SyntheticSleepEdfDataset
+from contrastive_signals.pipeline_registry import register_pipelines
+from contrastive_signals.pipelines.wav2vec.nodes import (
+    encoder_features_of,
+    fraction_name,
+    label_subset,
+    pretrain_sleep_wav2vec,
+    run_label_efficiency,
+    summarise_label_efficiency,
+)
+
+FIT = {"epochs": 1, "learning_rate": 0.002, "device": "cpu", "progress": False}
+PARAMS = {
+    "synthetic": {"n_subjects": 4, "sleep_hours": 0.4, "wake_before_minutes": 32.0,
+                  "wake_after_minutes": 32.0, "seed": 0},
+    "ingestion": {"split": {"val_subjects": 1, "test_subjects": 1, "seed": 0}},
+    "pretraining": {"segment_epochs": 2, "batch_size": 3, "val_batches": 1, "steps_per_epoch": 2,
+                    "num_threads": 1,
+                    "model": {"model_dim": 8, "heads": 2, "ff_dim": 16, "layers": 1,
+                              "codebook_entries": 4, "code_dim": 8, "final_dim": 8},
+                    "objective": {"num_negatives": 3, "cross_sample_negatives": 2},
+                    "fit": {**FIT, "epochs": 2, "grad_clip_norm": 5.0}},
+    "label_efficiency": {"fractions": [0.5, 1.0], "epochs": [1, 1], "seeds": [0, 1],
+                         "training": {"window": 6, "batch_size": 4, "val_stride": 6,
+                                      "num_threads": 1, "fit": FIT,
+                                      "model": {"base_channels": 4, "embedding_dim": 8,
+                                                "hidden_dim": 8}},
+                         "evaluation": {"stride": 3, "num_threads": 1}},
+}
+KEPT = ("wav2vec.epochs", "wav2vec.split", "wav2vec.encoder", "wav2vec.label_efficiency",
+        "wav2vec.history")
+
+
+class KeptMemoryDataset(MemoryDataset):
+    def _release(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def w2v_run(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("sleep_edf_w2v")
+    datasets = {
+        "wav2vec.synthetic_edf": SyntheticSleepEdfDataset(folder=str(folder)),
+        "wav2vec.edf_recordings": SleepEdfDataset(folder=str(folder), keep_wake_minutes=10.0),
+        **{name: KeptMemoryDataset() for name in KEPT},
+        **{f"params:wav2vec.{key}": MemoryDataset(value) for key, value in PARAMS.items()},
+    }
+    catalog = DataCatalog(datasets=datasets)
+    outputs = SequentialRunner().run(register_pipelines()["wav2vec"], catalog)
+    torch.set_num_threads(threads)
+    loaded = {n: v.load() if hasattr(v, "load") else v for n, v in outputs.items()}
+    return folder, {**loaded, **{name: catalog.load(name) for name in KEPT}}
+
+
+def test_reports_every_metric_for_both_inits_and_fractions(w2v_run):
+    folder, out = w2v_run
+    assert len(list(folder.glob("SC4??1E0-PSG.edf"))) == 4
+    metrics = out["ts_sleep_metrics"]
+    assert out["wav2vec_metrics"] == metrics
+    for init in ("w2v", "scratch"):
+        for fraction in ("50pc", "100pc"):
+            for metric in ("cer", "macro_f1", "epoch_acc", "kappa"):
+                name = f"sleep.{init}_{fraction}.{metric}"
+                assert name in metrics and f"{name}.std" in metrics
+                assert metrics[f"{name}.std"] >= 0
+            assert 0 <= metrics[f"sleep.{init}_{fraction}.macro_f1"] <= 1
+    assert metrics["sleep.w2v_50pc.n_recordings"] == 1.0       # 2 training subjects
+    assert metrics["sleep.w2v_100pc.n_recordings"] == 2.0
+    assert out["wav2vec_metrics_mlflow"] == {k: {"value": v, "step": 0} for k, v in metrics.items()}
+    assert isinstance(out["wav2vec.label_efficiency_plot"], Figure)
+
+
+def test_pretraining_curves_and_runs(w2v_run):
+    _, out = w2v_run
+    history = out["wav2vec.history"]
+    for key in ("loss", "contrastive", "diversity", "prob_perplexity", "code_perplexity",
+                "val_loss", "nonfinite_steps"):
+        assert len(history[key]) == 2, key
+    assert "wav2vec.code_perplexity" in out["wav2vec.history_metrics"]
+    assert out["wav2vec.encoder"]["architecture"] == "wav2vec2"
+    runs = out["wav2vec.label_efficiency"]["runs"]
+    assert len(runs) == 2 * 2 * 2
+    for seed in (0, 1):  # both inits train on the same subset for a seed
+        subsets = {tuple(r["recordings"]) for r in runs if r["seed"] == seed and r["fraction"] == 0.5}
+        assert len(subsets) == 1
+    train = set(out["wav2vec.split"]["train"]["recordings"])
+    assert all(set(r["recordings"]) <= train for r in runs)
+
+
+def test_fine_tuning_starts_from_the_pretrained_encoder(w2v_run):
+    _, out = w2v_run
+    features = encoder_features_of(out["wav2vec.encoder"])
+    assert features and all(k.startswith(("0.", "1.", "5.", "6.", "8.", "9.")) for k in features)
+    with pytest.raises(ValueError, match="not a wav2vec2 model"):
+        encoder_features_of({"architecture": "sleep_stager", "state_dict": {}})
+
+
+def test_nodes_do_not_mutate_and_bad_parameters_are_named(w2v_run):
+    _, out = w2v_run
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    before = copy.deepcopy(out["wav2vec.label_efficiency"])
+    summarise_label_efficiency(out["wav2vec.label_efficiency"])
+    assert out["wav2vec.label_efficiency"] == before
+    with pytest.raises(ParameterError, match=r"wav2vec\.label_efficiency: epochs needs one value"):
+        run_label_efficiency(epochs, split, out["wav2vec.encoder"],
+                             {**PARAMS["label_efficiency"], "epochs": [1]})
+    with pytest.raises(ParameterError, match=r"wav2vec\.pretraining\.objective: mask_prob"):
+        pretrain_sleep_wav2vec(epochs, split, {**PARAMS["pretraining"], "objective": {"mask_prob": 0}},
+                               PARAMS["label_efficiency"])
+    with pytest.raises(ParameterError, match=r"wav2vec\.pretraining\.fit: .*grad_clip_norm|"
+                                             r"wav2vec\.pretraining"):
+        pretrain_sleep_wav2vec(epochs, split, {**PARAMS["pretraining"], "segment_epochs": 0},
+                               PARAMS["label_efficiency"])
+
+
+def test_label_subsets():
+    assert fraction_name(0.1) == "10pc" and fraction_name(1.0) == "100pc"
+    assert label_subset(16, fraction=0.1, seed=0, subset_seed=0) == \
+        label_subset(16, fraction=0.1, seed=0, subset_seed=0)
+    assert len(label_subset(16, fraction=0.1, seed=0, subset_seed=0)) == 2
+    assert len(label_subset(5, fraction=0.1, seed=0, subset_seed=0)) == 1
+    assert label_subset(16, fraction=1.0, seed=3, subset_seed=0) == list(range(16))
+    subsets = {tuple(label_subset(16, fraction=0.25, seed=s, subset_seed=0)) for s in range(3)}
+    assert len(subsets) == 3
+
+
+def test_pipeline_nodes_are_named_and_ctc_still_builds():
+    pipelines = register_pipelines()
+    assert {n.name for n in pipelines["wav2vec"].nodes} == {
+        "wav2vec.generate_synthetic_recordings", "wav2vec.build_epochs", "wav2vec.split_subjects",
+        "wav2vec.pretrain", "wav2vec.fine_tune_label_efficiency", "wav2vec.summarise",
+        "wav2vec.plot_label_efficiency"}
+    assert {"ts_sleep_metrics", "wav2vec_metrics"} <= pipelines["wav2vec"].all_outputs()
+    assert "sleep_metrics" in pipelines["ctc"].all_outputs()
