@@ -25,8 +25,12 @@ VARIANTS = tuple(f"{inp}_{start}_{labels}" for inp in INPUTS for start in ("pre"
 
 
 def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with fixed keyword arguments, keeping its name for Kedro and kedro-viz."""
-    return functools.update_wrapper(functools.partial(func, **kwargs), func)
+    """``func`` with fixed keyword arguments; a real function (not a ``partial``) that keeps
+    ``func``'s name, and its source for kedro-viz through ``__wrapped__``."""
+    @functools.wraps(func)
+    def bound(*args: Any) -> Any:
+        return func(*args, **kwargs)
+    return bound
 
 
 def _input_nodes(inp: str) -> list:
