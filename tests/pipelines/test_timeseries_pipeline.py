@@ -138,3 +138,18 @@ def test_extra_reports_join_the_merge_without_namespace():
         node_names=["timeseries.merge_metric_reports"])
     assert "ts_sleep_metrics" in merge.inputs()
     assert "timeseries_metrics" in merge.outputs()
+
+
+def test_same_seed_same_encoder_whatever_the_global_state(tmp_path):
+    from contrastive_signals.pipelines.timeseries.params import MethodParams
+    from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
+
+    x = torch.randn(8, 12, 1, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(8, 12, dtype=torch.bool)
+    method = MethodParams(encoder={**TINY_ENCODER, "dropout": 0.5}, iterations=2, batch_size=4)
+    torch.manual_seed(1)
+    first, _ = pretrain_encoder(x, mask, method, name="a")
+    torch.manual_seed(2)
+    second, _ = pretrain_encoder(x, mask, method, name="b")
+    assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(),
+                                                second.state_dict().values(), strict=True))

@@ -21,6 +21,7 @@ from contrastive_signals.losses.hierarchical_contrastive import (
 from contrastive_signals.losses.ntxent import nt_xent_loss
 from contrastive_signals.models.ts_encoders import build_ts_encoder, max_pool_time
 from contrastive_signals.training.batches import shuffled_minibatches
+from contrastive_signals.training.device import seed_everything
 from contrastive_signals.training.fit import FitConfig, FitResult, fit
 
 from .params import MethodParams
@@ -69,6 +70,9 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
         the encoder to evaluate (the SWA average of the weights when ``method.swa``) and the
         fit result (history of the training loss).
     """
+    # Dropout draws from torch's global generator: pin it, so the same seed gives the same
+    # encoder whatever ran before in the process.
+    seed_everything(method.seed)
     encoder = build_ts_encoder(method.architecture, x.shape[2], method.encoder, seed=method.seed)
     augmentation = SignalAugmentation(**method.augmentation)
     model: nn.Module = encoder
@@ -116,6 +120,7 @@ def train_supervised_classifier(x: Tensor, y: Tensor, *, architecture: str,
                                 name: str) -> nn.Module:
     """Encoder + MLP head on the max-pooled embedding, trained with cross-entropy on
     ``x`` ``[N, T, C]``, ``y`` ``[N]``. Returns the classifier ``[B, T, C] -> [B, classes]``."""
+    seed_everything(seed)  # dropout draws from torch's global generator
     encoder = build_ts_encoder(architecture, x.shape[2], encoder_config, seed=seed)
     classes = int(y.max()) + 1
     with torch.random.fork_rng(devices=[]):
