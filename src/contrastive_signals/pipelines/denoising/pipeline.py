@@ -1,7 +1,9 @@
 """Sparse-view CT denoising: data, noise, HVAE and U-Net training, evaluation of all methods
 (FBP, TV, U-Net, HVAE swap/own, injection), one figure per data set, the report."""
 
-from functools import partial, update_wrapper
+import functools
+from collections.abc import Callable
+from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
@@ -19,8 +21,13 @@ from .nodes import (
 from .params import BUILTIN_DATASETS
 
 
-def _bound(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
+def _bound(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    """``func`` with fixed keyword arguments; a real function (not a ``partial``) keeping
+    ``func``'s name, and its source for kedro-viz through ``__wrapped__``."""
+    @functools.wraps(func)
+    def bound(*args: Any) -> Any:
+        return func(*args, **kwargs)
+    return bound
 
 
 def create_pipeline(**kwargs) -> Pipeline:
