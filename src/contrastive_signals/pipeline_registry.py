@@ -36,8 +36,13 @@ def register_pipelines() -> dict[str, Pipeline]:
         "sleep": sleep.create_pipeline(),
         "afm": afm.create_pipeline(),
         "denoising": denoising.create_pipeline(),
-        "timeseries": timeseries.create_pipeline(),
+        # Issue 6 in one run and one report (timeseries_metrics.json): the UCR/UEA sets and
+        # MNIST-1D (`timeseries_ucr`, its 20-minute budget) plus the sleep label-efficiency
+        # test of wav2vec pretraining (`wav2vec`), whose figures join the report.
+        "timeseries_ucr": timeseries.create_pipeline(),
         "wav2vec": wav2vec.create_pipeline(),
+        "timeseries": (timeseries.create_pipeline(extra_reports=["ts_sleep_metrics"])
+                       + wav2vec.create_pipeline()),
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
     }

@@ -1,5 +1,5 @@
-"""Fixtures shared by the browser tests: one `kedro run --env=test` for the whole session,
-and one headless Chromium."""
+"""Fixtures shared by the end-to-end tests: one `kedro run --env=test` for the browser tests,
+one `kedro run --pipeline=timeseries --env=test`, and one headless Chromium."""
 
 from __future__ import annotations
 
@@ -35,6 +35,16 @@ def browsed_project(tmp_path_factory):
     run starts; tests/e2e/test_kedro_run.py checks its outputs and MLflow run."""
     project = make_project_copy(tmp_path_factory.mktemp("browsed_project"))
     kedro(project, "run", "--env=test")
+    return project
+
+
+@pytest.fixture(scope="session")
+def timeseries_project(tmp_path_factory):
+    """A project copy after one `kedro run --pipeline=timeseries --env=test` (the UCR/UEA sets,
+    MNIST-1D and the wav2vec label-efficiency test in one run); checked by
+    tests/e2e/test_timeseries_run.py and tests/e2e/test_wav2vec_run.py."""
+    project = make_project_copy(tmp_path_factory.mktemp("timeseries_project"))
+    kedro(project, "run", "--pipeline=timeseries", "--env=test")
     return project
 
 

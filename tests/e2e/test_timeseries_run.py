@@ -1,29 +1,30 @@
 """`kedro run --pipeline=timeseries --env=test` from the command line in a throwaway project
-copy: the flat metrics report, the results table, the t-SNE plot and the MLflow run."""
+copy (the session fixture ``timeseries_project``): the flat metrics report with the sleep
+label-efficiency figures joined, the results table, the t-SNE plot and the MLflow run."""
 
 import json
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.e2e.project import kedro, make_project_copy
-
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ts_project(tmp_path_factory):
-    project = make_project_copy(tmp_path_factory.mktemp("timeseries_project"))
-    kedro(project, "run", "--pipeline=timeseries", "--env=test")
-    return project
+@pytest.fixture
+def ts_project(timeseries_project):
+    return timeseries_project
 
 
 def test_report_table_and_plot(ts_project):
     metrics = json.loads((ts_project / "data/08_reporting/timeseries_metrics.json").read_text())
     for name in ("ts.ItalyPowerDemand.ts2vec.svm.acc", "ts.ItalyPowerDemand.ts2vec.linear.acc",
                  "ts.ItalyPowerDemand.raw_1nn.acc", "ts.ItalyPowerDemand.best.svm.acc",
-                 "mnist1d.simclr.linear.acc", "mnist1d.supervised.acc"):
+                 "mnist1d.simclr.linear.acc", "mnist1d.supervised.acc",
+                 "sleep.w2v_10pc.macro_f1", "sleep.scratch_10pc.macro_f1"):
         assert 0.0 <= metrics[name] <= 1.0, name
+    sleep = json.loads((ts_project / "data/07_model_output/ts_sleep_metrics.json").read_text())
+    assert {k: metrics[k] for k in sleep} == sleep
+    assert metrics["sleep.w2v_10pc.cer"] >= 0 and metrics["sleep.scratch_10pc.cer"] >= 0
     assert metrics["ts.ItalyPowerDemand.ts2vec.pretrain_seconds"] > 0
     table = (ts_project / "data/08_reporting/timeseries_results.md").read_text()
     assert "ItalyPowerDemand / ts2vec" in table and "TS2Vec 0.925-0.960" in table

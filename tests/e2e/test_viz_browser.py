@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.project import PROJECT_ROOT, kedro
 from tests.e2e.servers import (
@@ -113,9 +114,16 @@ def test_viz_draws_every_pipeline_and_previews_a_plot(browser, browsed_project, 
             select_pipeline(page, name)
             expected = _top_level_ids(_get_json(f"{server.url}/api/pipelines/{name}"))
             nodes = page.locator("g.pipeline-node")
-            page.wait_for_function(
-                "n => document.querySelectorAll('g.pipeline-node').length === n",
-                arg=len(expected))
+            # Wait for these ids, not a count: two pipelines can have as many top-level
+            # nodes, and the previous one's graph stays drawn until the new one is laid out.
+            try:
+                page.wait_for_function(
+                    "ids => { const drawn = [...document.querySelectorAll('g.pipeline-node')]"
+                    ".map(e => e.dataset.id).sort();"
+                    " return drawn.length === ids.length && drawn.every((d, i) => d === ids[i]); }",
+                    arg=sorted(expected), timeout=30_000)
+            except PlaywrightTimeout:
+                pass  # the assertion below says what was drawn instead
             drawn = set(nodes.evaluate_all("els => els.map(e => e.dataset.id)"))
             assert drawn == expected, f"pipeline {name}: drawn {drawn} != api {expected}"
             labels = drawn_node_names(page)

@@ -1,21 +1,18 @@
-"""`kedro run --pipeline=wav2vec --env=test` from the command line: the metrics report, the
-versioned wav2vec model and the MLflow run (pretraining curves, figures, plot)."""
+"""The wav2vec part of `kedro run --pipeline=timeseries --env=test` (the session fixture
+``timeseries_project``; `--pipeline=wav2vec` runs the same nodes alone): the metrics report,
+the versioned wav2vec model and the MLflow run (pretraining curves, figures, plot)."""
 
 import json
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.e2e.project import kedro, make_project_copy
-
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    project = make_project_copy(tmp_path_factory.mktemp("wav2vec_project"))
-    kedro(project, "run", "--pipeline=wav2vec", "--env=test")
-    return project
+@pytest.fixture
+def project(timeseries_project):
+    return timeseries_project
 
 
 def test_report_model_and_mlflow_run(project):

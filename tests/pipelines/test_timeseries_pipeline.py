@@ -76,7 +76,7 @@ def run(folder, ucr=UCR, mnist1d=MNIST1D):
         "params:timeseries.ucr": MemoryDataset(ucr),
         "params:timeseries.mnist1d": MemoryDataset(mnist1d),
     })
-    outputs = SequentialRunner().run(register_pipelines()["timeseries"], catalog)
+    outputs = SequentialRunner().run(register_pipelines()["timeseries_ucr"], catalog)
     return {name: value.load() if hasattr(value, "load") else value
             for name, value in outputs.items()}
 
@@ -153,3 +153,16 @@ def test_same_seed_same_encoder_whatever_the_global_state(tmp_path):
     second, _ = pretrain_encoder(x, mask, method, name="b")
     assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(),
                                                 second.state_dict().values(), strict=True))
+
+
+def test_timeseries_run_joins_the_sleep_label_efficiency_figures():
+    """`timeseries` = `timeseries_ucr` + `wav2vec`, wav2vec's flat figures merged into the
+    one report; `timeseries_ucr` needs nothing from wav2vec."""
+    pipelines = register_pipelines()
+    merge = next(n for n in pipelines["timeseries"].nodes
+                 if n.name == "timeseries.merge_metric_reports")
+    assert "ts_sleep_metrics" in merge.inputs
+    assert "ts_sleep_metrics" in pipelines["timeseries"].all_outputs()
+    assert "ts_sleep_metrics" not in pipelines["timeseries"].inputs()
+    assert set(pipelines["wav2vec"].nodes) <= set(pipelines["timeseries"].nodes)
+    assert not any(name.startswith("wav2vec") for name in pipelines["timeseries_ucr"].inputs())
