@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # made 2-thread torch steps 5-50x slower.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench lint
+.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,8 +71,15 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/augmentations.py --out benchmarks/results/augmentations.json
 	$(BIN)/python benchmarks/signal_features.py --out benchmarks/results/signal_features.json
 	$(BIN)/python benchmarks/sleep_ingestion.py --out benchmarks/results/sleep_ingestion.json
+	$(BIN)/python benchmarks/sparse_view_noise.py --out benchmarks/results/sparse_view_noise.json
 	# kedro-viz start-up time, measured by the browser test (benchmarks/results/viz_ready.json)
 	CONTRASTIVE_SIGNALS_RECORD_VIZ_READY=1 $(BIN)/python -m pytest -q tests/e2e/test_viz_browser.py
+
+## Wall time of whole pipeline runs against their budgets (each in a fresh project copy;
+## about 10 minutes each on 2 CPU cores)
+bench-pipelines: $(STAMP)
+	$(BIN)/python benchmarks/afm_pipeline.py --out benchmarks/results/afm_pipeline.json
+	$(BIN)/python benchmarks/timeseries_pipeline.py --out benchmarks/results/timeseries_pipeline.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import pywt
 import scipy
 import scipy.signal
 import torch
+from bench_common import machine_info
 
 from contrastive_signals.signal import filters, spectral, wavelets
 
@@ -150,23 +150,6 @@ def run(n: int, length: int, loop_n: int, repeats: int, seed: int) -> dict[str, 
     return results
 
 
-def machine_info() -> dict[str, object]:
-    return {
-        "machine.platform": platform.platform(),
-        "machine.processor": platform.processor() or platform.machine(),
-        "machine.cpu_count": os.cpu_count(),
-        "machine.usable_cpus": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "machine.python": platform.python_version(),
-        "machine.numpy": np.__version__,
-        "machine.scipy": scipy.__version__,
-        "machine.pywavelets": pywt.__version__,
-        "machine.torch": torch.__version__,
-        "machine.torch_threads": torch.get_num_threads(),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/signal_features.json"))
@@ -197,7 +180,7 @@ def main() -> None:
         ),
         "config.target_speedup": TARGET_SPEEDUP,
         **results,
-        **machine_info(),
+        **machine_info("numpy", "scipy", "PyWavelets"),
         "machine.loadavg_1min_before": round(load_before, 2),
         "machine.loadavg_1min_after": round(os.getloadavg()[0], 2)
         if hasattr(os, "getloadavg")

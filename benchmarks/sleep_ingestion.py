@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import tempfile
@@ -31,9 +30,7 @@ import time
 from pathlib import Path
 
 import mne
-import numpy as np
-import scipy
-import torch
+from bench_common import machine_info
 
 from contrastive_signals.data.sleep_edf import recording_epochs
 from contrastive_signals.data.sleep_synthetic import SyntheticSleepConfig, synthetic_sleep_edf
@@ -79,21 +76,6 @@ def run(sampling_rate: float, repeats: int, seed: int) -> dict[str, float]:
     }
 
 
-def machine_info() -> dict[str, object]:
-    return {
-        "machine.platform": platform.platform(),
-        "machine.processor": platform.processor() or platform.machine(),
-        "machine.cpu_count": os.cpu_count(),
-        "machine.usable_cpus": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "machine.python": platform.python_version(),
-        "machine.numpy": np.__version__,
-        "machine.scipy": scipy.__version__,
-        "machine.mne": mne.__version__,
-        "machine.torch": torch.__version__,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sleep_ingestion.json"))
@@ -115,7 +97,7 @@ def main() -> None:
         "config.repeats": args.repeats,
         "config.statistic": "median",
         **results,
-        **machine_info(),
+        **machine_info("numpy", "scipy", "mne"),
         "machine.peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "machine.loadavg_1min_before": round(load_before, 2),
         "machine.loadavg_1min_after": round(os.getloadavg()[0], 2),

@@ -1,0 +1,117 @@
+"""Pieces the benchmark scripts share: the machine a figure was measured on, and the wall time
+of a whole `kedro run --pipeline=<name>` in a throwaway project copy.
+
+Benchmarks on a shared machine record the load average beside their seconds: other processes
+inflate wall times, and a figure without its load cannot be compared with another."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+_STAMP = re.compile(r"^\[(\d\d/\d\d/\d\d \d\d:\d\d:\d\d)\]")
+_NODE = re.compile(r"(Running|Completed) node:\s*([A-Za-z0-9_.]+)")
+
+
+def machine_info(*packages: str) -> dict[str, object]:
+    """``machine.*`` entries: platform, CPUs, Python, torch threads and the versions of
+    ``packages`` (distribution names, e.g. ``"scipy"``)."""
+    import torch
+
+    info: dict[str, object] = {
+        "machine.platform": platform.platform(),
+        "machine.processor": platform.processor() or platform.machine(),
+        "machine.cpu_count": os.cpu_count(),
+        "machine.usable_cpus": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "machine.python": platform.python_version(),
+        "machine.torch": torch.__version__,
+        "machine.torch_threads": torch.get_num_threads(),
+    }
+    for package in packages:
+        try:
+            info[f"machine.{package}"] = version(package)
+        except PackageNotFoundError:
+            info[f"machine.{package}"] = None
+    return info
+
+
+def node_seconds(log: str, prefix: str) -> dict[str, float]:
+    """``{"<prefix>.node.<name>_s": seconds}`` from Kedro's log lines ``[stamp] INFO Running
+    node: <name>`` and ``Completed node: <name>`` (a blank stamp column repeats the previous
+    stamp, so a node's seconds are whole-second resolution). ``<name>`` loses a leading
+    ``<prefix>.`` namespace."""
+    stamp, started, seconds = None, {}, {}
+    for line in log.splitlines():
+        match = _STAMP.match(line)
+        if match:
+            stamp = datetime.strptime(match.group(1), "%m/%d/%y %H:%M:%S")
+        node = _NODE.search(line)
+        if node is None or stamp is None:
+            continue
+        kind, name = node.groups()
+        name = name.removeprefix(f"{prefix}.")
+        if kind == "Running":
+            started[name] = stamp
+        elif name in started:
+            seconds[f"{prefix}.node.{name}_s"] = (stamp - started[name]).total_seconds()
+    return seconds
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One timed `kedro run`: wall seconds, the combined log, the flat metrics report it
+    wrote, and the 1-minute load average before and after (plus 5 and 15 minutes after)."""
+
+    wall_s: float
+    log: str
+    metrics: dict[str, float]
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+
+    def load_figures(self) -> dict[str, float]:
+        return {"loadavg.before_1min": self.load_before[0], "loadavg.after_1min": self.load_after[0],
+                "loadavg.after_5min": self.load_after[1], "loadavg.after_15min": self.load_after[2]}
+
+
+def time_pipeline_run(pipeline: str, report: str, env: str | None = None) -> PipelineRun:
+    """Run ``kedro run --pipeline=<pipeline>`` in a fresh project copy (empty data/, its own
+    MLflow store; ``env`` names a Kedro environment, default base+local) and read the flat
+    report at ``report`` (a path relative to the project). Raises SystemExit with the log's
+    tail when the run fails."""
+    from tests.e2e.project import KEDRO, make_project_copy, project_env
+
+    with tempfile.TemporaryDirectory() as folder:
+        project = make_project_copy(Path(folder))
+        command = [str(KEDRO), "run", f"--pipeline={pipeline}"] + ([f"--env={env}"] if env else [])
+        before = os.getloadavg()
+        start = time.perf_counter()
+        result = subprocess.run(command, cwd=project, env={**project_env(project), "COLUMNS": "200"},
+                                capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        after = os.getloadavg()
+        if result.returncode != 0:
+            raise SystemExit(f"kedro run failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        metrics = json.loads((project / report).read_text())
+    return PipelineRun(round(wall, 1), result.stdout + result.stderr, metrics, before, after)
+
+
+def write_figures(figures: dict[str, object], out: Path) -> None:
+    """The flat JSON object of a benchmark, also printed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))

@@ -1,0 +1,32 @@
+"""The helpers shared by the benchmark scripts (benchmarks/bench_common.py)."""
+
+import json
+
+from benchmarks.bench_common import machine_info, node_seconds, write_figures
+
+LOG = """\
+[11/29/26 21:00:00] INFO     Running node: afm.simulate: simulate_curves([params:afm]) -> [afm.raw]
+                    INFO     Completed node: afm.simulate
+[11/29/26 21:00:07] INFO     Running node: afm.pretrain: pretrain([afm.raw]) -> [afm.encoder]
+[11/29/26 21:01:10] INFO     Completed node: afm.pretrain
+                    INFO     Running node: report: report([afm.metrics]) -> [afm_metrics]
+"""
+
+
+def test_node_seconds_reads_kedro_log_stamps_and_drops_the_namespace():
+    assert node_seconds(LOG, "afm") == {"afm.node.simulate_s": 0.0, "afm.node.pretrain_s": 63.0}
+
+
+def test_node_seconds_of_an_empty_or_unstamped_log_is_empty():
+    assert node_seconds("", "afm") == {}
+    assert node_seconds("INFO Running node: x\nINFO Completed node: x\n", "afm") == {}
+
+
+def test_machine_info_names_versions_and_marks_missing_packages(tmp_path):
+    info = machine_info("numpy", "no-such-distribution")
+    assert info["machine.numpy"].count(".") >= 1
+    assert info["machine.no-such-distribution"] is None
+    assert info["machine.usable_cpus"] >= 1
+    out = tmp_path / "results" / "figures.json"
+    write_figures(info, out)
+    assert json.loads(out.read_text()) == info
