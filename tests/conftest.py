@@ -18,6 +18,17 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny models: one thread is fastest there, and on a
+    busy shared machine it avoids OpenMP threads spin-waiting for each other (steps 10-50x
+    slower). Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_digit_splits():
     """A small, deterministic split of the embedded digits: 20 train / 10 val / 20 test per

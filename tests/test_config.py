@@ -53,3 +53,27 @@ def test_missing_and_invalid_values():
 def test_fit_config_rejects_bad_values(values, match):
     with pytest.raises(ParameterError, match=match):
         from_params(FitConfig, values, path="fit")
+
+
+def test_range_checks_name_the_first_bad_field():
+    from dataclasses import dataclass
+
+    from contrastive_signals.config import require_at_least, require_positive, require_probability
+
+    @dataclass
+    class Settings:
+        size: int = 3
+        rate: float = 0.5
+        p: float = 0.2
+
+    require_at_least(Settings(), ("size",), 1)
+    require_positive(Settings(), ("rate", "size"))
+    require_probability(Settings(), ("p", "rate"))
+    with pytest.raises(ValueError, match=r"^size must be >= 4, got 3$"):
+        require_at_least(Settings(rate=5.0), ("rate", "size"), 4)
+    with pytest.raises(ValueError, match=r"^rate must be > 0, got 0.0$"):
+        require_positive(Settings(rate=0.0), ("size", "rate"))
+    with pytest.raises(ValueError, match=r"^p must lie in \[0, 1\], got 1.5$"):
+        require_probability(Settings(p=1.5), ("rate", "p"))
+    with pytest.raises(ValueError, match="rate must be > 0"):
+        require_positive(Settings(rate=float("nan")), ("rate",))

@@ -65,3 +65,25 @@ def from_params(cls: type[T], values: dict[str, Any] | None, *, path: str) -> T:
         return cls(**kwargs)
     except (ValueError, TypeError) as error:
         raise ParameterError(f"{path}: {error}") from error
+
+
+def require_at_least(params: Any, names: typing.Iterable[str], minimum: float) -> None:
+    """Raise ``ValueError`` naming the first of ``params``' fields ``names`` below ``minimum``
+    (dataclasses call it from ``__post_init__``; ``from_params`` adds the parameter path)."""
+    for name in names:
+        if getattr(params, name) < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {getattr(params, name)}")
+
+
+def require_positive(params: Any, names: typing.Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the first of ``params``' fields ``names`` that is not > 0."""
+    for name in names:
+        if not getattr(params, name) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(params, name)}")
+
+
+def require_probability(params: Any, names: typing.Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the first of ``params``' fields ``names`` outside [0, 1]."""
+    for name in names:
+        if not 0.0 <= getattr(params, name) <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {getattr(params, name)}")

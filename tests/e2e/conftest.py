@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.project import kedro, make_project_copy
+from tests.e2e.project import project_after_run
 from tests.e2e.servers import chromium_missing_reason, launch_chromium
 
 
@@ -33,9 +33,7 @@ def browsed_project(tmp_path_factory):
 
     Browser tests request it after ``browser`` so that a missing Chromium skips before the
     run starts; tests/e2e/test_kedro_run.py checks its outputs and MLflow run."""
-    project = make_project_copy(tmp_path_factory.mktemp("browsed_project"))
-    kedro(project, "run", "--env=test")
-    return project
+    return project_after_run(tmp_path_factory.mktemp("browsed_project"), "--env=test")
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +41,8 @@ def timeseries_project(tmp_path_factory):
     """A project copy after one `kedro run --pipeline=timeseries --env=test` (the UCR/UEA sets,
     MNIST-1D and the wav2vec label-efficiency test in one run); checked by
     tests/e2e/test_timeseries_run.py and tests/e2e/test_wav2vec_run.py."""
-    project = make_project_copy(tmp_path_factory.mktemp("timeseries_project"))
-    kedro(project, "run", "--pipeline=timeseries", "--env=test")
-    return project
+    return project_after_run(tmp_path_factory.mktemp("timeseries_project"),
+                             "--pipeline=timeseries", "--env=test")
 
 
 @pytest.fixture

@@ -23,6 +23,13 @@ def make_project_copy(destination: Path) -> Path:
     return destination
 
 
+def project_after_run(destination: Path, *run_args: str) -> Path:
+    """A project copy in ``destination`` after ``kedro run <run_args>`` (which must succeed)."""
+    project = make_project_copy(destination)
+    kedro(project, "run", *run_args)
+    return project
+
+
 def project_env(project: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({

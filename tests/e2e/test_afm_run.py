@@ -7,16 +7,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from contrastive_signals.pipelines.afm.pipeline import VARIANTS
-from tests.e2e.project import kedro, make_project_copy
+from tests.e2e.project import project_after_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def afm_project(tmp_path_factory):
-    project = make_project_copy(tmp_path_factory.mktemp("afm_project"))
-    kedro(project, "run", "--pipeline=afm", "--env=test")
-    return project
+    return project_after_run(tmp_path_factory.mktemp("afm_project"), "--pipeline=afm",
+                             "--env=test")
 
 
 def test_report_and_raw_files(afm_project):

@@ -6,16 +6,15 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.e2e.project import kedro, make_project_copy
+from tests.e2e.project import project_after_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    project = make_project_copy(tmp_path_factory.mktemp("denoising_project"))
-    kedro(project, "run", "--pipeline=denoising", "--env=test")
-    return project
+    return project_after_run(tmp_path_factory.mktemp("denoising_project"), "--pipeline=denoising",
+                             "--env=test")
 
 
 def test_run_writes_report_figures_and_models(project):

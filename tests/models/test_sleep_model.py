@@ -25,14 +25,8 @@ SMALL = {"in_channels": 3, "num_stages": 5, "base_channels": 4, "embedding_dim":
          "hidden_dim": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These models are tiny: one thread is fastest, and on a busy shared machine it avoids
-    OpenMP threads spin-waiting for each other (steps 10-50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one torch thread (the fixture is in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

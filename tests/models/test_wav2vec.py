@@ -19,14 +19,8 @@ from contrastive_signals.models.wav2vec import (
 )
 from contrastive_signals.training.fit import FitConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models: one thread is fastest and avoids spin-waiting on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one torch thread (the fixture is in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = {"model_dim": 16, "ff_dim": 32, "codebook_entries": 8, "code_dim": 16, "final_dim": 16,

@@ -19,6 +19,7 @@ from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.afm.nodes import finetune_classifier, preprocess_afm_curves
 from contrastive_signals.pipelines.afm.pipeline import VARIANTS
 from tests.conftest import PROJECT_ROOT
+from tests.pipelines.kept_memory import KeptMemoryDataset
 
 KEPT = ("afm.curves", "afm.split", "afm.ingestion_report", "afm.deriv.features")
 
@@ -43,19 +44,8 @@ def test_params() -> dict:
 test_params.__test__ = False  # a helper, not a test
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class KeptMemoryDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so tests can read intermediate outputs."""
-
-    def _release(self) -> None:
-        pass
+# Tiny models: one torch thread (the fixture is in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_afm(folder, params, *, nodes=None) -> dict:

@@ -13,6 +13,7 @@ from contrastive_signals.data.validation import MalformedDataError
 from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.features.nodes import build_image_features
 from contrastive_signals.pipelines.ingestion.nodes import split_digit_images
+from tests.pipelines.kept_memory import KeptMemoryDataset
 
 FIT = {"epochs": 1, "learning_rate": 0.001, "device": "cpu", "seed": 0, "progress": False}
 ENCODER = {"architecture": "digit_cnn", "embedding_dim": 16}
@@ -28,13 +29,6 @@ TINY_PARAMS = {
     "evaluation": {"rvfl_hidden_dim": 16, "label_subsets": 2, "labels_per_class": 2,
                    "tsne_perplexity": 5.0, "tsne_iterations": 250, "probe_max_iter": 200},
 }
-
-
-class KeptMemoryDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so tests can read intermediate outputs."""
-
-    def _release(self) -> None:
-        pass
 
 
 def run(pipeline, inputs: dict, params: dict = TINY_PARAMS, keep: tuple[str, ...] = ()) -> dict:

@@ -6,7 +6,6 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
@@ -15,6 +14,7 @@ from contrastive_signals.config import ParameterError
 from contrastive_signals.io.sleep_edf_dataset import SleepEdfDataset, SyntheticSleepEdfDataset
 from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.sleep.nodes import build_sleep_epochs, train_sleep_model
+from tests.pipelines.kept_memory import KeptMemoryDataset
 
 FIT = {"epochs": 2, "learning_rate": 0.002, "device": "cpu", "seed": 0, "progress": False}
 PARAMS = {
@@ -29,21 +29,8 @@ METRICS = {"sleep.epoch_acc", "sleep.macro_f1", "sleep.kappa", "sleep.cer", "sle
 KEPT = ("sleep.epochs", "sleep.split", "sleep.test_predictions", "sleep.model")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These models are tiny: one thread is fastest, and on a busy shared machine it avoids
-    OpenMP threads spin-waiting for each other (steps 10-50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class KeptMemoryDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so tests can read intermediate outputs."""
-
-    def _release(self) -> None:
-        pass
+# Tiny models: one torch thread (the fixture is in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_sleep(folder, params=PARAMS, pipeline=None) -> dict:

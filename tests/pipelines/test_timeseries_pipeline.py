@@ -45,12 +45,8 @@ EXPECTED = {f"ts.Toy.{m}.{p}.acc" for m in ("ts2vec", "simclr") for p in ("svm",
     "ts.Toy.simclr.pretrain_seconds", "mnist1d.simclr.linear.acc", "mnist1d.supervised.acc"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one torch thread (the fixture is in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_toy(folder):

@@ -20,6 +20,7 @@ from contrastive_signals.pipelines.wav2vec.nodes import (
     run_label_efficiency,
     summarise_label_efficiency,
 )
+from tests.pipelines.kept_memory import KeptMemoryDataset
 
 FIT = {"epochs": 1, "learning_rate": 0.002, "device": "cpu", "progress": False}
 PARAMS = {
@@ -41,11 +42,6 @@ PARAMS = {
 }
 KEPT = ("wav2vec.epochs", "wav2vec.split", "wav2vec.encoder", "wav2vec.label_efficiency",
         "wav2vec.history")
-
-
-class KeptMemoryDataset(MemoryDataset):
-    def _release(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from contrastive_signals.config import require_probability
+
 
 def _check_curves(x: Tensor) -> None:
     if x.ndim != 3:
@@ -118,10 +120,7 @@ class CurveAugmentation:
     derivative_channel: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("noise_p", "stretch_p", "tilt_p"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must lie in [0, 1]; got {value}")
+        require_probability(self, ("noise_p", "stretch_p", "tilt_p"))
 
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """``[B, C, L]`` -> one augmented view ``[B, C, L]``."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from contrastive_signals.config import require_at_least, require_probability
+
 
 def _check(x: Tensor) -> None:
     if x.ndim != 3:
@@ -130,15 +132,12 @@ class SignalAugmentation:
     jitter_sigma: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("crop_p", "warp_p", "shift_p", "scaling_p", "frequency_mask_p", "jitter_p"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        require_probability(self, ("crop_p", "warp_p", "shift_p", "scaling_p", "frequency_mask_p",
+                                   "jitter_p"))
         if not 0 < self.crop_min_fraction <= 1:
             raise ValueError(f"crop_min_fraction must lie in (0, 1], got {self.crop_min_fraction}")
-        for name in ("warp_sigma", "scaling_sigma", "jitter_sigma", "max_shift",
-                     "frequency_mask_fraction"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        require_at_least(self, ("warp_sigma", "scaling_sigma", "jitter_sigma", "max_shift",
+                                "frequency_mask_fraction"), 0)
         if self.warp_knots < 1:
             raise ValueError(f"warp_knots must be >= 1, got {self.warp_knots}")
 

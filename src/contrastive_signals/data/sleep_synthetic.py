@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from contrastive_signals.config import require_at_least
 from contrastive_signals.data.sleep_edf import EPOCH_SECONDS, hypnogram_file_name, psg_file_name
 
 CHANNELS: tuple[str, ...] = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental")
@@ -80,9 +81,7 @@ class SyntheticSleepConfig:
             raise ValueError(f"nights_per_subject must be 1 or 2 (Sleep-EDF), got {self.nights_per_subject}")
         if not self.sleep_hours > 0:
             raise ValueError(f"sleep_hours must be > 0, got {self.sleep_hours}")
-        for name in ("wake_before_minutes", "wake_after_minutes"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        require_at_least(self, ("wake_before_minutes", "wake_after_minutes"), 0)
         if not self.cycle_minutes >= 30:
             raise ValueError(f"cycle_minutes must be >= 30, got {self.cycle_minutes}")
         if not self.sampling_rate >= 90:

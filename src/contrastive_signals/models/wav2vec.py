@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from contrastive_signals.config import require_positive
 from contrastive_signals.losses.wav2vec import (
     diversity_loss,
     perplexity,
@@ -274,9 +275,7 @@ class Wav2VecObjective:
         if self.mask_span < 1 or self.num_negatives < 1:
             raise ValueError(f"mask_span and num_negatives must be >= 1, got {self.mask_span}, "
                              f"{self.num_negatives}")
-        for name in ("logit_temperature", "gumbel_start", "gumbel_end"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        require_positive(self, ("logit_temperature", "gumbel_start", "gumbel_end"))
         if self.diversity_weight < 0 or self.feature_penalty_weight < 0:
             raise ValueError("diversity_weight and feature_penalty_weight must be >= 0")
 

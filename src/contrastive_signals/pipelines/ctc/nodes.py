@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from contrastive_signals.config import from_params
+from contrastive_signals.config import from_params, require_at_least
 from contrastive_signals.data.segment_sequences import (
     SegmentSequenceSpec,
     make_segment_sequences,
@@ -46,9 +46,7 @@ class CTCDataParams:
     test_seed: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("val_size", "test_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least(self, ("val_size", "test_size"), 1)
         self.spec  # noqa: B018 - the spec validates lengths, frequencies and noise
 
     @property

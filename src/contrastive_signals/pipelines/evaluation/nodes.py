@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from contrastive_signals.config import from_params
+from contrastive_signals.config import from_params, require_at_least, require_positive
 from contrastive_signals.metrics.probes import (
     accuracy,
     knn_predict,
@@ -51,12 +51,8 @@ class EvaluationParams:
     def __post_init__(self) -> None:
         if self.tsne_iterations < 250:
             raise ValueError(f"tsne_iterations must be >= 250 (scikit-learn's minimum), got {self.tsne_iterations}")
-        for name in ("knn_k", "rvfl_hidden_dim", "labels_per_class", "label_subsets"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("probe_c", "rvfl_ridge", "tsne_perplexity"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        require_at_least(self, ("knn_k", "rvfl_hidden_dim", "labels_per_class", "label_subsets"), 1)
+        require_positive(self, ("probe_c", "rvfl_ridge", "tsne_perplexity"))
 
 
 def _split_arrays(features: dict[str, dict[str, torch.Tensor]], encode) -> dict[str, np.ndarray]:

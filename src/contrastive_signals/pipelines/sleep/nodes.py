@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from sklearn.metrics import cohen_kappa_score
 
-from contrastive_signals.config import from_params
+from contrastive_signals.config import from_params, require_at_least
 from contrastive_signals.data.sleep_edf import (
     EPOCH_SECONDS,
     STAGES,
@@ -92,9 +92,7 @@ class StagerParams:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
-        for name in ("base_channels", "embedding_dim", "hidden_dim", "lstm_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least(self, ("base_channels", "embedding_dim", "hidden_dim", "lstm_layers"), 1)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 
@@ -140,9 +138,7 @@ class SleepEvaluationParams:
             raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got '{self.decoder}'")
-        for name in ("stride", "beam_width", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least(self, ("stride", "beam_width", "batch_size"), 1)
         if self.plot_recording < 0:
             raise ValueError(f"plot_recording must be >= 0, got {self.plot_recording}")
 
