@@ -5,12 +5,13 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal
+from torch.distributions import Laplace, Normal
 
 from contrastive_signals.losses.elbo import (
     derangement,
     gaussian_nll,
     kl_warmup,
+    laplace_nll,
     negative_elbo,
     signal_noise_triplet_losses,
     split_triplets,
@@ -36,6 +37,23 @@ def test_negative_elbo_per_pixel_by_hand():
         negative_elbo(recon, target, kl, std=0.5, beta=-1.0)
     with pytest.raises(ValueError, match="std"):
         gaussian_nll(recon, target, std=0.0)
+
+
+def test_laplace_nll_matches_laplace_log_prob_up_to_its_constant():
+    g = torch.Generator().manual_seed(0)
+    recon, target = torch.randn(3, 1, 4, 4, generator=g), torch.randn(3, 1, 4, 4, generator=g)
+    scale = 0.3
+    log_prob = Laplace(recon, scale).log_prob(target).flatten(1).sum(1)
+    constant = 16 * math.log(2 * scale)
+    torch.testing.assert_close(laplace_nll(recon, target, scale=scale), -log_prob - constant)
+    # by hand: |0 - 1| * 4 pixels / 0.5 = 8 per image; (8 + 0.5 * kl) / 4 -> 2.5, 3.0
+    recon, target, kl = torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2), torch.tensor([4.0, 8.0])
+    assert negative_elbo(recon, target, kl, std=0.5, beta=0.5,
+                         likelihood="laplace").item() == pytest.approx(2.75)
+    with pytest.raises(ValueError, match="likelihood"):
+        negative_elbo(recon, target, kl, std=0.5, beta=0.5, likelihood="cauchy")
+    with pytest.raises(ValueError, match="scale"):
+        laplace_nll(recon, target, scale=0.0)
 
 
 def test_kl_warmup_is_linear_then_one():
@@ -97,3 +115,22 @@ def test_triplet_terms_by_hand():
     with pytest.raises(ValueError, match="even number"):
         signal_noise_triplet_losses(signal[:3], noise[:3], negatives, signal_margin=1.0,
                                     noise_margin=1.0)
+
+
+def test_normalized_triplet_terms_use_unit_codes_and_ignore_scale():
+    g = torch.Generator().manual_seed(1)
+    signal, noise = torch.randn(8, 6, generator=g), torch.randn(8, 3, generator=g)
+    negatives = derangement(4, g)
+    s_idx, n_idx = split_triplets(4, negatives)
+    ours = signal_noise_triplet_losses(signal, noise, negatives, signal_margin=0.7,
+                                       noise_margin=0.4, normalize=True)
+    unit_s = signal / signal.norm(dim=1, keepdim=True)
+    unit_n = noise / noise.norm(dim=1, keepdim=True)
+    # the loop divides by sqrt(D): undo it with codes multiplied by sqrt(D)
+    assert ours[0].item() == pytest.approx(_loop_triplet(unit_s * math.sqrt(6), s_idx, 0.7),
+                                           rel=1e-5)
+    assert ours[1].item() == pytest.approx(_loop_triplet(unit_n * math.sqrt(3), n_idx, 0.4),
+                                           rel=1e-5)
+    inflated = signal_noise_triplet_losses(10 * signal, 10 * noise, negatives, signal_margin=0.7,
+                                           noise_margin=0.4, normalize=True)
+    torch.testing.assert_close(torch.stack(inflated), torch.stack(ours))

@@ -73,8 +73,33 @@ def test_swap_with_itself_is_the_own_decode_and_batches_do_not_matter():
     assert model.training  # restored
 
 
+@pytest.mark.parametrize("decoder_blocks", [1, 2])
+def test_half_resolution_spatial_latent(decoder_blocks):
+    torch.manual_seed(0)
+    model = HierarchicalVAE(image_size=16, channels=(4, 8, 8), spatial_signal=3, spatial_noise=2,
+                            global_signal=5, global_noise=4, latent_stride=2,
+                            decoder_blocks=decoder_blocks)
+    images = torch.rand(3, 1, 16, 16)
+    out = model(images, torch.Generator().manual_seed(0))
+    assert out.reconstruction.shape == (3, 1, 16, 16)
+    assert out.posteriors["spatial"].mean.shape == (3, 5, 8, 8)
+    assert out.spatial_prior.mean.shape == (3, 5, 8, 8)
+    assert out.kl().shape == (3,) and torch.all(out.kl() >= 0)
+    torch.testing.assert_close(model.decode(model.encode(images)), own_decode(model, images))
+
+
+def test_bf16_autocast_keeps_latents_in_float32():
+    model = _model()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(2, 1, 16, 16), torch.Generator().manual_seed(0))
+    assert out.reconstruction.dtype == torch.bfloat16
+    assert out.posteriors["spatial"].mean.dtype == torch.float32
+    assert out.kl().dtype == torch.float32
+
+
 @pytest.mark.parametrize("kwargs", [{"image_size": 12}, {"spatial_noise": 0},
-                                    {"channels": (4, 8)}])
+                                    {"channels": (4, 8)}, {"latent_stride": 8},
+                                    {"decoder_blocks": 0}])
 def test_bad_configuration_is_rejected(kwargs):
     with pytest.raises(ValueError):
         HierarchicalVAE(**{"image_size": 16, **kwargs})

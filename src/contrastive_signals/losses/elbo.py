@@ -25,13 +25,32 @@ def gaussian_nll(reconstruction: Tensor, target: Tensor, *, std: float) -> Tenso
     return (reconstruction - target).square().flatten(1).sum(dim=1) / (2.0 * std**2)
 
 
+def laplace_nll(reconstruction: Tensor, target: Tensor, *, scale: float) -> Tensor:
+    """``-log Laplace(target; reconstruction, scale)`` up to its constant, summed over all but
+    the batch dim -> ``[B]``: ``sum(|target - reconstruction|) / scale``."""
+    if reconstruction.shape != target.shape:
+        raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and target "
+                         f"{tuple(target.shape)} differ in shape")
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    return (reconstruction - target).abs().flatten(1).sum(dim=1) / scale
+
+
+LIKELIHOODS = {"gaussian": lambda r, t, s: gaussian_nll(r, t, std=s),
+               "laplace": lambda r, t, s: laplace_nll(r, t, scale=s)}
+
+
 def negative_elbo(reconstruction: Tensor, target: Tensor, kl: Tensor, *, std: float,
-                  beta: float) -> Tensor:
-    """Batch mean of ``(nll + beta * kl) / pixels`` (scalar); ``kl`` is ``[B]``."""
+                  beta: float, likelihood: str = "gaussian") -> Tensor:
+    """Batch mean of ``(nll + beta * kl) / pixels`` (scalar); ``kl`` is ``[B]``. ``likelihood``:
+    ``gaussian`` (``std`` its standard deviation) or ``laplace`` (``std`` its scale ``b``)."""
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got '{likelihood}'")
     pixels = target[0].numel()
-    return ((gaussian_nll(reconstruction, target, std=std) + beta * kl) / pixels).mean()
+    nll = LIKELIHOODS[likelihood](reconstruction.float(), target.float(), std)
+    return ((nll + beta * kl) / pixels).mean()
 
 
 def kl_warmup(step: int, *, warmup_steps: int) -> float:
@@ -71,8 +90,8 @@ def split_triplets(batch: int, negatives: Tensor) -> tuple[tuple[Tensor, Tensor,
 
 
 def signal_noise_triplet_losses(signal_codes: Tensor, noise_codes: Tensor, negatives: Tensor, *,
-                                signal_margin: float, noise_margin: float
-                                ) -> tuple[Tensor, Tensor]:
+                                signal_margin: float, noise_margin: float,
+                                normalize: bool = False) -> tuple[Tensor, Tensor]:
     """Triplet margin losses (Euclidean, per-dimension RMS scale) of one latent level.
 
     Args:
@@ -81,6 +100,8 @@ def signal_noise_triplet_losses(signal_codes: Tensor, noise_codes: Tensor, negat
         negatives: a derangement ``[B]`` choosing the other images.
         signal_margin, noise_margin: margins in RMS-distance units (distance / sqrt(D)), so
             one margin fits latents of any size.
+        normalize: scale every code row to unit length first (distances in [0, 2], margins in
+            those units), so the triplets cannot be met by merely inflating the codes.
 
     Returns:
         ``(signal_loss, noise_loss)``, scalars.
@@ -89,8 +110,11 @@ def signal_noise_triplet_losses(signal_codes: Tensor, noise_codes: Tensor, negat
         raise ValueError("codes must have the same, even number of rows (clean then noisy)")
     batch = signal_codes.shape[0] // 2
     signal_idx, noise_idx = split_triplets(batch, negatives.to(signal_codes.device))
-    signal = triplet_margin_loss(signal_codes / math.sqrt(signal_codes.shape[1]), signal_idx,
-                                 margin=signal_margin)
-    noise = triplet_margin_loss(noise_codes / math.sqrt(noise_codes.shape[1]), noise_idx,
-                                margin=noise_margin)
+    def scaled(codes: Tensor) -> Tensor:
+        if normalize:
+            return codes / codes.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        return codes / math.sqrt(codes.shape[1])
+
+    signal = triplet_margin_loss(scaled(signal_codes), signal_idx, margin=signal_margin)
+    noise = triplet_margin_loss(scaled(noise_codes), noise_idx, margin=noise_margin)
     return signal, noise

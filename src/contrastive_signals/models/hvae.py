@@ -68,7 +68,8 @@ class Gaussian:
 
 
 def _gaussian(params: Tensor, dim: int) -> Gaussian:
-    mean, log_var = params.chunk(2, dim=dim)
+    # float32 even under bf16 autocast: the KL and the reparameterised draw need the precision
+    mean, log_var = params.float().chunk(2, dim=dim)
     return Gaussian(mean, log_var.clamp(-12.0, 6.0))
 
 
@@ -94,51 +95,81 @@ class HierarchicalVAE(nn.Module):
         channels: feature channels at resolutions ``N``, ``N/2`` and ``N/4`` (and ``N/8``).
         spatial_signal, spatial_noise: channels of the signal and noise parts of ``z1``.
         global_signal, global_noise: sizes of the signal and noise parts of ``z2``.
+        latent_stride: ``z1`` lives at ``N / latent_stride`` (2 or 4). At ``N/2`` the posterior
+            sees the ``N/4`` features too (upsampled and concatenated, as in a U-Net), so its
+            receptive field stays wide enough to tell streaks from edges.
+        decoder_blocks: residual blocks after the merge of ``z1`` and after each upsampling of
+            the decoder (its capacity).
     """
 
     def __init__(self, *, image_size: int = 64, channels: tuple[int, int, int] = (32, 64, 96),
                  spatial_signal: int = 8, spatial_noise: int = 4, global_signal: int = 32,
-                 global_noise: int = 16) -> None:
+                 global_noise: int = 16, latent_stride: int = 4, decoder_blocks: int = 1) -> None:
         super().__init__()
         if image_size % 8 or image_size < 8:
             raise ValueError(f"image_size must be a positive multiple of 8, got {image_size}")
         if len(channels) != 3 or min(channels) < 1:
             raise ValueError(f"channels must be three positive integers, got {channels}")
         for name, value in (("spatial_signal", spatial_signal), ("spatial_noise", spatial_noise),
-                            ("global_signal", global_signal), ("global_noise", global_noise)):
+                            ("global_signal", global_signal), ("global_noise", global_noise),
+                            ("decoder_blocks", decoder_blocks)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if latent_stride not in (2, 4):
+            raise ValueError(f"latent_stride must be 2 or 4, got {latent_stride}")
         c0, c1, c2 = channels
         self.image_size = image_size
+        self.latent_stride = latent_stride
         self.splits = {"spatial": (spatial_signal, spatial_noise),
                        "global": (global_signal, global_noise)}
         s_dim, g_dim = spatial_signal + spatial_noise, global_signal + global_noise
         low = image_size // 8
+        c_latent = c1 if latent_stride == 2 else c2  # features at the z1 resolution
+
+        def blocks(c: int) -> list[nn.Module]:
+            return [ResBlock(c) for _ in range(decoder_blocks)]
+
         self.encoder_stem = nn.Sequential(nn.Conv2d(1, c0, 3, padding=1), ResBlock(c0))
-        self.encoder_mid = nn.Sequential(_down(c0, c1), _down(c1, c2))  # -> N/4
-        self.spatial_posterior = nn.Conv2d(c2, 2 * s_dim, 3, padding=1)
+        self.encoder_half = _down(c0, c1)                                   # -> N/2
+        self.encoder_quarter = _down(c1, c2)                                # -> N/4
+        if latent_stride == 2:  # U-Net-style: N/2 features + upsampled N/4 features
+            self.encoder_lift = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
+            self.encoder_latent = nn.Sequential(nn.Conv2d(2 * c1, c1, 3, padding=1),
+                                                ResBlock(c1))
+        self.spatial_posterior = nn.Conv2d(c_latent, 2 * s_dim, 3, padding=1)
         self.encoder_top = nn.Sequential(_down(c2, c2), nn.Flatten(),
                                          nn.Linear(c2 * low * low, 2 * g_dim))
-        self.decoder_top = nn.Sequential(nn.Linear(g_dim, c2 * low * low),
-                                         nn.Unflatten(1, (c2, low, low)), nn.SiLU(),
-                                         _up(c2, c2))  # -> N/4
-        self.spatial_prior = nn.Conv2d(c2, 2 * s_dim, 3, padding=1)
-        self.merge = nn.Sequential(nn.Conv2d(c2 + s_dim, c2, 3, padding=1), ResBlock(c2))
-        self.decoder_out = nn.Sequential(_up(c2, c1), _up(c1, c0), nn.SiLU(),
-                                         nn.Conv2d(c0, 1, 3, padding=1))
+        top: list[nn.Module] = [nn.Linear(g_dim, c2 * low * low), nn.Unflatten(1, (c2, low, low)),
+                                nn.SiLU(), _up(c2, c2)]                     # -> N/4
+        if latent_stride == 2:
+            top.append(_up(c2, c1))                                         # -> N/2
+        self.decoder_top = nn.Sequential(*top)
+        self.spatial_prior = nn.Conv2d(c_latent, 2 * s_dim, 3, padding=1)
+        self.merge = nn.Sequential(nn.Conv2d(c_latent + s_dim, c_latent, 3, padding=1),
+                                   *blocks(c_latent))
+        out: list[nn.Module] = []
+        if latent_stride == 4:
+            out += [nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), *blocks(c1)]  # -> N/2
+        out += [nn.ConvTranspose2d(c1, c0, 4, stride=2, padding=1), *blocks(c0),      # -> N
+                nn.SiLU(), nn.Conv2d(c0, 1, 3, padding=1)]
+        self.decoder_out = nn.Sequential(*out)
 
     def posteriors(self, images: Tensor) -> dict[str, Gaussian]:
         """``[B, 1, N, N]`` -> ``{"spatial": q(z1|x), "global": q(z2|x)}``."""
-        h = self.encoder_mid(self.encoder_stem(images))
-        return {"spatial": _gaussian(self.spatial_posterior(h), dim=1),
-                "global": _gaussian(self.encoder_top(h), dim=1)}
+        half = self.encoder_half(self.encoder_stem(images))
+        quarter = self.encoder_quarter(half)
+        latent = quarter
+        if self.latent_stride == 2:
+            latent = self.encoder_latent(torch.cat([half, self.encoder_lift(quarter)], dim=1))
+        return {"spatial": _gaussian(self.spatial_posterior(latent), dim=1),
+                "global": _gaussian(self.encoder_top(quarter), dim=1)}
 
     def _top_down(self, z_global: Tensor) -> Tensor:
         return self.decoder_top(z_global)
 
     def decode(self, codes: dict[str, Tensor]) -> Tensor:
-        """Latents ``{"spatial": [B, S, N/4, N/4], "global": [B, G]}`` -> images
-        ``[B, 1, N, N]``."""
+        """Latents ``{"spatial": [B, S, N/s, N/s], "global": [B, G]}`` (``s`` the latent
+        stride) -> images ``[B, 1, N, N]``."""
         top = self._top_down(codes["global"])
         return self.decoder_out(self.merge(torch.cat([top, codes["spatial"]], dim=1)))
 

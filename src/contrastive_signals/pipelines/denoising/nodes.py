@@ -197,21 +197,29 @@ def train_hvae(pairs: dict[str, Any], params: dict[str, Any]
     warmup_steps = int(hvae.loss.kl_warmup_fraction * hvae.fit.epochs * steps_per_epoch)
     loss_params = hvae.loss
     step = [0]
+    # On the CPU, bf16 autocast with channels-last tensors lets oneDNN use its bf16 kernels
+    # (AMX / AVX-512): about 3x faster per step here; the latents, KL and losses stay float32.
+    fast_cpu = hvae.cpu_bf16 and resolve_device(hvae.fit.device).type == "cpu"
+    if fast_cpu:
+        model = model.to(memory_format=torch.channels_last)
 
     def loss_fn(net, batch, generator):
         clean, noisy = batch
         both = torch.cat([clean, noisy])
-        out = net(both, generator)
+        if fast_cpu:
+            both = both.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_cpu):
+            out = net(both, generator)
         beta = loss_params.beta * kl_warmup(step[0], warmup_steps=warmup_steps)
         step[0] += 1
         loss = negative_elbo(out.reconstruction, both, out.kl(), std=loss_params.likelihood_std,
-                             beta=beta)
+                             beta=beta, likelihood=loss_params.likelihood)
         negatives = derangement(clean.shape[0], generator)
         codes = {level: q.mean for level, q in out.posteriors.items()}
         for signal, noise in model.split(codes).values():
             signal_loss, noise_loss = signal_noise_triplet_losses(
                 signal, noise, negatives, signal_margin=loss_params.signal_margin,
-                noise_margin=loss_params.noise_margin)
+                noise_margin=loss_params.noise_margin, normalize=loss_params.normalize_codes)
             loss = loss + (loss_params.signal_weight * signal_loss
                            + loss_params.noise_weight * noise_loss) / len(codes)
         return loss
@@ -238,10 +246,17 @@ def train_unet(pairs: dict[str, Any], params: dict[str, Any]
     model_config = config.model.config()
     model = build_model("residual_unet", model_config, seed=config.fit.seed)
     batches, _ = _training_batches(pairs["train"], config.batch_size)
+    fast_cpu = config.cpu_bf16 and resolve_device(config.fit.device).type == "cpu"
+    if fast_cpu:  # as for the HVAE: oneDNN's bf16 kernels, the loss in float32
+        model = model.to(memory_format=torch.channels_last)
 
     def loss_fn(net, batch, generator):
         clean, noisy = batch
-        return (net(noisy) - clean).square().mean()
+        if fast_cpu:
+            noisy = noisy.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_cpu):
+            denoised = net(noisy)
+        return (denoised.float() - clean).square().mean()
 
     val = pairs["val"]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from contrastive_signals.config import from_params
 from contrastive_signals.data.ct_phantoms import SKIMAGE_SAMPLES, EllipseSpec
+from contrastive_signals.losses.elbo import LIKELIHOODS
 from contrastive_signals.models.hvae import HierarchicalVAE
 from contrastive_signals.models.unet import ResidualUNet
 from contrastive_signals.signal.radon import check_geometry
@@ -78,6 +79,8 @@ class HVAEModelParams:
     spatial_noise: int = 4
     global_signal: int = 32
     global_noise: int = 16
+    latent_stride: int = 4
+    decoder_blocks: int = 1
 
     def build(self, image_size: int) -> HierarchicalVAE:
         return HierarchicalVAE(image_size=image_size, **self.config())
@@ -85,7 +88,8 @@ class HVAEModelParams:
     def config(self) -> dict[str, Any]:
         return {"channels": tuple(self.channels), "spatial_signal": self.spatial_signal,
                 "spatial_noise": self.spatial_noise, "global_signal": self.global_signal,
-                "global_noise": self.global_noise}
+                "global_noise": self.global_noise, "latent_stride": self.latent_stride,
+                "decoder_blocks": self.decoder_blocks}
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class HVAELossParams:
     """Gaussian likelihood std, beta with linear warm-up over the first
     ``kl_warmup_fraction`` of the steps, and the triplet terms (margins in RMS units)."""
 
+    likelihood: str = "gaussian"
     likelihood_std: float = 0.02
     beta: float = 1.0
     kl_warmup_fraction: float = 0.3
@@ -100,8 +105,12 @@ class HVAELossParams:
     noise_weight: float = 1.0
     signal_margin: float = 0.5
     noise_margin: float = 0.5
+    normalize_codes: bool = False  # triplets on unit-length codes (margins in [0, 2])
 
     def __post_init__(self) -> None:
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got "
+                             f"'{self.likelihood}'")
         if not self.likelihood_std > 0:
             raise ValueError(f"likelihood_std must be > 0, got {self.likelihood_std}")
         if not 0 <= self.kl_warmup_fraction <= 1:
@@ -118,6 +127,7 @@ class HVAEParams:
     loss: HVAELossParams = field(default_factory=HVAELossParams)
     batch_size: int = 32
     num_threads: int | None = 1
+    cpu_bf16: bool = True   # bf16 autocast and channels-last images when training on the CPU
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
@@ -142,6 +152,7 @@ class UNetParams:
     model: UNetModelParams = field(default_factory=UNetModelParams)
     batch_size: int = 32
     num_threads: int | None = 1
+    cpu_bf16: bool = True   # bf16 autocast and channels-last images when training on the CPU
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
