@@ -88,6 +88,24 @@ def test_half_resolution_spatial_latent(decoder_blocks):
     torch.testing.assert_close(model.decode(model.encode(images)), own_decode(model, images))
 
 
+@pytest.mark.parametrize("latent_stride", [2, 4])
+def test_separate_noise_encoder_gives_the_noise_parts(latent_stride):
+    torch.manual_seed(0)
+    model = HierarchicalVAE(image_size=16, channels=(4, 8, 8), spatial_signal=3, spatial_noise=2,
+                            global_signal=5, global_noise=4, latent_stride=latent_stride,
+                            noise_channels=4)
+    images = torch.rand(3, 1, 16, 16)
+    q = model.posteriors(images)
+    side = 16 // latent_stride
+    assert q["spatial"].mean.shape == q["spatial"].log_var.shape == (3, 5, side, side)
+    assert q["global"].mean.shape == (3, 9)
+    # the noise parts are the noise encoder's outputs, the signal parts the main encoder's
+    h = model.noise_trunk(images)
+    torch.testing.assert_close(q["spatial"].mean[:, 3:], model.noise_spatial(h)[:, :2])
+    torch.testing.assert_close(q["global"].mean[:, 5:], model.noise_global(h)[:, :4])
+    assert model(images, torch.Generator().manual_seed(0)).reconstruction.shape == (3, 1, 16, 16)
+
+
 def test_bf16_autocast_keeps_latents_in_float32():
     model = _model()
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -99,7 +117,7 @@ def test_bf16_autocast_keeps_latents_in_float32():
 
 @pytest.mark.parametrize("kwargs", [{"image_size": 12}, {"spatial_noise": 0},
                                     {"channels": (4, 8)}, {"latent_stride": 8},
-                                    {"decoder_blocks": 0}])
+                                    {"decoder_blocks": 0}, {"noise_channels": -1}])
 def test_bad_configuration_is_rejected(kwargs):
     with pytest.raises(ValueError):
         HierarchicalVAE(**{"image_size": 16, **kwargs})

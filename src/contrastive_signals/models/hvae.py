@@ -73,6 +73,12 @@ def _gaussian(params: Tensor, dim: int) -> Gaussian:
     return Gaussian(mean, log_var.clamp(-12.0, 6.0))
 
 
+def _concat(signal: Gaussian, noise: Gaussian) -> Gaussian:
+    """One Gaussian whose channels (dim 1) are the signal part, then the noise part."""
+    return Gaussian(torch.cat([signal.mean, noise.mean], dim=1),
+                    torch.cat([signal.log_var, noise.log_var], dim=1))
+
+
 @dataclass
 class HVAEOutput:
     """What one training pass returns: the reconstruction ``[B, 1, N, N]``, the posteriors
@@ -100,11 +106,15 @@ class HierarchicalVAE(nn.Module):
             receptive field stays wide enough to tell streaks from edges.
         decoder_blocks: residual blocks after the merge of ``z1`` and after each upsampling of
             the decoder (its capacity).
+        noise_channels: 0: one encoder computes both parts. ``> 0``: the noise parts come from a
+            separate, light encoder of this width (the signal triplet makes the main encoder's
+            features blind to the noise, which then starves a shared noise head).
     """
 
     def __init__(self, *, image_size: int = 64, channels: tuple[int, int, int] = (32, 64, 96),
                  spatial_signal: int = 8, spatial_noise: int = 4, global_signal: int = 32,
-                 global_noise: int = 16, latent_stride: int = 4, decoder_blocks: int = 1) -> None:
+                 global_noise: int = 16, latent_stride: int = 4, decoder_blocks: int = 1,
+                 noise_channels: int = 0) -> None:
         super().__init__()
         if image_size % 8 or image_size < 8:
             raise ValueError(f"image_size must be a positive multiple of 8, got {image_size}")
@@ -115,6 +125,8 @@ class HierarchicalVAE(nn.Module):
                             ("decoder_blocks", decoder_blocks)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if noise_channels < 0:
+            raise ValueError(f"noise_channels must be >= 0, got {noise_channels}")
         if latent_stride not in (2, 4):
             raise ValueError(f"latent_stride must be 2 or 4, got {latent_stride}")
         c0, c1, c2 = channels
@@ -136,9 +148,22 @@ class HierarchicalVAE(nn.Module):
             self.encoder_lift = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
             self.encoder_latent = nn.Sequential(nn.Conv2d(2 * c1, c1, 3, padding=1),
                                                 ResBlock(c1))
-        self.spatial_posterior = nn.Conv2d(c_latent, 2 * s_dim, 3, padding=1)
+        self.noise_channels = noise_channels
+        # the main encoder's heads: both parts, or only the signal parts
+        s_head = s_dim if noise_channels == 0 else spatial_signal
+        g_head = g_dim if noise_channels == 0 else global_signal
+        self.spatial_posterior = nn.Conv2d(c_latent, 2 * s_head, 3, padding=1)
         self.encoder_top = nn.Sequential(_down(c2, c2), nn.Flatten(),
-                                         nn.Linear(c2 * low * low, 2 * g_dim))
+                                         nn.Linear(c2 * low * low, 2 * g_head))
+        if noise_channels:
+            cn = noise_channels
+            trunk: list[nn.Module] = [nn.Conv2d(1, cn, 3, padding=1), ResBlock(cn), _down(cn, cn)]
+            if latent_stride == 4:
+                trunk.append(_down(cn, cn))
+            self.noise_trunk = nn.Sequential(*trunk)                        # -> N/stride
+            self.noise_spatial = nn.Conv2d(cn, 2 * spatial_noise, 3, padding=1)
+            self.noise_global = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                              nn.Linear(cn, 2 * global_noise))
         top: list[nn.Module] = [nn.Linear(g_dim, c2 * low * low), nn.Unflatten(1, (c2, low, low)),
                                 nn.SiLU(), _up(c2, c2)]                     # -> N/4
         if latent_stride == 2:
@@ -161,8 +186,13 @@ class HierarchicalVAE(nn.Module):
         latent = quarter
         if self.latent_stride == 2:
             latent = self.encoder_latent(torch.cat([half, self.encoder_lift(quarter)], dim=1))
-        return {"spatial": _gaussian(self.spatial_posterior(latent), dim=1),
-                "global": _gaussian(self.encoder_top(quarter), dim=1)}
+        spatial = _gaussian(self.spatial_posterior(latent), dim=1)
+        global_ = _gaussian(self.encoder_top(quarter), dim=1)
+        if self.noise_channels:
+            h = self.noise_trunk(images)
+            spatial = _concat(spatial, _gaussian(self.noise_spatial(h), dim=1))
+            global_ = _concat(global_, _gaussian(self.noise_global(h), dim=1))
+        return {"spatial": spatial, "global": global_}
 
     def _top_down(self, z_global: Tensor) -> Tensor:
         return self.decoder_top(z_global)

@@ -81,6 +81,7 @@ class HVAEModelParams:
     global_noise: int = 16
     latent_stride: int = 4
     decoder_blocks: int = 1
+    noise_channels: int = 0
 
     def build(self, image_size: int) -> HierarchicalVAE:
         return HierarchicalVAE(image_size=image_size, **self.config())
@@ -89,7 +90,7 @@ class HVAEModelParams:
         return {"channels": tuple(self.channels), "spatial_signal": self.spatial_signal,
                 "spatial_noise": self.spatial_noise, "global_signal": self.global_signal,
                 "global_noise": self.global_noise, "latent_stride": self.latent_stride,
-                "decoder_blocks": self.decoder_blocks}
+                "decoder_blocks": self.decoder_blocks, "noise_channels": self.noise_channels}
 
 
 @dataclass(frozen=True)
