@@ -127,10 +127,17 @@ def test_bad_image_folders_fail_before_training(folders, message):
     ("data", "image_size", 30, r"denoising.data: image_size must be a multiple of 8"),
     ("hvae", "batch_size", 1, r"denoising.hvae: batch_size must be >= 2"),
     ("data", "typo", 1, r"denoising.data: unknown parameter"),
+    ("hvae.model", "latent_stride", 3, r"denoising.hvae.model: latent_stride must be 2 or 4"),
+    ("hvae.model", "noise_channels", -1, r"denoising.hvae.model: noise_channels must be >= 0"),
+    ("hvae.loss", "likelihood", "cauchy", r"denoising.hvae.loss: likelihood must be one of"),
+    ("hvae", "cpu_bf16", "yes", r"denoising.hvae: cpu_bf16 must be true or false"),
 ])
 def test_bad_parameters_fail_before_training(section, key, value, message):
     params = _tiny_params()
-    params[section][key] = value
+    target = params
+    for part in section.split("."):
+        target = target[part]
+    target[key] = value
     with pytest.raises(ParameterError, match=message):
         make_denoising_images(params, {})
 

@@ -83,6 +83,14 @@ class HVAEModelParams:
     decoder_blocks: int = 1
     noise_channels: int = 0
 
+    def __post_init__(self) -> None:
+        if self.latent_stride not in (2, 4):
+            raise ValueError(f"latent_stride must be 2 or 4, got {self.latent_stride}")
+        if self.decoder_blocks < 1:
+            raise ValueError(f"decoder_blocks must be >= 1, got {self.decoder_blocks}")
+        if self.noise_channels < 0:
+            raise ValueError(f"noise_channels must be >= 0, got {self.noise_channels}")
+
     def build(self, image_size: int) -> HierarchicalVAE:
         return HierarchicalVAE(image_size=image_size, **self.config())
 
@@ -132,6 +140,8 @@ class HVAEParams:
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
+        if not isinstance(self.cpu_bf16, bool):
+            raise ValueError(f"cpu_bf16 must be true or false, got {self.cpu_bf16!r}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (triplets need other images), got "
                              f"{self.batch_size}")
@@ -157,6 +167,8 @@ class UNetParams:
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
+        if not isinstance(self.cpu_bf16, bool):
+            raise ValueError(f"cpu_bf16 must be true or false, got {self.cpu_bf16!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.num_threads is not None and self.num_threads < 1:
