@@ -1,5 +1,5 @@
 """ELBO pieces against torch.distributions, the triplet terms against a loop over the
-paper's formula and a hand-computed value."""
+paper's formula, torch's own triplet margin loss and a hand-computed value."""
 
 import math
 
@@ -99,6 +99,23 @@ def test_triplet_terms_match_a_loop_over_the_formula():
                                        noise_margin=0.4)
     assert ours[0].item() == pytest.approx(_loop_triplet(signal, s_idx, 0.7), rel=1e-5)
     assert ours[1].item() == pytest.approx(_loop_triplet(noise, n_idx, 0.4), rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_triplet_terms_match_torch_triplet_margin_loss(seed):
+    """Established implementation: ``torch.nn.functional.triplet_margin_loss`` (Euclidean,
+    mean over triplets) on the codes scaled by 1 / sqrt(D), our RMS distance."""
+    g = torch.Generator().manual_seed(seed)
+    signal, noise = torch.randn(10, 7, generator=g), torch.randn(10, 4, generator=g)
+    negatives = derangement(5, g)
+    ours = signal_noise_triplet_losses(signal, noise, negatives, signal_margin=0.9,
+                                       noise_margin=0.3)
+    for codes, (a, p, n), margin, value in zip(
+            (signal, noise), split_triplets(5, negatives), (0.9, 0.3), ours, strict=True):
+        scaled = codes / math.sqrt(codes.shape[1])
+        reference = torch.nn.functional.triplet_margin_loss(
+            scaled[a], scaled[p], scaled[n], margin=margin, eps=0.0)
+        assert value.item() == pytest.approx(reference.item(), rel=1e-5, abs=1e-7)
 
 
 def test_triplet_terms_by_hand():
