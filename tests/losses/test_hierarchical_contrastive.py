@@ -1,5 +1,6 @@
 """TS2Vec's hierarchical contrastive loss against a slow loop implementation of the paper's
-formulas (Yue et al. 2022, Eqs. 1-3) and a value worked out by hand."""
+formulas (Yue et al. 2022, Eqs. 1-3), the authors' own code (the `ts2vec` distribution on
+PyPI packages their repository) and a value worked out by hand."""
 
 import math
 
@@ -76,6 +77,28 @@ def test_matches_loop_implementation(shape, alpha, temporal_unit):
     assert got.item() == pytest.approx(loop_hierarchical(z1, z2, alpha, temporal_unit), rel=1e-9)
     assert instance_contrastive_loss(z1, z2).item() == pytest.approx(loop_instance(z1, z2))
     assert temporal_contrastive_loss(z1, z2).item() == pytest.approx(loop_temporal(z1, z2))
+
+
+@pytest.mark.parametrize("shape", [(8, 30, 16), (3, 7, 5), (1, 6, 4), (5, 1, 3)])
+@pytest.mark.parametrize(("alpha", "temporal_unit"), [(0.5, 0), (0.3, 2), (0.0, 0), (1.0, 0)])
+def test_matches_the_authors_code(shape, alpha, temporal_unit):
+    """Loss and gradients equal to ``ts2vec.models.losses.hierarchical_contrastive_loss``
+    (which accumulates in float32 whatever the input: compared at float32 precision)."""
+    reference_module = pytest.importorskip("ts2vec.models.losses")
+    g = torch.Generator().manual_seed(sum(shape) + temporal_unit)
+    z1 = (torch.randn(shape, generator=g) * 0.7).requires_grad_()
+    z2 = (torch.randn(shape, generator=g) * 0.7).requires_grad_()
+    ours = hierarchical_contrastive_loss(z1, z2, alpha=alpha, temporal_unit=temporal_unit)
+    theirs = reference_module.hierarchical_contrastive_loss(z1, z2, alpha=alpha,
+                                                            temporal_unit=temporal_unit)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5, abs=1e-7)
+    if not theirs.requires_grad:  # a constant: one series, or one step with alpha = 0
+        assert ours.item() == 0.0
+        return
+    ours_grads = torch.autograd.grad(ours, (z1, z2))
+    theirs_grads = torch.autograd.grad(theirs, (z1, z2))
+    for mine, reference in zip(ours_grads, theirs_grads, strict=True):
+        torch.testing.assert_close(mine, reference, rtol=1e-4, atol=1e-6)
 
 
 def test_hand_computed_value():
