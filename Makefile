@@ -76,10 +76,12 @@ bench: $(STAMP)
 	CONTRASTIVE_SIGNALS_RECORD_VIZ_READY=1 $(BIN)/python -m pytest -q tests/e2e/test_viz_browser.py
 
 ## Wall time of whole pipeline runs against their budgets (each in a fresh project copy;
-## about 10 minutes each on 2 CPU cores)
+## 5-10 minutes each on 2 CPU cores), and the TS2Vec authors' code beside ours
+## (benchmarks/ts2vec_reference.py, about 6 minutes)
 bench-pipelines: $(STAMP)
 	$(BIN)/python benchmarks/afm_pipeline.py --out benchmarks/results/afm_pipeline.json
 	$(BIN)/python benchmarks/timeseries_pipeline.py --out benchmarks/results/timeseries_pipeline.json
+	$(BIN)/python benchmarks/ts2vec_reference.py --out benchmarks/results/ts2vec_reference.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
