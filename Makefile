@@ -82,6 +82,7 @@ bench-pipelines: $(STAMP)
 	$(BIN)/python benchmarks/afm_pipeline.py --out benchmarks/results/afm_pipeline.json
 	$(BIN)/python benchmarks/timeseries_pipeline.py --out benchmarks/results/timeseries_pipeline.json
 	$(BIN)/python benchmarks/ts2vec_reference.py --out benchmarks/results/ts2vec_reference.json
+	$(BIN)/python benchmarks/pipeline_run.py --pipeline denoising --report data/08_reporting/denoising_metrics.json --out benchmarks/results/denoising_pipeline.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
