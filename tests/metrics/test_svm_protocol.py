@@ -51,3 +51,10 @@ def test_raw_nearest_neighbour_on_series():
     assert nearest_neighbour_predict(train, np.array([7, 9]), test).tolist() == [7, 9]
     with pytest.raises(ValueError, match="same width"):
         nearest_neighbour_predict(train, np.array([7, 9]), np.zeros((1, 3, 1)))
+
+
+def test_grid_and_hard_margin_are_ts2vecs():
+    # TS2Vec's fit_svm: C in {1e-4, ..., 1e4, inf}; C = inf itself (sklearn accepts it), not a
+    # large finite stand-in.
+    assert C_GRID == (1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1e3, 1e4, np.inf)
+    assert np.isinf(HARD_MARGIN_C)

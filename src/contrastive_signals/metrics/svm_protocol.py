@@ -3,7 +3,10 @@
 ``svm_protocol_predict`` follows TS2Vec's ``fit_svm`` (tasks/_eval_protocols.py): an RBF SVM
 with ``gamma='scale'``; when every class has at least 5 training examples on average and there
 are at least 50, ``C`` is chosen by 5-fold cross-validation over
-``{1e-4, ..., 1e4, inf}``; otherwise ``C = inf`` (a hard margin) is used directly.
+``{1e-4, ..., 1e4, inf}`` (with TS2Vec's ``max_iter=10**7`` in the search); otherwise
+``C = inf`` (a hard margin) is used directly, with sklearn's unlimited iterations.
+``C = inf`` is passed to libsvm as is (scikit-learn accepts it), not replaced by a large finite
+``C``, so the hard margin is the authors' one.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from sklearn.svm import SVC
 
 from contrastive_signals.metrics.probes import _check_train_test
 
-# TS2Vec's grid; sklearn's SVC rejects C=inf, so the hard margin is a very large C instead.
-HARD_MARGIN_C = 1e10
+# TS2Vec's grid, ending with a hard margin, and the iteration cap its grid search sets.
+HARD_MARGIN_C = float("inf")
 C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, HARD_MARGIN_C)
+GRID_MAX_ITER = 10_000_000
 
 
 def svm_protocol_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *,
@@ -43,8 +47,8 @@ def svm_protocol_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nd
     # sklearn's cv=5 for a classifier is StratifiedKFold(5) without shuffling (TS2Vec's choice);
     # with the smallest class below `folds` members it warns, which it also does in TS2Vec.
     cv = StratifiedKFold(n_splits=folds, shuffle=False)
-    search = GridSearchCV(SVC(kernel="rbf", gamma="scale"), {"C": list(c_grid)}, cv=cv,
-                          n_jobs=1)
+    search = GridSearchCV(SVC(kernel="rbf", gamma="scale", max_iter=GRID_MAX_ITER),
+                          {"C": list(c_grid)}, cv=cv, n_jobs=1)
     search.fit(train_x, train_y)
     return search.best_estimator_.predict(test_x), float(search.best_params_["C"])
 
