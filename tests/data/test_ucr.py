@@ -14,6 +14,7 @@ from contrastive_signals.data.ucr import (
     load_ucr_dataset,
     pad_series,
     read_ucr_file,
+    should_standardise,
 )
 from contrastive_signals.io.ucr_dataset import UcrArchiveDataset
 
@@ -153,3 +154,22 @@ def test_header_tags_are_returned(tmp_path):
     path = write_ts(tmp_path, "Toy", "TRAIN", MULTI_TRAIN)
     tags = check_ts_header(path)
     assert tags["problemname"] == "Toy" and tags["classlabel"] == "true a b"
+
+
+def test_auto_standardise_follows_ts2vec_loaders(tmp_path, no_network):
+    # TS2Vec z-scores every multivariate (UEA) set per channel with the training statistics and
+    # keeps univariate UCR sets as stored, except those the archive stores unnormalised.
+    assert should_standardise("Toy", 2, "auto")
+    assert not should_standardise("GunPoint", 1, "auto")
+    assert should_standardise("Chinatown", 1, "auto")
+    assert should_standardise("GunPoint", 1, True) and not should_standardise("Toy", 2, False)
+    with pytest.raises(ValueError, match="'auto'"):
+        should_standardise("Toy", 1, "yes")
+    files = available_datasets([bundled_ucr_root()])
+    stored = load_ucr_dataset("GunPoint", files, standardise=False)
+    auto = load_ucr_dataset("GunPoint", files, standardise="auto")
+    assert np.array_equal(stored["x_train"], auto["x_train"])
+    write_ts(tmp_path, "Toy", "TRAIN", MULTI_TRAIN)
+    write_ts(tmp_path, "Toy", "TEST", MULTI_TEST)
+    multi = load_ucr_dataset("Toy", available_datasets([tmp_path]), standardise="auto")
+    assert np.allclose(multi["x_train"][multi["mask_train"]].mean(0), 0, atol=1e-6)

@@ -162,3 +162,58 @@ def test_timeseries_run_joins_the_sleep_label_efficiency_figures():
     assert "ts_sleep_metrics" not in pipelines["timeseries"].inputs()
     assert set(pipelines["wav2vec"].nodes) <= set(pipelines["timeseries"].nodes)
     assert not any(name.startswith("wav2vec") for name in pipelines["timeseries_ucr"].inputs())
+
+
+def test_swa_average_starts_from_the_initial_weights():
+    # TS2Vec's AveragedModel takes the initial weights as its first snapshot, so after one step
+    # the average is the mean of the initial and the trained weights.
+    from contrastive_signals.models.ts_encoders import build_ts_encoder
+    from contrastive_signals.pipelines.timeseries.params import MethodParams
+    from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
+
+    x = torch.randn(8, 12, 1, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(8, 12, dtype=torch.bool)
+    method = MethodParams(encoder=TINY_ENCODER, iterations=1, batch_size=4, learning_rate=0.1)
+    averaged, _ = pretrain_encoder(x, mask, method, name="swa")
+    trained, _ = pretrain_encoder(x, mask, MethodParams(**{**method.__dict__, "swa": False}),
+                                  name="plain")
+    initial = build_ts_encoder("dilated_conv", 1, TINY_ENCODER, seed=method.seed)
+    for key, value in averaged.state_dict().items():
+        expected = (initial.state_dict()[key] + trained.state_dict()[key]) / 2
+        torch.testing.assert_close(value, expected)
+    assert not torch.equal(trained.state_dict()["input_fc.weight"],
+                           initial.state_dict()["input_fc.weight"])
+
+
+def test_default_iterations_follow_ts2vec():
+    from contrastive_signals.pipelines.timeseries.params import MethodParams
+    from contrastive_signals.pipelines.timeseries.training import default_iterations
+
+    assert default_iterations(torch.zeros(50, 150, 1)) == 200
+    assert default_iterations(torch.zeros(100, 1000, 1)) == 200  # exactly 100,000 values
+    assert default_iterations(torch.zeros(101, 1000, 1)) == 600
+    assert MethodParams(iterations=None).iterations is None
+    with pytest.raises(ValueError, match="iterations"):
+        MethodParams(iterations=0)
+
+
+def test_centred_padding_matches_ts2vec():
+    ts2vec_utils = pytest.importorskip("ts2vec.utils")
+    from contrastive_signals.pipelines.timeseries.training import centre_padded_series
+
+    lengths = [3, 7, 1, 6, 7]
+    mask = torch.arange(7).view(1, 7) < torch.tensor(lengths).view(-1, 1)
+    x = torch.randn(5, 7, 2, generator=torch.Generator().manual_seed(0)) * mask.unsqueeze(-1)
+    before = x.clone()
+    centred, centred_mask = centre_padded_series(x, mask)
+    theirs = x.numpy().astype(np.float64)
+    theirs[~mask.numpy()] = np.nan
+    theirs = ts2vec_utils.centerize_vary_length_series(theirs)
+    assert np.array_equal(centred_mask.numpy(), ~np.isnan(theirs).all(-1))
+    assert np.allclose(centred.numpy(), np.nan_to_num(theirs))
+    assert centred_mask.sum(1).tolist() == lengths and torch.equal(x, before)
+
+
+def test_standardise_parameter_is_checked():
+    with pytest.raises(ParameterError, match="standardise"):
+        load_ucr_datasets({}, {**UCR, "standardise": "sometimes"})

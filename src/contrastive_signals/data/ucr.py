@@ -23,6 +23,31 @@ TS_BOOLEAN_TAGS = {"timestamps", "missing", "univariate", "equallength", "target
 TS_TAGS = TS_BOOLEAN_TAGS | {"problemname", "classlabel", "dimensions", "serieslength", "data"}
 SPLITS = ("TRAIN", "TEST")
 SUFFIXES = (".ts", ".arff")
+STANDARDISE_MODES = (True, False, "auto")
+
+# Univariate sets of the 2018 UCR archive stored without per-series z-normalisation (the list
+# TS2Vec's loader scales); every other univariate set is stored z-normalised per series.
+UNNORMALISED_UNIVARIATE = frozenset({
+    "AllGestureWiimoteX", "AllGestureWiimoteY", "AllGestureWiimoteZ", "BME", "Chinatown",
+    "Crop", "EOGHorizontalSignal", "EOGVerticalSignal", "Fungi", "GestureMidAirD1",
+    "GestureMidAirD2", "GestureMidAirD3", "GesturePebbleZ1", "GesturePebbleZ2",
+    "GunPointAgeSpan", "GunPointMaleVersusFemale", "GunPointOldVersusYoung", "HouseTwenty",
+    "InsectEPGRegularTrain", "InsectEPGSmallTrain", "MelbournePedestrian",
+    "PickupGestureWiimoteZ", "PigAirwayPressure", "PigArtPressure", "PigCVP", "PLAID",
+    "PowerCons", "Rock", "SemgHandGenderCh2", "SemgHandMovementCh2", "SemgHandSubjectCh2",
+    "ShakeGestureWiimoteZ", "SmoothSubspace", "UMD",
+})
+
+
+def should_standardise(name: str, channels: int, standardise: bool | str) -> bool:
+    """Whether to z-score dataset ``name`` with ``channels`` channels: ``True``/``False`` as
+    given; ``"auto"`` as TS2Vec's loaders: every multivariate (UEA) set, and the univariate sets
+    the archive stores unnormalised (:data:`UNNORMALISED_UNIVARIATE`); the others as stored."""
+    if standardise not in STANDARDISE_MODES or not isinstance(standardise, (bool, str)):
+        raise ValueError(f"standardise must be true, false or 'auto', got {standardise!r}")
+    if standardise == "auto":
+        return channels > 1 or name in UNNORMALISED_UNIVARIATE
+    return bool(standardise)
 
 
 class UcrFormatError(ValueError):
@@ -222,8 +247,10 @@ def encode_labels(train: np.ndarray, test: np.ndarray, *, path: str) -> tuple[np
 
 
 def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
-                     standardise: bool = True) -> dict[str, np.ndarray | list[str] | str]:
-    """Read dataset ``name`` from ``files`` (see :func:`available_datasets`) into arrays.
+                     standardise: bool | str = True) -> dict[str, np.ndarray | list[str] | str]:
+    """Read dataset ``name`` from ``files`` (see :func:`available_datasets`) into arrays,
+    z-scored per channel with the training statistics when :func:`should_standardise` says so
+    (``standardise``: ``True``, ``False`` or ``"auto"``).
 
     Returns:
         ``{"x_train" [N, T, C] float32, "mask_train" [N, T] bool, "y_train" [N] int64,
@@ -236,6 +263,7 @@ def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
     """
     if name not in files:
         raise KeyError(f"unknown UCR/UEA dataset '{name}'; known datasets: {sorted(files)}")
+    should_standardise(name, 1, standardise)  # a bad mode fails before any file is read
     train_path, test_path = files[name]
     train, test = read_ucr_file(train_path), read_ucr_file(test_path)
     if train.series[0].shape[0] != test.series[0].shape[0]:
@@ -244,7 +272,7 @@ def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
     length = max(s.shape[1] for s in train.series + test.series)
     x_train, mask_train = pad_series(train.series, length)
     x_test, mask_test = pad_series(test.series, length)
-    if standardise:
+    if should_standardise(name, x_train.shape[2], standardise):
         x_train, x_test = standardise_channels(x_train, mask_train, (x_test, mask_test))
     y_train, y_test, classes = encode_labels(train.labels, test.labels, path=str(test_path))
     return {"x_train": x_train, "mask_train": mask_train, "y_train": y_train,

@@ -45,7 +45,9 @@ def _ucr_params(params: dict[str, Any]) -> tuple[UcrParams, dict[str, MethodPara
 
 def load_ucr_datasets(archive: dict[str, Callable[[], dict[str, Any]]],
                       params: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Read the parameter's datasets from the archive (user folder, then aeon's bundled sets).
+    """Read the parameter's datasets from the archive (user folder, then aeon's bundled sets),
+    z-scored as ``standardise`` says (``auto``: as TS2Vec's loaders, see
+    :func:`contrastive_signals.data.ucr.should_standardise`).
 
     Returns:
         ``{name: {"x_train" [N, T, C], "mask_train" [N, T], "y_train" [N], "x_test", ...,
@@ -61,7 +63,7 @@ def load_ucr_datasets(archive: dict[str, Callable[[], dict[str, Any]]],
                        f"datasets: {sorted(archive)} (place others under data/01_raw/ucr/<Name>/)")
     out = {}
     for name in config.datasets:
-        data = archive[name]()
+        data = archive[name](standardise=config.standardise)
         out[name] = {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
                      for key, value in data.items()}
     return out

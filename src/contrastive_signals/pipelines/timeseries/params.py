@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contrastive_signals.augment.signals import SignalAugmentation
+from contrastive_signals.data.ucr import should_standardise
 from contrastive_signals.models.ts_encoders import ARCHITECTURES
 
 OBJECTIVES = ("hierarchical", "simclr")
@@ -18,13 +19,14 @@ class MethodParams:
     ``hierarchical`` is TS2Vec's loss on two overlapping random crops; ``simclr`` is NT-Xent on
     the max-pooled, projected embeddings of two augmented views. Training runs for
     ``iterations`` optimiser steps of ``batch_size`` series (TS2Vec counts iterations, not
-    epochs); ``swa`` evaluates the running average of the weights, as TS2Vec does.
+    epochs; ``None`` is TS2Vec's default: 200 for at most 100,000 training values, else 600);
+    ``swa`` evaluates the running average of the weights, as TS2Vec does.
     """
 
     architecture: str = "dilated_conv"
     objective: str = "hierarchical"
     encoder: dict[str, Any] = field(default_factory=dict)
-    iterations: int = 200
+    iterations: int | None = 200
     batch_size: int = 8
     learning_rate: float = 1e-3
     weight_decay: float = 0.01  # torch's AdamW default, which TS2Vec uses
@@ -43,7 +45,7 @@ class MethodParams:
                              f"'{self.architecture}'")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got '{self.objective}'")
-        if self.iterations < 1:
+        if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
@@ -77,7 +79,7 @@ class UcrParams:
     datasets: tuple[str, ...] = ("GunPoint",)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_method: str = "ts2vec"
-    standardise: bool = True
+    standardise: bool | str = "auto"
     num_threads: int | None = 2
     evaluation: EvaluationParams = field(default_factory=EvaluationParams)
     targets: dict[str, float] = field(default_factory=dict)
@@ -96,6 +98,7 @@ class UcrParams:
         if self.default_method not in self.methods:
             raise ValueError(f"default_method '{self.default_method}' is not one of the methods "
                              f"{sorted(self.methods)}")
+        should_standardise("check", 1, self.standardise)  # true, false or 'auto'
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")
 

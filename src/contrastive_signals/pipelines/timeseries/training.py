@@ -48,6 +48,32 @@ def iteration_batches(*tensors: Tensor, batch_size: int, iterations: int
     return epochs, batches
 
 
+def default_iterations(x: Tensor) -> int:
+    """TS2Vec's default budget when none is given: 200 optimiser steps for a training array
+    ``x`` ``[N, T, C]`` of at most 100,000 values (padding included), 600 for a larger one."""
+    return 200 if x.numel() <= 100_000 else 600
+
+
+def centre_padded_series(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Move each series of ``x`` ``[N, T, C]`` (mask ``[N, T]``) so that its padding is split
+    between both ends (the extra step, if any, at the end), as TS2Vec does with its training
+    set when some series are shorter than others. Returns new ``(x, mask)``; padding stays 0.
+
+    Assumes each series' valid steps are contiguous (padding before and/or after them).
+    """
+    n, t = mask.shape
+    steps = torch.arange(t)
+    first = torch.where(mask, steps, t).amin(1)  # leading padding, [N]
+    trailing = t - 1 - torch.where(mask, steps, -1).amax(1)  # trailing padding, [N]
+    shift = (first + trailing) // 2 - first  # > 0 moves the series right
+    source = steps.view(1, t) - shift.view(n, 1)  # [N, T]: where each new step reads from
+    inside = (source >= 0) & (source < t)
+    rows = torch.arange(n).view(n, 1)
+    centred_mask = mask[rows, source.clamp(0, t - 1)] & inside
+    centred = torch.where(centred_mask.unsqueeze(-1), x[rows, source.clamp(0, t - 1)], 0.0)
+    return centred.to(x.dtype), centred_mask
+
+
 class _ProjectedEncoder(nn.Module):
     """Encoder + MLP projection head on the max-pooled embedding (SimCLR)."""
 
@@ -79,6 +105,9 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
     if method.objective == "simclr":
         model = _ProjectedEncoder(encoder, method.projection_hidden_dim, method.projection_dim)
     average = AveragedModel(encoder) if method.swa else None
+    if average is not None:
+        # TS2Vec's average starts from the initial weights: 1 + iterations snapshots in all.
+        average.update_parameters(encoder)
     steps = [0]
 
     def loss_fn(net: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator) -> Tensor:
@@ -101,8 +130,13 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
         z = net(torch.cat([view_a, view_b]), torch.cat([mb, mb]), generator)
         return nt_xent_loss(*z.float().chunk(2), temperature=method.temperature)
 
+    iterations = method.iterations if method.iterations is not None else default_iterations(x)
+    if method.objective == "hierarchical" and not (mask[:, 0].all() and mask[:, -1].all()):
+        # TS2Vec trains on unequal-length series centred in the padded array, so that random
+        # crops meet padding on both sides (evaluation encodes them as stored).
+        x, mask = centre_padded_series(x, mask)
     epochs, batches = iteration_batches(x, mask, batch_size=method.batch_size,
-                                        iterations=method.iterations)
+                                        iterations=iterations)
     config = FitConfig(epochs=epochs, learning_rate=method.learning_rate,
                        weight_decay=method.weight_decay, seed=method.seed,
                        cosine_schedule=False, amp=False, progress=progress, name=name,
