@@ -79,6 +79,24 @@ def _concat(signal: Gaussian, noise: Gaussian) -> Gaussian:
                     torch.cat([signal.log_var, noise.log_var], dim=1))
 
 
+def check_hvae_config(*, channels: tuple[int, ...], spatial_signal: int, spatial_noise: int,
+                      global_signal: int, global_noise: int, latent_stride: int,
+                      decoder_blocks: int, noise_channels: int) -> None:
+    """Raise ``ValueError`` naming the first bad :class:`HierarchicalVAE` argument (all but
+    ``image_size``); the model and its parameters dataclass both call it."""
+    if len(channels) != 3 or min(channels) < 1:
+        raise ValueError(f"channels must be three positive integers, got {channels}")
+    for name, value in (("spatial_signal", spatial_signal), ("spatial_noise", spatial_noise),
+                        ("global_signal", global_signal), ("global_noise", global_noise),
+                        ("decoder_blocks", decoder_blocks)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if noise_channels < 0:
+        raise ValueError(f"noise_channels must be >= 0, got {noise_channels}")
+    if latent_stride not in (2, 4):
+        raise ValueError(f"latent_stride must be 2 or 4, got {latent_stride}")
+
+
 @dataclass
 class HVAEOutput:
     """What one training pass returns: the reconstruction ``[B, 1, N, N]``, the posteriors
@@ -118,17 +136,10 @@ class HierarchicalVAE(nn.Module):
         super().__init__()
         if image_size % 8 or image_size < 8:
             raise ValueError(f"image_size must be a positive multiple of 8, got {image_size}")
-        if len(channels) != 3 or min(channels) < 1:
-            raise ValueError(f"channels must be three positive integers, got {channels}")
-        for name, value in (("spatial_signal", spatial_signal), ("spatial_noise", spatial_noise),
-                            ("global_signal", global_signal), ("global_noise", global_noise),
-                            ("decoder_blocks", decoder_blocks)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if noise_channels < 0:
-            raise ValueError(f"noise_channels must be >= 0, got {noise_channels}")
-        if latent_stride not in (2, 4):
-            raise ValueError(f"latent_stride must be 2 or 4, got {latent_stride}")
+        check_hvae_config(channels=channels, spatial_signal=spatial_signal,
+                          spatial_noise=spatial_noise, global_signal=global_signal,
+                          global_noise=global_noise, latent_stride=latent_stride,
+                          decoder_blocks=decoder_blocks, noise_channels=noise_channels)
         c0, c1, c2 = channels
         self.image_size = image_size
         self.latent_stride = latent_stride

@@ -9,7 +9,7 @@ from typing import Any
 from contrastive_signals.config import from_params
 from contrastive_signals.data.ct_phantoms import SKIMAGE_SAMPLES, EllipseSpec
 from contrastive_signals.losses.elbo import LIKELIHOODS
-from contrastive_signals.models.hvae import HierarchicalVAE
+from contrastive_signals.models.hvae import HierarchicalVAE, check_hvae_config
 from contrastive_signals.models.unet import ResidualUNet
 from contrastive_signals.signal.radon import check_geometry
 from contrastive_signals.training.fit import FitConfig
@@ -84,12 +84,7 @@ class HVAEModelParams:
     noise_channels: int = 0
 
     def __post_init__(self) -> None:
-        if self.latent_stride not in (2, 4):
-            raise ValueError(f"latent_stride must be 2 or 4, got {self.latent_stride}")
-        if self.decoder_blocks < 1:
-            raise ValueError(f"decoder_blocks must be >= 1, got {self.decoder_blocks}")
-        if self.noise_channels < 0:
-            raise ValueError(f"noise_channels must be >= 0, got {self.noise_channels}")
+        check_hvae_config(**self.config())  # the model's own checks, under this path
 
     def build(self, image_size: int) -> HierarchicalVAE:
         return HierarchicalVAE(image_size=image_size, **self.config())
