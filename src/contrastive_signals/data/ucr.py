@@ -39,12 +39,17 @@ UNNORMALISED_UNIVARIATE = frozenset({
 })
 
 
+def check_standardise_mode(standardise: bool | str) -> None:
+    """Raise ``ValueError`` unless ``standardise`` is ``True``, ``False`` or ``"auto"``."""
+    if standardise not in STANDARDISE_MODES or not isinstance(standardise, (bool, str)):
+        raise ValueError(f"standardise must be true, false or 'auto', got {standardise!r}")
+
+
 def should_standardise(name: str, channels: int, standardise: bool | str) -> bool:
     """Whether to z-score dataset ``name`` with ``channels`` channels: ``True``/``False`` as
     given; ``"auto"`` as TS2Vec's loaders: every multivariate (UEA) set, and the univariate sets
     the archive stores unnormalised (:data:`UNNORMALISED_UNIVARIATE`); the others as stored."""
-    if standardise not in STANDARDISE_MODES or not isinstance(standardise, (bool, str)):
-        raise ValueError(f"standardise must be true, false or 'auto', got {standardise!r}")
+    check_standardise_mode(standardise)
     if standardise == "auto":
         return channels > 1 or name in UNNORMALISED_UNIVARIATE
     return bool(standardise)
@@ -263,7 +268,7 @@ def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
     """
     if name not in files:
         raise KeyError(f"unknown UCR/UEA dataset '{name}'; known datasets: {sorted(files)}")
-    should_standardise(name, 1, standardise)  # a bad mode fails before any file is read
+    check_standardise_mode(standardise)  # fails before any file is read
     train_path, test_path = files[name]
     train, test = read_ucr_file(train_path), read_ucr_file(test_path)
     if train.series[0].shape[0] != test.series[0].shape[0]:

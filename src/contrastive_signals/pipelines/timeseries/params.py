@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contrastive_signals.augment.signals import SignalAugmentation
-from contrastive_signals.data.ucr import should_standardise
+from contrastive_signals.data.ucr import check_standardise_mode
 from contrastive_signals.models.ts_encoders import ARCHITECTURES
 
 OBJECTIVES = ("hierarchical", "simclr")
@@ -98,7 +98,7 @@ class UcrParams:
         if self.default_method not in self.methods:
             raise ValueError(f"default_method '{self.default_method}' is not one of the methods "
                              f"{sorted(self.methods)}")
-        should_standardise("check", 1, self.standardise)  # true, false or 'auto'
+        check_standardise_mode(self.standardise)
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")
 
