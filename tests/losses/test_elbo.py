@@ -90,11 +90,17 @@ def _loop_triplet(codes, triplets, margin):
     return total / len(triplets[0])
 
 
+def _random_codes(seed: int, batch: int = 4, signal_dim: int = 6, noise_dim: int = 3):
+    """Signal ``[2B, Ds]`` and noise ``[2B, Dn]`` codes, a derangement and its triplets."""
+    g = torch.Generator().manual_seed(seed)
+    signal = torch.randn(2 * batch, signal_dim, generator=g)
+    noise = torch.randn(2 * batch, noise_dim, generator=g)
+    negatives = derangement(batch, g)
+    return signal, noise, negatives, split_triplets(batch, negatives)
+
+
 def test_triplet_terms_match_a_loop_over_the_formula():
-    g = torch.Generator().manual_seed(0)
-    signal, noise = torch.randn(8, 6, generator=g), torch.randn(8, 3, generator=g)
-    negatives = derangement(4, g)
-    s_idx, n_idx = split_triplets(4, negatives)
+    signal, noise, negatives, (s_idx, n_idx) = _random_codes(0)
     ours = signal_noise_triplet_losses(signal, noise, negatives, signal_margin=0.7,
                                        noise_margin=0.4)
     assert ours[0].item() == pytest.approx(_loop_triplet(signal, s_idx, 0.7), rel=1e-5)
@@ -105,13 +111,11 @@ def test_triplet_terms_match_a_loop_over_the_formula():
 def test_triplet_terms_match_torch_triplet_margin_loss(seed):
     """Established implementation: ``torch.nn.functional.triplet_margin_loss`` (Euclidean,
     mean over triplets) on the codes scaled by 1 / sqrt(D), our RMS distance."""
-    g = torch.Generator().manual_seed(seed)
-    signal, noise = torch.randn(10, 7, generator=g), torch.randn(10, 4, generator=g)
-    negatives = derangement(5, g)
+    signal, noise, negatives, triplets = _random_codes(seed, batch=5, signal_dim=7, noise_dim=4)
     ours = signal_noise_triplet_losses(signal, noise, negatives, signal_margin=0.9,
                                        noise_margin=0.3)
     for codes, (a, p, n), margin, value in zip(
-            (signal, noise), split_triplets(5, negatives), (0.9, 0.3), ours, strict=True):
+            (signal, noise), triplets, (0.9, 0.3), ours, strict=True):
         scaled = codes / math.sqrt(codes.shape[1])
         reference = torch.nn.functional.triplet_margin_loss(
             scaled[a], scaled[p], scaled[n], margin=margin, eps=0.0)
@@ -135,10 +139,7 @@ def test_triplet_terms_by_hand():
 
 
 def test_normalized_triplet_terms_use_unit_codes_and_ignore_scale():
-    g = torch.Generator().manual_seed(1)
-    signal, noise = torch.randn(8, 6, generator=g), torch.randn(8, 3, generator=g)
-    negatives = derangement(4, g)
-    s_idx, n_idx = split_triplets(4, negatives)
+    signal, noise, negatives, (s_idx, n_idx) = _random_codes(1)
     ours = signal_noise_triplet_losses(signal, noise, negatives, signal_margin=0.7,
                                        noise_margin=0.4, normalize=True)
     unit_s = signal / signal.norm(dim=1, keepdim=True)
