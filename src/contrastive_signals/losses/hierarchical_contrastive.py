@@ -17,6 +17,7 @@ term only from scale ``temporal_unit`` on, and not at the last, single-timestep 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -96,14 +97,16 @@ def take_crops(x: Tensor, starts: Tensor, length: int) -> Tensor:
     return torch.where(inside.view(shape), out, fill)
 
 
-def contextual_crop_views(x: Tensor, mask: Tensor, *, generator: torch.Generator,
+def contextual_crop_views(x: Tensor, mask: Tensor, *,
+                          generator: torch.Generator | np.random.RandomState,
                           temporal_unit: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
     """TS2Vec's two overlapping random crops of ``x`` ``[B, T, C]`` (mask ``[B, T]``).
 
     A crop length ``L`` and the overlap ``[a, b)`` are drawn once per batch, the two crops
     ``[a1, b)`` and ``[a, b2)`` with ``a1 <= a`` and ``b2 >= b``, and each series is shifted by
     its own random offset. The overlap is the last ``L`` steps of crop 1 and the first ``L``
-    of crop 2.
+    of crop 2. A numpy ``RandomState`` as ``generator`` makes exactly the ``randint`` calls of
+    the authors' training loop, in its order (see ``training.reference_draws``).
 
     Returns:
         ``(x1, mask1, x2, mask2, L)``: crops ``[B, b - a1, C]`` and ``[B, b2 - a, C]`` with their
@@ -111,8 +114,10 @@ def contextual_crop_views(x: Tensor, mask: Tensor, *, generator: torch.Generator
     """
     t = x.shape[1]
 
-    def draw(low: int, high: int, size: int = 1) -> Tensor:
-        return torch.randint(low, high, (size,), generator=generator)
+    def draw(low: int, high: int, size: int | None = None) -> Tensor:
+        if isinstance(generator, np.random.RandomState):
+            return torch.as_tensor(generator.randint(low=low, high=high, size=size))
+        return torch.randint(low, high, (size or 1,), generator=generator)
 
     crop_l = int(draw(min(2 ** (temporal_unit + 1), t), t + 1))
     left = int(draw(0, t - crop_l + 1))

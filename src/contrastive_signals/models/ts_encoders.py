@@ -39,6 +39,17 @@ def max_pool_time(h: Tensor, mask: Tensor | None = None) -> Tensor:
     return h.masked_fill(~mask.bool().unsqueeze(-1), float("-inf")).amax(dim=1)
 
 
+def dropout_from(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
+    """Training-mode dropout of ``x`` (any shape) with draws from ``generator``: the same
+    Bernoulli(1 - p) keep mask in ``x``'s memory order, scaled by 1 / (1 - p), that
+    ``F.dropout`` draws from torch's global generator on the CPU (bit-identical for the same
+    generator state)."""
+    if p == 0:
+        return x
+    noise = torch.empty_like(x).bernoulli_(1 - p, generator=generator)
+    return x * noise.div_(1 - p)
+
+
 class SamePadConv(nn.Module):
     """Dilated 1-D convolution whose output has the input's length (TS2Vec's SamePadConv)."""
 
@@ -97,17 +108,25 @@ class DilatedConvEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None, *, keep: Tensor | None = None
+                ) -> Tensor:
+        """``keep`` ``[B, T]`` (training only): the timestamp mask to apply instead of drawing
+        one from ``generator``. Dropout draws from ``generator`` when given, as
+        :func:`dropout_from` does; from torch's global generator otherwise."""
         valid = _check_inputs(x, mask, self.in_channels)
         x = torch.nan_to_num(x) * valid.unsqueeze(-1)
         h = self.input_fc(x)  # [B, T, H]
-        keep = valid
-        if self.training and self.mask_p > 0 and generator is not None:
-            draw = torch.rand(valid.shape, generator=generator).to(valid.device)
-            keep = valid & (draw >= self.mask_p)
-        h = h * keep.unsqueeze(-1)
-        h = self.blocks(h.transpose(1, 2))  # [B, D, T]
-        return self.dropout(h.transpose(1, 2))
+        if self.training and keep is None and self.mask_p > 0 and generator is not None:
+            keep = torch.rand(valid.shape, generator=generator) >= self.mask_p
+        if self.training and keep is not None:
+            valid = valid & keep.to(valid.device)
+        h = self.blocks((h * valid.unsqueeze(-1)).transpose(1, 2))  # [B, D, T]
+        # Dropout on the [B, D, T] layout, as TS2Vec does: the same draws hit the same values.
+        if self.training and generator is not None:
+            h = dropout_from(h, self.dropout.p, generator)
+        else:
+            h = self.dropout(h)
+        return h.transpose(1, 2)
 
 
 class CNN1dEncoder(nn.Module):
@@ -210,16 +229,26 @@ ARCHITECTURES = {
 }
 
 
-def build_ts_encoder(architecture: str, in_channels: int, config: dict[str, Any], *,
-                     seed: int) -> nn.Module:
-    """Instantiate ``architecture`` for ``in_channels`` input channels with weights drawn from
-    ``seed``, leaving the caller's global random state untouched."""
+def build_ts_encoder_with_rng_state(architecture: str, in_channels: int,
+                                    config: dict[str, Any], *, seed: int
+                                    ) -> tuple[nn.Module, Tensor]:
+    """:func:`build_ts_encoder` plus the state of torch's generator right after the weights
+    were drawn (``torch.manual_seed(seed)`` then construction), for training code that goes on
+    drawing from that stream, as reference implementations seeded once globally do."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown time-series encoder '{architecture}'; choose one of "
                          f"{sorted(ARCHITECTURES)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return ARCHITECTURES[architecture](in_channels, **config)
+        model = ARCHITECTURES[architecture](in_channels, **config)
+        return model, torch.get_rng_state()
+
+
+def build_ts_encoder(architecture: str, in_channels: int, config: dict[str, Any], *,
+                     seed: int) -> nn.Module:
+    """Instantiate ``architecture`` for ``in_channels`` input channels with weights drawn from
+    ``seed``, leaving the caller's global random state untouched."""
+    return build_ts_encoder_with_rng_state(architecture, in_channels, config, seed=seed)[0]
 
 
 def ts_encoder_bundle(model: nn.Module, architecture: str, in_channels: int,

@@ -19,19 +19,27 @@ from contrastive_signals.losses.hierarchical_contrastive import (
     hierarchical_contrastive_loss,
 )
 from contrastive_signals.losses.ntxent import nt_xent_loss
-from contrastive_signals.models.ts_encoders import build_ts_encoder, max_pool_time
+from contrastive_signals.models.ts_encoders import (
+    DilatedConvEncoder,
+    build_ts_encoder,
+    build_ts_encoder_with_rng_state,
+    max_pool_time,
+)
 from contrastive_signals.training.batches import shuffled_minibatches
 from contrastive_signals.training.device import seed_everything
 from contrastive_signals.training.fit import FitConfig, FitResult, fit
+from contrastive_signals.training.ts2vec_draws import Ts2VecDraws
 
 from .params import MethodParams
 
 
-def iteration_batches(*tensors: Tensor, batch_size: int, iterations: int
+def iteration_batches(*tensors: Tensor, batch_size: int, iterations: int,
+                      draws: Ts2VecDraws | None = None
                       ) -> tuple[int, Callable[[int, torch.Generator], Iterator]]:
     """TS2Vec's budget in optimiser steps: ``(epochs, batches_fn)`` where ``batches_fn(epoch,
     generator)`` yields shuffled mini-batches (last partial batch dropped) and the epochs
-    together yield exactly ``iterations`` batches."""
+    together yield exactly ``iterations`` batches. Each epoch's order comes from ``draws`` (as
+    the authors' DataLoader shuffles) when given, else from ``generator``."""
     n = tensors[0].shape[0]
     size = min(batch_size, n)
     per_epoch = max(1, n // size)
@@ -39,11 +47,11 @@ def iteration_batches(*tensors: Tensor, batch_size: int, iterations: int
 
     def batches(epoch: int, generator: torch.Generator) -> Iterator[tuple[Tensor, ...]]:
         remaining = iterations - epoch * per_epoch
-        for i, batch in enumerate(shuffled_minibatches(*tensors, batch_size=size,
-                                                       generator=generator)):
-            if i >= remaining:
-                return
-            yield batch
+        order = draws.epoch_order(n) if draws is not None else torch.randperm(
+            n, generator=generator)
+        for i in range(min(per_epoch, remaining)):
+            index = order[i * size:(i + 1) * size]
+            yield tuple(t[index] for t in tensors)
 
     return epochs, batches
 
@@ -88,6 +96,16 @@ class _ProjectedEncoder(nn.Module):
         return self.head(max_pool_time(self.encoder(x, mask, generator), mask))
 
 
+def encode_view(encoder: nn.Module, x: Tensor, mask: Tensor, draws: Ts2VecDraws) -> Tensor:
+    """``encoder``'s training-mode output ``[B, T, D]`` for one crop ``x`` ``[B, T, C]``, with
+    TS2Vec's timestamp mask (for its dilated encoder) and dropout drawn from ``draws``."""
+    inner = getattr(encoder, "_orig_mod", encoder)  # a torch.compile wrapper keeps the module
+    if isinstance(inner, DilatedConvEncoder) and inner.mask_p > 0:
+        keep = draws.timestamp_keep(*mask.shape, keep_p=1 - inner.mask_p)
+        return encoder(x, mask, draws.torch, keep=keep)
+    return encoder(x, mask, draws.torch)
+
+
 def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str,
                      progress: bool = False) -> tuple[nn.Module, FitResult]:
     """Pretrain ``method``'s encoder on ``x`` ``[N, T, C]`` (mask ``[N, T]``) without labels.
@@ -99,7 +117,12 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
     # Dropout draws from torch's global generator: pin it, so the same seed gives the same
     # encoder whatever ran before in the process.
     seed_everything(method.seed)
-    encoder = build_ts_encoder(method.architecture, x.shape[2], method.encoder, seed=method.seed)
+    encoder, torch_state = build_ts_encoder_with_rng_state(method.architecture, x.shape[2],
+                                                           method.encoder, seed=method.seed)
+    # The hierarchical objective draws as the authors' code does (crops, masks, shuffling,
+    # dropout), so the same seed reproduces their run; see training/ts2vec_draws.py.
+    draws = (Ts2VecDraws.after_weights(method.seed, torch_state)
+             if method.objective == "hierarchical" else None)
     augmentation = SignalAugmentation(**method.augmentation)
     model: nn.Module = encoder
     if method.objective == "simclr":
@@ -117,11 +140,11 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
             average.update_parameters(encoder)
         steps[0] += 1
         xb, mb = batch
-        if method.objective == "hierarchical":
+        if draws is not None:
             x1, m1, x2, m2, overlap = contextual_crop_views(
-                xb, mb, generator=generator, temporal_unit=method.temporal_unit)
-            z1 = net(x1, m1, generator)[:, -overlap:]
-            z2 = net(x2, m2, generator)[:, :overlap]
+                xb, mb, generator=draws.numpy, temporal_unit=method.temporal_unit)
+            z1 = encode_view(net, x1, m1, draws)[:, -overlap:]
+            z2 = encode_view(net, x2, m2, draws)[:, :overlap]
             return hierarchical_contrastive_loss(z1, z2, alpha=method.alpha,
                                                  temporal_unit=method.temporal_unit)
         # Views keep the series' mask: a shift or warp may move signal into padded steps,
@@ -136,7 +159,7 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
         # crops meet padding on both sides (evaluation encodes them as stored).
         x, mask = centre_padded_series(x, mask)
     epochs, batches = iteration_batches(x, mask, batch_size=method.batch_size,
-                                        iterations=iterations)
+                                        iterations=iterations, draws=draws)
     config = FitConfig(epochs=epochs, learning_rate=method.learning_rate,
                        weight_decay=method.weight_decay, seed=method.seed,
                        cosine_schedule=False, amp=False, progress=progress, name=name,

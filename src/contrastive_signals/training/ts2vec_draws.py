@@ -1,0 +1,48 @@
+"""The random draws of TS2Vec's reference training loop, from explicit generators.
+
+The authors' code (Yue et al. 2022, github.com/yuezhihan/ts2vec) seeds python, numpy and torch
+once and then draws from the global generators: torch for the initial weights, for
+``DataLoader(shuffle=True)`` and for dropout; numpy for the random crops and the timestamp
+masks. :class:`Ts2VecDraws` holds the same two streams as objects, so that our training with the
+same seed makes the same draws in the same order (the same run, up to floating-point summation
+order), while this package touches no global random state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Ts2VecDraws:
+    """``numpy``: the stream of crops and timestamp masks (numpy's legacy ``RandomState``, which
+    ``np.random.seed`` seeds); ``torch``: the stream of shuffling and dropout, continuing from
+    the state the weight initialisation left."""
+
+    numpy: np.random.RandomState
+    torch: torch.Generator
+
+    @classmethod
+    def after_weights(cls, seed: int, torch_state: Tensor) -> Ts2VecDraws:
+        """The streams of a run seeded with ``seed`` whose weights were then drawn, leaving
+        torch's generator in ``torch_state`` (see ``build_ts_encoder_with_rng_state``)."""
+        generator = torch.Generator()
+        generator.set_state(torch_state)
+        return cls(numpy=np.random.RandomState(seed), torch=generator)
+
+    def epoch_order(self, n: int) -> Tensor:
+        """The order ``[n]`` in which ``DataLoader(shuffle=True)`` visits ``n`` items in one
+        epoch: its iterator draws a base seed for workers (unused here, drawn to stay in step),
+        then its sampler draws the seed of a private generator that permutes the items."""
+        torch.empty((), dtype=torch.int64).random_(generator=self.torch)
+        seed = int(torch.empty((), dtype=torch.int64).random_(generator=self.torch))
+        return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+    def timestamp_keep(self, batch: int, length: int, keep_p: float = 0.5) -> Tensor:
+        """TS2Vec's ``generate_binomial_mask``: ``[batch, length]`` booleans, True = kept,
+        each with probability ``keep_p``."""
+        return torch.from_numpy(self.numpy.binomial(1, keep_p, size=(batch, length))).bool()
