@@ -170,6 +170,7 @@ def test_swa_average_starts_from_the_initial_weights():
     from contrastive_signals.models.ts_encoders import build_ts_encoder
     from contrastive_signals.pipelines.timeseries.params import MethodParams
     from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
+    from contrastive_signals.training.ts2vec_draws import ts2vec_torch_seed
 
     x = torch.randn(8, 12, 1, generator=torch.Generator().manual_seed(0))
     mask = torch.ones(8, 12, dtype=torch.bool)
@@ -177,7 +178,8 @@ def test_swa_average_starts_from_the_initial_weights():
     averaged, _ = pretrain_encoder(x, mask, method, name="swa")
     trained, _ = pretrain_encoder(x, mask, MethodParams(**{**method.__dict__, "swa": False}),
                                   name="plain")
-    initial = build_ts_encoder("dilated_conv", 1, TINY_ENCODER, seed=method.seed)
+    initial = build_ts_encoder("dilated_conv", 1, TINY_ENCODER,
+                               seed=ts2vec_torch_seed(method.seed))
     for key, value in averaged.state_dict().items():
         expected = (initial.state_dict()[key] + trained.state_dict()[key]) / 2
         torch.testing.assert_close(value, expected)

@@ -1,11 +1,15 @@
 """Our TS2Vec recipe makes the same random draws as the authors' code (the `ts2vec`
 distribution on PyPI, the paper's repository packaged): same seed, same weights after training.
 
-Each reference run seeds numpy and torch globally, as the authors' ``init_dl_program`` does,
-inside ``fork_rng`` and with numpy's state restored, so no test leaks global state.
+Each reference run calls the authors' ``init_dl_program(seed)`` (python, numpy and torch seeded
+globally with seed, seed + 1, seed + 2) and restores the global state afterwards.
 """
 
 from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -19,27 +23,43 @@ from contrastive_signals.models.ts_encoders import (
 )
 from contrastive_signals.pipelines.timeseries.params import MethodParams
 from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
-from contrastive_signals.training.ts2vec_draws import Ts2VecDraws
+from contrastive_signals.training.ts2vec_draws import Ts2VecDraws, ts2vec_torch_seed
 
 ENCODER = {"output_dim": 16, "hidden_dim": 8, "depth": 3}
 SEED = 42
 
 
-def reference_run(x: np.ndarray, iterations: int, seed: int = SEED) -> torch.nn.Module:
-    """The authors' TS2Vec trained on ``x`` ``[N, T, C]`` (NaN = missing): their averaged
-    encoder."""
-    ts2vec = pytest.importorskip("ts2vec")
-    state = np.random.get_state()  # noqa: NPY002
+@contextmanager
+def global_state_restored() -> Iterator[None]:
+    """Undo what the authors' ``init_dl_program`` sets globally: the python, numpy and torch
+    generators and the cuDNN / TF32 flags."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    flags = (torch.backends.cudnn.enabled, torch.backends.cudnn.deterministic,
+             torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32)
     try:
         with torch.random.fork_rng(devices=[]):
-            np.random.seed(seed)  # noqa: NPY002 - the reference draws from numpy's global state
-            torch.manual_seed(seed)
-            model = ts2vec.TS2Vec(input_dims=x.shape[2], output_dims=ENCODER["output_dim"],
-                                  hidden_dims=ENCODER["hidden_dim"], depth=ENCODER["depth"],
-                                  device="cpu", batch_size=8, lr=1e-3)
-            model.fit(x.copy(), n_iters=iterations)
+            yield
     finally:
-        np.random.set_state(state)  # noqa: NPY002
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        (torch.backends.cudnn.enabled, torch.backends.cudnn.deterministic,
+         torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+         torch.backends.cuda.matmul.allow_tf32) = flags
+
+
+def reference_run(x: np.ndarray, iterations: int, seed: int = SEED) -> torch.nn.Module:
+    """The authors' TS2Vec trained on ``x`` ``[N, T, C]`` (NaN = missing) after their own
+    ``init_dl_program(seed)``: their averaged encoder."""
+    ts2vec = pytest.importorskip("ts2vec")
+    from ts2vec.utils import init_dl_program
+
+    with global_state_restored():
+        init_dl_program("cpu", seed=seed)
+        model = ts2vec.TS2Vec(input_dims=x.shape[2], output_dims=ENCODER["output_dim"],
+                              hidden_dims=ENCODER["hidden_dim"], depth=ENCODER["depth"],
+                              device="cpu", batch_size=8, lr=1e-3)
+        model.fit(x.copy(), n_iters=iterations)
     return model.net.module
 
 
@@ -77,7 +97,8 @@ def test_same_seed_same_weights_as_the_authors_code(one_torch_thread, varying_le
 
 def test_training_moves_the_weights(one_torch_thread):
     x = series(False)
-    initial, _ = build_ts_encoder_with_rng_state("dilated_conv", 2, ENCODER, seed=SEED)
+    initial, _ = build_ts_encoder_with_rng_state("dilated_conv", 2, ENCODER,
+                                                 seed=ts2vec_torch_seed(SEED))
     assert max_weight_difference(our_run(x, iterations=3), initial) > 1e-4
 
 
@@ -109,6 +130,7 @@ def test_epoch_order_is_the_dataloader_shuffle():
         loader = torch.utils.data.DataLoader(dataset, batch_size=13, shuffle=True)
         expected = [next(iter(loader))[0] for _ in range(2)]
     draws = Ts2VecDraws.after_weights(0, torch.Generator().manual_seed(9).get_state())
+    assert draws.numpy.randint(1000) == np.random.RandomState(1).randint(1000)  # seed + 1
     for order in expected:
         assert torch.equal(draws.epoch_order(13), order)
 

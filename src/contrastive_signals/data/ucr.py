@@ -223,10 +223,11 @@ def standardise_channels(train_x: np.ndarray, train_mask: np.ndarray,
                          *others: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
     """Z-score each channel with the mean/std of the observed training steps, applied to train
     and every ``(x, mask)`` in ``others``; padded steps stay 0. Returns the new arrays."""
-    observed = train_x[train_mask]  # [n_steps, C]
+    # In float64, then rounded once, as TS2Vec's loaders (scikit-learn's StandardScaler) do.
+    observed = train_x[train_mask].astype(np.float64)  # [n_steps, C]
     mean, std = observed.mean(0), observed.std(0)
     std = np.where(std > 0, std, 1.0)
-    return [np.where(m[..., None], (x - mean) / std, 0.0).astype(np.float32)
+    return [np.where(m[..., None], (x.astype(np.float64) - mean) / std, 0.0).astype(np.float32)
             for x, m in [(train_x, train_mask), *others]]
 
 

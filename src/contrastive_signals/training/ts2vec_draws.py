@@ -3,9 +3,10 @@
 The authors' code (Yue et al. 2022, github.com/yuezhihan/ts2vec) seeds python, numpy and torch
 once and then draws from the global generators: torch for the initial weights, for
 ``DataLoader(shuffle=True)`` and for dropout; numpy for the random crops and the timestamp
-masks. :class:`Ts2VecDraws` holds the same two streams as objects, so that our training with the
-same seed makes the same draws in the same order (the same run, up to floating-point summation
-order), while this package touches no global random state.
+masks. Their ``init_dl_program(seed)`` seeds python with ``seed``, numpy with ``seed + 1`` and
+torch with ``seed + 2``. :class:`Ts2VecDraws` holds the same two streams as objects, so that our
+training with the same seed makes the same draws in the same order (the same run, up to
+floating-point summation order), while this package touches no global random state.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+
+NUMPY_SEED_OFFSET = 1  # init_dl_program: np.random.seed(seed + 1)
+TORCH_SEED_OFFSET = 2  # init_dl_program: torch.manual_seed(seed + 2)
+
+
+def ts2vec_torch_seed(seed: int) -> int:
+    """The seed of torch's generator in the authors' run with ``seed``: the weights come first
+    from it."""
+    return seed + TORCH_SEED_OFFSET
 
 
 @dataclass
@@ -28,11 +38,12 @@ class Ts2VecDraws:
 
     @classmethod
     def after_weights(cls, seed: int, torch_state: Tensor) -> Ts2VecDraws:
-        """The streams of a run seeded with ``seed`` whose weights were then drawn, leaving
-        torch's generator in ``torch_state`` (see ``build_ts_encoder_with_rng_state``)."""
+        """The streams of the authors' run with ``seed`` once the weights were drawn from
+        :func:`ts2vec_torch_seed`, leaving torch's generator in ``torch_state`` (see
+        ``build_ts_encoder_with_rng_state``)."""
         generator = torch.Generator()
         generator.set_state(torch_state)
-        return cls(numpy=np.random.RandomState(seed), torch=generator)
+        return cls(numpy=np.random.RandomState(seed + NUMPY_SEED_OFFSET), torch=generator)
 
     def epoch_order(self, n: int) -> Tensor:
         """The order ``[n]`` in which ``DataLoader(shuffle=True)`` visits ``n`` items in one

@@ -28,7 +28,7 @@ from contrastive_signals.models.ts_encoders import (
 from contrastive_signals.training.batches import shuffled_minibatches
 from contrastive_signals.training.device import seed_everything
 from contrastive_signals.training.fit import FitConfig, FitResult, fit
-from contrastive_signals.training.ts2vec_draws import Ts2VecDraws
+from contrastive_signals.training.ts2vec_draws import Ts2VecDraws, ts2vec_torch_seed
 
 from .params import MethodParams
 
@@ -117,12 +117,13 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
     # Dropout draws from torch's global generator: pin it, so the same seed gives the same
     # encoder whatever ran before in the process.
     seed_everything(method.seed)
-    encoder, torch_state = build_ts_encoder_with_rng_state(method.architecture, x.shape[2],
-                                                           method.encoder, seed=method.seed)
-    # The hierarchical objective draws as the authors' code does (crops, masks, shuffling,
-    # dropout), so the same seed reproduces their run; see training/ts2vec_draws.py.
-    draws = (Ts2VecDraws.after_weights(method.seed, torch_state)
-             if method.objective == "hierarchical" else None)
+    # The hierarchical objective seeds and draws as the authors' code does (weights, crops,
+    # masks, shuffling, dropout), so the same seed reproduces their run: training/ts2vec_draws.py.
+    hierarchical = method.objective == "hierarchical"
+    encoder, torch_state = build_ts_encoder_with_rng_state(
+        method.architecture, x.shape[2], method.encoder,
+        seed=ts2vec_torch_seed(method.seed) if hierarchical else method.seed)
+    draws = Ts2VecDraws.after_weights(method.seed, torch_state) if hierarchical else None
     augmentation = SignalAugmentation(**method.augmentation)
     model: nn.Module = encoder
     if method.objective == "simclr":
