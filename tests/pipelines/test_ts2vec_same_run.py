@@ -20,6 +20,7 @@ from contrastive_signals.losses.hierarchical_contrastive import contextual_crop_
 from contrastive_signals.models.ts_encoders import (
     build_ts_encoder_with_rng_state,
     dropout_from,
+    encode_instances,
 )
 from contrastive_signals.pipelines.timeseries.params import MethodParams
 from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
@@ -151,3 +152,30 @@ def test_crops_from_a_random_state_are_the_authors_draws():
         assert torch.equal(x1[i], x[i, offset[i] + e_left:offset[i] + left + crop_l])
         assert torch.equal(x2[i], x[i, offset[i] + left:offset[i] + e_right])
     assert m1.all() and m2.all()
+
+
+def test_padded_window_pooling_is_the_authors_full_series_encoding(one_torch_thread):
+    x = series(varying_length=True)
+    theirs = reference_run(x, iterations=2)
+    ts2vec = pytest.importorskip("ts2vec")
+    with global_state_restored():  # the wrapper draws weights, replaced just below
+        wrapper = ts2vec.TS2Vec(input_dims=2, output_dims=ENCODER["output_dim"],
+                                hidden_dims=ENCODER["hidden_dim"], depth=ENCODER["depth"],
+                                device="cpu", batch_size=8)
+    wrapper.net.module.load_state_dict(theirs.state_dict())
+    expected = torch.from_numpy(wrapper.encode(x.copy(), encoding_window="full_series"))
+    ours = our_run(x, iterations=2)
+    mask = torch.from_numpy(~np.isnan(x).all(-1))
+    window = encode_instances(ours, torch.from_numpy(np.nan_to_num(x)), mask, pool_padding=True)
+    observed = encode_instances(ours, torch.from_numpy(np.nan_to_num(x)), mask)
+    torch.testing.assert_close(window, expected, rtol=1e-5, atol=1e-6)
+    shorter = ~mask.all(1)  # the series with NaN tails
+    assert not torch.allclose(observed[shorter], expected[shorter])
+    torch.testing.assert_close(observed[~shorter], expected[~shorter], rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_pooling_is_rejected_by_name():
+    from contrastive_signals.pipelines.timeseries.params import EvaluationParams
+
+    with pytest.raises(ValueError, match="pooling"):
+        EvaluationParams(pooling="mean")

@@ -269,13 +269,16 @@ def ts_encoder_from_bundle(bundle: dict[str, Any]) -> nn.Module:
 
 @torch.no_grad()
 def encode_instances(model: nn.Module, x: Tensor, mask: Tensor, *, batch_size: int = 256,
-                     device: torch.device | str = "cpu") -> Tensor:
+                     device: torch.device | str = "cpu", pool_padding: bool = False) -> Tensor:
     """Frozen instance embeddings ``[N, D]`` of ``x`` ``[N, T, C]`` (mask ``[N, T]``): the
-    encoder in eval mode, max-pooled over valid timesteps."""
+    encoder in eval mode, max-pooled over valid timesteps, or over all ``T`` steps when
+    ``pool_padding`` (TS2Vec's full-series pooling; padded inputs are still zeroed)."""
     was_training = model.training
     model.eval().to(device)
-    out = [max_pool_time(model(x[i:i + batch_size].to(device), mask[i:i + batch_size].to(device)),
-                         mask[i:i + batch_size].to(device)).float().cpu()
-           for i in range(0, len(x), batch_size)]
+    out = []
+    for i in range(0, len(x), batch_size):
+        valid = mask[i:i + batch_size].to(device)
+        h = model(x[i:i + batch_size].to(device), valid)
+        out.append(max_pool_time(h, None if pool_padding else valid).float().cpu())
     model.train(was_training)
     return torch.cat(out)

@@ -117,8 +117,11 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
             metrics[f"ts.{dataset}.raw_1nn.acc"] = accuracy(y_test, raw)
             for method_name in methods:
                 encoder = ts_encoder_from_bundle(bundles[dataset][method_name])
-                train = encode_instances(encoder, data["x_train"], data["mask_train"]).numpy()
-                test = encode_instances(encoder, data["x_test"], data["mask_test"]).numpy()
+                pool_padding = config.evaluation.pooling == "padded_window"
+                train, test = (encode_instances(encoder, data[f"x_{split}"],
+                                                data[f"mask_{split}"],
+                                                pool_padding=pool_padding).numpy()
+                               for split in ("train", "test"))
                 svm, _ = svm_protocol_predict(train, y_train, test)
                 linear = linear_probe_predict(train, y_train, test, c=config.evaluation.probe_c)
                 metrics[f"ts.{dataset}.{method_name}.svm.acc"] = accuracy(y_test, svm)

@@ -58,14 +58,26 @@ class MethodParams:
         SignalAugmentation(**self.augmentation)  # fail early on a bad augmentation
 
 
+POOLING_MODES = ("padded_window", "observed_steps")
+
+
 @dataclass(frozen=True)
 class EvaluationParams:
+    """``pooling``: where the instance embedding takes its max over time. ``padded_window`` is
+    TS2Vec's ``encoding_window='full_series'``: every step of the padded array, so for a series
+    shorter than the array the encoder's outputs just past its end (which still see its last
+    steps) count too; ``observed_steps`` keeps the series' own steps only. Equal-length sets
+    give the same embedding either way."""
+
     probe_c: float = 1.0
     tsne_perplexity: float = 30.0
     tsne_iterations: int = 500
     seed: int = 0
+    pooling: str = "padded_window"
 
     def __post_init__(self) -> None:
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{self.pooling}'")
         if self.probe_c <= 0:
             raise ValueError(f"probe_c must be > 0, got {self.probe_c}")
         if self.tsne_iterations < 250:
