@@ -10,11 +10,13 @@ from torch.distributions import Laplace, Normal
 from contrastive_signals.losses.elbo import (
     derangement,
     gaussian_nll,
+    group_derangement,
     kl_warmup,
     laplace_nll,
     negative_elbo,
     signal_noise_triplet_losses,
     split_triplets,
+    swap_consistency_loss,
 )
 
 
@@ -56,6 +58,17 @@ def test_laplace_nll_matches_laplace_log_prob_up_to_its_constant():
         laplace_nll(recon, target, scale=0.0)
 
 
+def test_swap_consistency_loss_is_the_per_pixel_likelihood_without_kl():
+    swapped, clean = torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2)
+    # gaussian: 4 pixels * 1 / (2 * 0.25) = 8 per image -> 2 per pixel; laplace: 4 / 0.5 / 4 = 2
+    assert swap_consistency_loss(swapped, clean, std=0.5).item() == pytest.approx(2.0)
+    assert swap_consistency_loss(swapped, clean, std=0.5,
+                                 likelihood="laplace").item() == pytest.approx(2.0)
+    assert swap_consistency_loss(clean, clean, std=0.5).item() == 0.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        swap_consistency_loss(swapped[:1], clean, std=0.5)
+
+
 def test_kl_warmup_is_linear_then_one():
     assert [kl_warmup(s, warmup_steps=4) for s in (0, 2, 4, 9)] == [0.0, 0.5, 1.0, 1.0]
     assert kl_warmup(0, warmup_steps=0) == 1.0
@@ -70,6 +83,17 @@ def test_derangement_has_no_fixed_points_and_is_seeded():
     torch.testing.assert_close(a, derangement(7, torch.Generator().manual_seed(3)))
     with pytest.raises(ValueError):
         derangement(1, torch.Generator())
+
+
+def test_group_derangement_pairs_within_groups_and_leaves_singletons_out():
+    groups = torch.tensor([0, 2, 0, 1, 2, 0, 2])  # group 1 has a single member
+    for seed in range(20):
+        rows, donors = group_derangement(groups, torch.Generator().manual_seed(seed))
+        assert sorted(rows.tolist()) == [0, 1, 2, 4, 5, 6]
+        assert (donors != rows).all() and (groups[donors] == groups[rows]).all()
+        assert sorted(donors.tolist()) == sorted(rows.tolist())
+    rows, donors = group_derangement(torch.tensor([0, 1]), torch.Generator())
+    assert rows.numel() == donors.numel() == 0
 
 
 def test_split_triplets_follow_the_method():

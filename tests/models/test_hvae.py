@@ -2,9 +2,11 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from contrastive_signals.losses.elbo import derangement
 from contrastive_signals.models.hvae import (
     Gaussian,
     HierarchicalVAE,
+    cross_swap_codes,
     own_decode,
     swap_decode,
     swap_noise,
@@ -62,6 +64,34 @@ def test_swap_takes_signal_from_codes_and_noise_from_donors():
     torch.testing.assert_close(mixed["spatial"][:, 3:], donors["spatial"][:, 3:])
     torch.testing.assert_close(mixed["global"][:, :5], codes["global"][:, :5])
     torch.testing.assert_close(mixed["global"][:, 5:], donors["global"][:, 5:])
+
+
+@pytest.mark.parametrize("batch", [2, 3, 7])
+def test_cross_swap_gives_each_noisy_image_the_noise_of_another_clean_image(batch):
+    model = _model()
+    # row r of every level holds the value r: the source row of each part is readable
+    codes = {"spatial": torch.arange(2 * batch, dtype=torch.float)[:, None, None, None]
+             .expand(-1, 5, 8, 8),
+             "global": torch.arange(2 * batch, dtype=torch.float)[:, None].expand(-1, 9)}
+    for seed in range(10):
+        donors = derangement(batch, torch.Generator().manual_seed(seed))
+        mixed = cross_swap_codes(model, codes, batch + torch.arange(batch), donors)
+        for level, n_signal in (("spatial", 3), ("global", 5)):
+            signal = mixed[level][:, :n_signal].flatten(1)
+            noise = mixed[level][:, n_signal:].flatten(1)
+            assert signal.shape[0] == noise.shape[0] == batch
+            assert (signal == (batch + torch.arange(batch))[:, None]).all()  # noisy_i's signal
+            assert (noise == donors[:, None]).all()                          # clean donor
+            assert (noise != torch.arange(batch)[:, None]).all()   # never its own clean version
+        # injection: clean_i's signal with noisy_{donors[i]}'s noise
+        mixed = cross_swap_codes(model, codes, torch.arange(batch), batch + donors)
+        assert (mixed["global"][:, :5] == torch.arange(batch)[:, None]).all()
+        assert (mixed["global"][:, 5:] == (batch + donors)[:, None]).all()
+    with pytest.raises(ValueError, match="must be < 6"):
+        cross_swap_codes(model, {"global": torch.zeros(6, 9)}, torch.tensor([1]), torch.tensor([6]))
+    with pytest.raises(ValueError, match="equal length"):
+        cross_swap_codes(model, {"global": torch.zeros(6, 9)}, torch.tensor([1]),
+                         torch.tensor([2, 3]))
 
 
 def test_swap_with_itself_is_the_own_decode_and_batches_do_not_matter():

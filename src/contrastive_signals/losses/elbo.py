@@ -53,6 +53,18 @@ def negative_elbo(reconstruction: Tensor, target: Tensor, kl: Tensor, *, std: fl
     return ((nll + beta * kl) / pixels).mean()
 
 
+def swap_consistency_loss(swapped: Tensor, clean: Tensor, *, std: float,
+                          likelihood: str = "gaussian") -> Tensor:
+    """Batch mean of ``nll(clean | swapped) / pixels`` (scalar), the likelihood of the main
+    ELBO term without its KL. For noise removal ``swapped`` ``[B, 1, N, N]`` decodes the
+    signal parts of noisy image ``i`` with the noise parts of another clean image and
+    ``clean`` ``[B, 1, N, N]`` is image ``i``'s clean version: it asks the swap itself to remove
+    the noise, so that the streaks cannot hide in the signal parts. (For noise injection the
+    roles turn: the target is the true noisy image.)"""
+    return negative_elbo(swapped, clean, torch.zeros(clean.shape[0], device=clean.device),
+                         std=std, beta=0.0, likelihood=likelihood)
+
+
 def kl_warmup(step: int, *, warmup_steps: int) -> float:
     """Linear KL warm-up factor in [0, 1]: ``min(1, step / warmup_steps)`` (1 when no
     warm-up)."""
@@ -71,6 +83,23 @@ def derangement(n: int, generator: torch.Generator) -> Tensor:
     out = torch.empty(n, dtype=torch.long)
     out[perm] = perm.roll(shift)
     return out
+
+
+def group_derangement(groups: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """For items labelled ``groups`` ``[B]``: ``(rows, donors)``, each ``[K]``, pairing every
+    item with another item of its own group (a :func:`derangement` within each group); items
+    alone in their group are left out (``K <= B``)."""
+    rows, donors = [], []
+    for label in groups.unique(sorted=True):
+        members = (groups == label).nonzero().flatten()
+        if members.numel() < 2:
+            continue
+        rows.append(members)
+        donors.append(members[derangement(members.numel(), generator)])
+    if not rows:
+        empty = torch.empty(0, dtype=torch.long)
+        return empty, empty
+    return torch.cat(rows), torch.cat(donors)
 
 
 def split_triplets(batch: int, negatives: Tensor) -> tuple[tuple[Tensor, Tensor, Tensor],

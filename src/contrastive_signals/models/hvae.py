@@ -248,6 +248,35 @@ def swap_noise(model: HierarchicalVAE, codes: dict[str, Tensor],
     return out
 
 
+def cross_swap_codes(model: HierarchicalVAE, codes: dict[str, Tensor], signal_rows: Tensor,
+                     noise_rows: Tensor) -> dict[str, Tensor]:
+    """The training counterpart of the test-time swaps, on a batch's own codes: row ``k`` of
+    the result has the signal parts of row ``signal_rows[k]`` and the noise parts of row
+    ``noise_rows[k]`` (made by :func:`swap_noise`, the test-time swap).
+
+    With the stacked batch ``[clean_0..clean_{B-1}, noisy_0..noisy_{B-1}]`` (``[2B, ...]`` per
+    level), noise removal is ``signal_rows = B + i``, ``noise_rows = d`` (the noise parts of
+    other clean images ``d``, a derangement: never the image's own clean version), and noise
+    injection is ``signal_rows = i``, ``noise_rows = B + d``.
+
+    Args:
+        codes: per level ``[R, ...]``.
+        signal_rows, noise_rows: ``[K]`` row indices into ``codes``.
+
+    Returns:
+        Per level ``[K, ...]``.
+    """
+    if signal_rows.shape != noise_rows.shape or signal_rows.ndim != 1:
+        raise ValueError(f"signal_rows {tuple(signal_rows.shape)} and noise_rows "
+                         f"{tuple(noise_rows.shape)} must be 1-D of equal length")
+    rows = next(iter(codes.values())).shape[0]
+    if len(signal_rows) and max(int(signal_rows.max()), int(noise_rows.max())) >= rows:
+        raise ValueError(f"row indices must be < {rows}, the rows of the codes")
+    signal = {level: code[signal_rows.to(code.device)] for level, code in codes.items()}
+    noise = {level: code[noise_rows.to(code.device)] for level, code in codes.items()}
+    return swap_noise(model, signal, noise)
+
+
 @torch.no_grad()
 def swap_decode(model: HierarchicalVAE, images: Tensor, donors: Tensor, *,
                 batch_size: int = 256) -> Tensor:

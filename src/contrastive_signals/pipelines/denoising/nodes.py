@@ -4,6 +4,7 @@ baselines, PSNR/SSIM per view count, figures and the report."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -24,17 +25,25 @@ from contrastive_signals.data.ct_phantoms import (
 from contrastive_signals.data.digits import embedded_digits
 from contrastive_signals.losses.elbo import (
     derangement,
+    group_derangement,
     kl_warmup,
     negative_elbo,
     signal_noise_triplet_losses,
+    swap_consistency_loss,
 )
 from contrastive_signals.metrics.image_quality import clip_unit, image_scores
-from contrastive_signals.models.hvae import HierarchicalVAE, own_decode, swap_decode
+from contrastive_signals.models.hvae import (
+    HierarchicalVAE,
+    cross_swap_codes,
+    own_decode,
+    swap_decode,
+)
 from contrastive_signals.models.registry import to_bundle
 from contrastive_signals.models.unet import ResidualUNet, apply_in_batches
 from contrastive_signals.pipelines.denoising.params import (
     FOLDER_PREFIX,
     DataParams,
+    HVAELossParams,
     check_params,
 )
 from contrastive_signals.plots.denoising import swap_figure
@@ -158,8 +167,9 @@ def make_sparse_view_pairs(images: dict[str, torch.Tensor], params: dict[str, An
 
 
 def _training_batches(train: dict[str, Any], batch_size: int):
-    """``(epoch, generator) -> batches`` of (clean ``[b, 1, N, N]``, noisy ``[b, 1, N, N]``),
-    every noisy image at a view count drawn per image from the training views."""
+    """``(epoch, generator) -> batches`` of (clean ``[b, 1, N, N]``, noisy ``[b, 1, N, N]``,
+    view ``[b]``), every noisy image at a view count drawn per image from the training views
+    (``view``: its index among the sorted training views)."""
     clean = train["clean"]
     noisy = torch.stack([train["noisy"][v] for v in sorted(train["noisy"])])  # [V, M, N, N]
     count = clean.shape[0]
@@ -169,7 +179,7 @@ def _training_batches(train: dict[str, Any], batch_size: int):
         for start in range(0, count - batch_size + 1, batch_size):
             idx = order[start:start + batch_size]
             view = torch.randint(0, noisy.shape[0], (idx.shape[0],), generator=generator)
-            yield clean[idx][:, None], noisy[view, idx][:, None]
+            yield clean[idx][:, None], noisy[view, idx][:, None], view
 
     return batches, count // batch_size
 
@@ -184,25 +194,80 @@ def _validation_psnr(val: dict[str, Any], denoise) -> dict[str, float]:
 
 def _cpu_bf16_forward(model: nn.Module, *, enabled: bool, device: str
                       ) -> tuple[nn.Module, Callable[..., Any]]:
-    """``(model, forward)`` for training; ``forward(net, images [B, 1, N, N], *args)`` calls
-    ``net(images, *args)``. When ``enabled`` and training on the CPU, the model and the images
-    are channels-last and the call runs under bf16 autocast, so that oneDNN uses its bf16
-    kernels (AMX / AVX-512; about 3x faster per step here); losses stay float32."""
+    """``(model, forward)`` for training; ``forward(fn, inputs, *args)`` calls
+    ``fn(inputs, *args)``, with ``fn`` the model or one of its methods (``net.decode`` takes a
+    dict of codes). When ``enabled`` and training on the CPU, the model and image inputs
+    ``[B, 1, N, N]`` are channels-last and the call runs under bf16 autocast, so that oneDNN
+    uses its bf16 kernels (AMX / AVX-512; about 3x faster per step here); losses stay
+    float32."""
     if not (enabled and resolve_device(device).type == "cpu"):
-        return model, lambda net, images, *args: net(images, *args)
+        return model, lambda fn, inputs, *args: fn(inputs, *args)
 
-    def forward(net: nn.Module, images: Tensor, *args: Any) -> Any:
+    def forward(fn: Callable[..., Any], inputs: Any, *args: Any) -> Any:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return net(images.contiguous(memory_format=torch.channels_last), *args)
+            if isinstance(inputs, Tensor):
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            return fn(inputs, *args)
 
     return model.to(memory_format=torch.channels_last), forward
+
+
+def hvae_batch_loss(net: HierarchicalVAE, clean: Tensor, noisy: Tensor, views: Tensor,
+                    generator: torch.Generator, *, loss: HVAELossParams, beta: float,
+                    forward: Callable[..., Any]) -> Tensor:
+    """The HVAE's training loss (scalar) on clean images ``[B, 1, N, N]`` and their noisy
+    versions ``[B, 1, N, N]`` (``views`` ``[B]``: the view count of each, as any label):
+    negative ELBO of both (``beta`` already warmed up), the signal and noise triplets at each
+    latent level, and, when their weights are > 0, the swap terms:
+
+    - removal (``loss.swap_weight``): signal parts of noisy image ``i`` + noise parts of
+      another clean image of the batch, decoded, against clean image ``i``;
+    - injection (``loss.inject_weight``): signal parts of clean image ``i`` + noise parts of
+      another noisy image at the same view count, decoded, against noisy image ``i``.
+
+    ``forward`` is :func:`_cpu_bf16_forward`'s.
+    """
+    batch = clean.shape[0]
+    both = torch.cat([clean, noisy])
+    out = forward(net, both, generator)
+    total = negative_elbo(out.reconstruction, both, out.kl(), std=loss.likelihood_std,
+                          beta=beta, likelihood=loss.likelihood)
+    negatives = derangement(batch, generator)
+    codes = {level: q.mean for level, q in out.posteriors.items()}
+    for signal, noise in net.split(codes).values():
+        signal_loss, noise_loss = signal_noise_triplet_losses(
+            signal, noise, negatives, signal_margin=loss.signal_margin,
+            noise_margin=loss.noise_margin, normalize=loss.normalize_codes)
+        total = total + (loss.signal_weight * signal_loss
+                         + loss.noise_weight * noise_loss) / len(codes)
+    # Posterior means, not samples: the test-time swaps (swap_decode) decode means, so these
+    # terms train the very maps that remove and inject the noise. Donors are drawn only when a
+    # term is on, so that weights of 0 train exactly as before.
+    nll = functools.partial(swap_consistency_loss, std=loss.likelihood_std,
+                            likelihood=loss.likelihood)
+    i = torch.arange(batch)
+    if loss.swap_weight > 0:
+        # a random other clean image, never the image's own clean version (whose noise parts
+        # would make this the own decode of the clean image)
+        donors = derangement(batch, generator)
+        removed = forward(net.decode, cross_swap_codes(net, codes, batch + i, donors))
+        total = total + loss.swap_weight * nll(removed, clean)
+    if loss.inject_weight > 0:
+        # as at test time, the donor has the same view count (another image's streaks)
+        rows, donors = group_derangement(views.cpu(), generator)
+        if rows.numel():
+            injected = forward(net.decode, cross_swap_codes(net, codes, rows, batch + donors))
+            total = total + loss.inject_weight * nll(injected, noisy[rows])
+    return total
 
 
 def train_hvae(pairs: dict[str, Any], params: dict[str, Any]
                ) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
     """Train the hierarchical VAE on clean and sparse-view images: negative ELBO (KL warm-up)
     on both, plus, at both latent levels, the signal triplet (clean, its noisy version,
-    another clean image) and the noise triplet (noisy, another noisy, the anchor's clean).
+    another clean image) and the noise triplet (noisy, another noisy, the anchor's clean),
+    plus the swap-consistency terms for removal and injection (``loss.swap_weight``,
+    ``loss.inject_weight``; see :func:`hvae_batch_loss`).
 
     Validation: PSNR of the swap (noise parts from other clean validation images) -> ``val_psnr``.
     """
@@ -218,22 +283,11 @@ def train_hvae(pairs: dict[str, Any], params: dict[str, Any]
     model, forward = _cpu_bf16_forward(model, enabled=hvae.cpu_bf16, device=hvae.fit.device)
 
     def loss_fn(net, batch, generator):
-        clean, noisy = batch
-        both = torch.cat([clean, noisy])
-        out = forward(net, both, generator)
+        clean, noisy, views = batch
         beta = loss_params.beta * kl_warmup(step[0], warmup_steps=warmup_steps)
         step[0] += 1
-        loss = negative_elbo(out.reconstruction, both, out.kl(), std=loss_params.likelihood_std,
-                             beta=beta, likelihood=loss_params.likelihood)
-        negatives = derangement(clean.shape[0], generator)
-        codes = {level: q.mean for level, q in out.posteriors.items()}
-        for signal, noise in model.split(codes).values():
-            signal_loss, noise_loss = signal_noise_triplet_losses(
-                signal, noise, negatives, signal_margin=loss_params.signal_margin,
-                noise_margin=loss_params.noise_margin, normalize=loss_params.normalize_codes)
-            loss = loss + (loss_params.signal_weight * signal_loss
-                           + loss_params.noise_weight * noise_loss) / len(codes)
-        return loss
+        return hvae_batch_loss(net, clean, noisy, views, generator, loss=loss_params, beta=beta,
+                               forward=forward)
 
     val = pairs["val"]
     donors = val["clean"].roll(1, dims=0)[:, None]  # another validation image each
@@ -260,7 +314,7 @@ def train_unet(pairs: dict[str, Any], params: dict[str, Any]
     model, forward = _cpu_bf16_forward(model, enabled=config.cpu_bf16, device=config.fit.device)
 
     def loss_fn(net, batch, generator):
-        clean, noisy = batch
+        clean, noisy, _ = batch
         return (forward(net, noisy).float() - clean).square().mean()
 
     val = pairs["val"]

@@ -99,7 +99,8 @@ class HVAEModelParams:
 @dataclass(frozen=True)
 class HVAELossParams:
     """Gaussian likelihood std, beta with linear warm-up over the first
-    ``kl_warmup_fraction`` of the steps, and the triplet terms (margins in RMS units)."""
+    ``kl_warmup_fraction`` of the steps, the triplet terms (margins in RMS units) and the
+    weights of the swap-consistency terms (0: off)."""
 
     likelihood: str = "gaussian"
     likelihood_std: float = 0.02
@@ -110,6 +111,8 @@ class HVAELossParams:
     signal_margin: float = 0.5
     noise_margin: float = 0.5
     normalize_codes: bool = False  # triplets on unit-length codes (margins in [0, 2])
+    swap_weight: float = 0.0    # swap-consistency term (signal of noisy + noise of other clean)
+    inject_weight: float = 0.0  # its reverse (signal of clean + noise of other noisy, same views)
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
@@ -120,8 +123,9 @@ class HVAELossParams:
         if not 0 <= self.kl_warmup_fraction <= 1:
             raise ValueError(f"kl_warmup_fraction must lie in [0, 1], got "
                              f"{self.kl_warmup_fraction}")
-        for name in ("beta", "signal_weight", "noise_weight", "signal_margin", "noise_margin"):
-            if getattr(self, name) < 0:
+        for name in ("beta", "signal_weight", "noise_weight", "signal_margin", "noise_margin",
+                     "swap_weight", "inject_weight"):
+            if not getattr(self, name) >= 0:  # also rejects NaN
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
