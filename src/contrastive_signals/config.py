@@ -71,7 +71,7 @@ def require_at_least(params: Any, names: typing.Iterable[str], minimum: float) -
     """Raise ``ValueError`` naming the first of ``params``' fields ``names`` below ``minimum``
     (dataclasses call it from ``__post_init__``; ``from_params`` adds the parameter path)."""
     for name in names:
-        if getattr(params, name) < minimum:
+        if not getattr(params, name) >= minimum:  # also rejects NaN
             raise ValueError(f"{name} must be >= {minimum}, got {getattr(params, name)}")
 
 
@@ -80,6 +80,14 @@ def require_positive(params: Any, names: typing.Iterable[str]) -> None:
     for name in names:
         if not getattr(params, name) > 0:
             raise ValueError(f"{name} must be > 0, got {getattr(params, name)}")
+
+
+def require_bool(params: Any, names: typing.Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the first of ``params``' fields ``names`` that is not a
+    bool (YAML ``true``/``false``; a string such as ``"no"`` would otherwise read as true)."""
+    for name in names:
+        if not isinstance(getattr(params, name), bool):
+            raise ValueError(f"{name} must be true or false, got {getattr(params, name)!r}")
 
 
 def require_probability(params: Any, names: typing.Iterable[str]) -> None:

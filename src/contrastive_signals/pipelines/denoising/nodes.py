@@ -245,12 +245,12 @@ def hvae_batch_loss(net: HierarchicalVAE, clean: Tensor, noisy: Tensor, views: T
     # term is on, so that weights of 0 train exactly as before.
     nll = functools.partial(swap_consistency_loss, std=loss.likelihood_std,
                             likelihood=loss.likelihood)
-    i = torch.arange(batch)
     if loss.swap_weight > 0:
         # a random other clean image, never the image's own clean version (whose noise parts
         # would make this the own decode of the clean image)
         donors = derangement(batch, generator)
-        removed = forward(net.decode, cross_swap_codes(net, codes, batch + i, donors))
+        noisy_rows = batch + torch.arange(batch)
+        removed = forward(net.decode, cross_swap_codes(net, codes, noisy_rows, donors))
         total = total + loss.swap_weight * nll(removed, clean)
     if loss.inject_weight > 0:
         # as at test time, the donor has the same view count (another image's streaks)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from contrastive_signals.config import from_params
+from contrastive_signals.config import from_params, require_at_least, require_bool
 from contrastive_signals.data.ct_phantoms import SKIMAGE_SAMPLES, EllipseSpec
 from contrastive_signals.losses.elbo import LIKELIHOODS
 from contrastive_signals.models.hvae import HierarchicalVAE, check_hvae_config
@@ -123,10 +123,8 @@ class HVAELossParams:
         if not 0 <= self.kl_warmup_fraction <= 1:
             raise ValueError(f"kl_warmup_fraction must lie in [0, 1], got "
                              f"{self.kl_warmup_fraction}")
-        for name in ("beta", "signal_weight", "noise_weight", "signal_margin", "noise_margin",
-                     "swap_weight", "inject_weight"):
-            if not getattr(self, name) >= 0:  # also rejects NaN
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        require_at_least(self, ("beta", "signal_weight", "noise_weight", "signal_margin",
+                                "noise_margin", "swap_weight", "inject_weight"), 0)
 
 
 @dataclass(frozen=True)
@@ -139,8 +137,7 @@ class HVAEParams:
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cpu_bf16, bool):
-            raise ValueError(f"cpu_bf16 must be true or false, got {self.cpu_bf16!r}")
+        require_bool(self, ("cpu_bf16",))
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (triplets need other images), got "
                              f"{self.batch_size}")
@@ -166,8 +163,7 @@ class UNetParams:
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cpu_bf16, bool):
-            raise ValueError(f"cpu_bf16 must be true or false, got {self.cpu_bf16!r}")
+        require_bool(self, ("cpu_bf16",))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.num_threads is not None and self.num_threads < 1:

@@ -110,6 +110,7 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
     metrics: dict[str, float] = {}
     embeddings = {}
     with torch_threads(config.num_threads):
+        pool_padding = config.evaluation.pooling == "padded_window"
         for dataset, data in ucr_data.items():
             y_train, y_test = data["y_train"].numpy(), data["y_test"].numpy()
             raw = nearest_neighbour_predict(data["x_train"].numpy(), y_train,
@@ -117,7 +118,6 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
             metrics[f"ts.{dataset}.raw_1nn.acc"] = accuracy(y_test, raw)
             for method_name in methods:
                 encoder = ts_encoder_from_bundle(bundles[dataset][method_name])
-                pool_padding = config.evaluation.pooling == "padded_window"
                 train, test = (encode_instances(encoder, data[f"x_{split}"],
                                                 data[f"mask_{split}"],
                                                 pool_padding=pool_padding).numpy()

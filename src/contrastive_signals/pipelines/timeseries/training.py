@@ -99,9 +99,8 @@ class _ProjectedEncoder(nn.Module):
 def encode_view(encoder: nn.Module, x: Tensor, mask: Tensor, draws: Ts2VecDraws) -> Tensor:
     """``encoder``'s training-mode output ``[B, T, D]`` for one crop ``x`` ``[B, T, C]``, with
     TS2Vec's timestamp mask (for its dilated encoder) and dropout drawn from ``draws``."""
-    inner = getattr(encoder, "_orig_mod", encoder)  # a torch.compile wrapper keeps the module
-    if isinstance(inner, DilatedConvEncoder) and inner.mask_p > 0:
-        keep = draws.timestamp_keep(*mask.shape, keep_p=1 - inner.mask_p)
+    if isinstance(encoder, DilatedConvEncoder) and encoder.mask_p > 0:
+        keep = draws.timestamp_keep(*mask.shape, keep_p=1 - encoder.mask_p)
         return encoder(x, mask, draws.torch, keep=keep)
     return encoder(x, mask, draws.torch)
 
@@ -114,8 +113,8 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
         the encoder to evaluate (the SWA average of the weights when ``method.swa``) and the
         fit result (history of the training loss).
     """
-    # Dropout draws from torch's global generator: pin it, so the same seed gives the same
-    # encoder whatever ran before in the process.
+    # The SimCLR head's weights and the Transformer's dropout draw from torch's global
+    # generator: pin it, so the same seed gives the same encoder whatever ran before.
     seed_everything(method.seed)
     # The hierarchical objective seeds and draws as the authors' code does (weights, crops,
     # masks, shuffling, dropout), so the same seed reproduces their run: training/ts2vec_draws.py.
@@ -155,7 +154,7 @@ def pretrain_encoder(x: Tensor, mask: Tensor, method: MethodParams, *, name: str
         return nt_xent_loss(*z.float().chunk(2), temperature=method.temperature)
 
     iterations = method.iterations if method.iterations is not None else default_iterations(x)
-    if method.objective == "hierarchical" and not (mask[:, 0].all() and mask[:, -1].all()):
+    if hierarchical and not (mask[:, 0].all() and mask[:, -1].all()):
         # TS2Vec trains on unequal-length series centred in the padded array, so that random
         # crops meet padding on both sides (evaluation encodes them as stored).
         x, mask = centre_padded_series(x, mask)
