@@ -19,6 +19,7 @@ import scipy.linalg.blas
 import scipy.signal
 
 from contrastive_signals.signal.iir import sosfiltfilt_rows
+from contrastive_signals.signal.rowwise import gradient_rows, zscore_rows
 
 __all__ = [
     "add_derivative_channel",
@@ -93,23 +94,15 @@ def derivative(
     """
     x = _check_batch(x, min_length=2)
     fs = _check_positive(sampling_rate, "sampling_rate")
-    out = np.empty(x.shape, dtype=_float_dtype(x))
+    n, c, length = x.shape
     if method == "gradient":
-        # Written with out= rather than np.gradient to avoid its temporaries: the
-        # operation is memory-bound, so each saved pass over the batch counts.
-        inner = out[..., 1:-1]
-        np.subtract(x[..., 2:], x[..., :-2], out=inner)
-        inner *= fs / 2
-        np.subtract(x[..., 1], x[..., 0], out=out[..., 0])
-        np.subtract(x[..., -1], x[..., -2], out=out[..., -1])
-        out[..., 0] *= fs
-        out[..., -1] *= fs
-    elif method == "diff":
-        out[..., 0] = 0
-        np.subtract(x[..., 1:], x[..., :-1], out=out[..., 1:])
-        out[..., 1:] *= fs
-    else:
+        return gradient_rows(x.reshape(n * c, length), fs, _float_dtype(x)).reshape(x.shape)
+    if method != "diff":
         raise ValueError(f"method must be 'gradient' or 'diff'; got {method!r}")
+    out = np.empty(x.shape, dtype=_float_dtype(x))
+    out[..., 0] = 0
+    np.subtract(x[..., 1:], x[..., :-1], out=out[..., 1:])
+    out[..., 1:] *= fs
     return out
 
 
@@ -303,21 +296,14 @@ def normalize(
         ``[N, C, L]`` normalised signals.
     """
     x = _check_batch(x)
+    n, c, length = x.shape
     if scope == "channel":
-        axes: tuple[int, ...] = (-1,)
-        subscripts = "ncl,ncl->nc"
+        rows = x.reshape(n * c, length)
     elif scope == "recording":
-        axes = (-2, -1)
-        subscripts = "ncl,ncl->n"
+        rows = x.reshape(n, c * length)
     else:
         raise ValueError(f"scope must be 'channel' or 'recording'; got {scope!r}")
-    count = math.prod(x.shape[a] for a in axes)
-    centred = x - x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(_float_dtype(x))
-    # einsum reads the centred batch once, where np.std would make more temporaries.
-    var = np.einsum(subscripts, centred, centred) / count
-    scale = 1.0 / (np.sqrt(var) + eps)
-    centred *= scale.reshape(scale.shape + (1,) * len(axes)).astype(centred.dtype)
-    return centred
+    return zscore_rows(rows, eps, _float_dtype(x)).reshape(x.shape)
 
 
 # ------------------------------------------------------------------- resampling
