@@ -18,6 +18,7 @@ Scaling conventions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -86,27 +87,34 @@ def spectrogram(
     x: np.ndarray,
     *,
     sampling_rate: float,
-    window: str | tuple = "hann",
+    window: str | tuple | np.ndarray = "hann",
     nperseg: int = 256,
     noverlap: int | None = None,
-    detrend: Literal["constant", "linear"] | Literal[False] = "constant",
+    detrend: Literal["constant", "linear"] | Literal[False] | Callable = "constant",
     log: bool = False,
     eps: float = 1e-12,
 ) -> dict[str, np.ndarray]:
     """Short-time power spectral density of every channel.
 
-    One ``scipy.signal.spectrogram(..., axis=-1)`` call over the whole batch with
-    ``scaling="density"`` and a one-sided spectrum.
+    Equals ``scipy.signal.spectrogram(x[n, c], fs=sampling_rate, window=window,
+    nperseg=nperseg, noverlap=noverlap, detrend=detrend)`` for every ``n, c``
+    (``scaling="density"``, one-sided), including its dtype (float32 in, float32 out).
+    Detrending "constant", "linear" or none runs in compiled kernels over blocks of
+    rows on several threads (see ``_spectral_kernels``); a callable ``detrend`` and
+    long-double input go through scipy.
 
     Args:
         x: ``[N, C, L]`` real signals, ``L >= nperseg``.
         sampling_rate: samples per second.
-        window: any ``scipy.signal.get_window`` spec (periodic window).
+        window: any ``scipy.signal.get_window`` spec (periodic window), or the
+            ``[nperseg]`` window values themselves.
         nperseg: samples per segment.
         noverlap: overlapping samples between segments; ``None`` uses scipy's
             spectrogram default ``nperseg // 8``.
         detrend: per-segment detrending before the window, as in scipy
-            (``"constant"`` removes each segment's mean); ``False`` for none.
+            (``"constant"`` removes each segment's mean, ``"linear"`` its
+            least-squares line); ``False`` for none; or a function of a
+            ``[..., nperseg]`` array.
         log: return ``10 * log10(power + eps)`` (decibels) instead of power.
         eps: floor added before the logarithm so silent segments stay finite.
 
@@ -118,16 +126,84 @@ def spectrogram(
     x = _check_batch(x)
     fs = _check_sampling_rate(sampling_rate)
     length = x.shape[-1]
+    nperseg = _check_int("nperseg", nperseg)
     if not 1 <= nperseg <= length:
         raise ValueError(f"nperseg must be between 1 and the signal length {length}; got {nperseg}")
-    if noverlap is None:
-        noverlap = nperseg // 8
+    noverlap = nperseg // 8 if noverlap is None else _check_int("noverlap", noverlap)
     if not 0 <= noverlap < nperseg:
         raise ValueError(f"noverlap must satisfy 0 <= noverlap < nperseg; got {noverlap}")
+    win = _window_values(window, nperseg)
+    # Imported on first use: numba's import costs more than the rest of the package's.
+    from contrastive_signals.signal import _spectral_kernels
+
+    detrend_code = _detrend_code(detrend, _spectral_kernels.DETREND_CODES)
+    # scipy computes in single precision for float16/float32 input, double for float64.
+    dtype = np.result_type(x.dtype, np.float32)
+    if detrend_code is None or dtype not in (np.float32, np.float64):
+        return _scipy_spectrogram(x, fs, win, nperseg, noverlap, detrend, log, eps)
+
+    n, c = x.shape[:2]
+    step = nperseg - noverlap
+    n_segments = 1 + (length - nperseg) // step
+    n_freqs = nperseg // 2 + 1
+    # scipy's density scale 1 / (fs * sum(w^2)), doubled on the bins that stand for a
+    # negative frequency too (all but DC and, for even nperseg, Nyquist).
+    win = win.astype(dtype)
+    gains = np.full(n_freqs, 2.0 / (fs * np.sum(win * win)), dtype=dtype)
+    gains[0] /= 2
+    if nperseg % 2 == 0:
+        gains[-1] /= 2
+    power = np.empty((n * c, n_freqs, n_segments), dtype=dtype)
+    _spectral_kernels.spectrogram_rows(
+        x.reshape(n * c, length).astype(dtype, copy=False),
+        window=win,
+        step=step,
+        detrend=detrend_code,
+        gains=gains,
+        log=bool(log),
+        eps=float(eps),
+        out=power,
+    )
+    return {
+        "power": power.reshape(n, c, n_freqs, n_segments),
+        "frequencies": scipy.fft.rfftfreq(nperseg, 1 / fs),
+        "times": np.arange(nperseg / 2, length - nperseg / 2 + 1, step) / fs,
+    }
+
+
+def _detrend_code(detrend: object, codes: dict) -> int | None:
+    """The kernel's code for ``detrend``; ``None`` for a callable (left to scipy)."""
+    if callable(detrend):
+        return None
+    if isinstance(detrend, (str, bool, type(None))) and detrend in codes:
+        return codes[detrend]
+    raise ValueError(f"detrend must be 'constant', 'linear', False or a callable; got {detrend!r}")
+
+
+def _check_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer; got {value!r}")
+    return int(value)
+
+
+def _window_values(window: str | tuple | np.ndarray, nperseg: int) -> np.ndarray:
+    """``[nperseg]`` float64 window from a ``get_window`` spec or explicit values."""
+    if isinstance(window, (str, tuple)):
+        return scipy.signal.get_window(window, nperseg)
+    values = np.asarray(window, dtype=np.float64)
+    if values.shape != (nperseg,):
+        raise ValueError(
+            f"window values must have shape ({nperseg},) to match nperseg; got {values.shape}"
+        )
+    return values
+
+
+def _scipy_spectrogram(x, fs, win, nperseg, noverlap, detrend, log, eps) -> dict[str, np.ndarray]:
+    """The whole batch through one ``scipy.signal.spectrogram`` call (rare options)."""
     frequencies, times, power = scipy.signal.spectrogram(
         x,
         fs=fs,
-        window=window,
+        window=win,
         nperseg=nperseg,
         noverlap=noverlap,
         detrend=detrend,
@@ -146,15 +222,16 @@ def torch_spectrogram(
     *,
     n_fft: int,
     hop_length: int,
-    window: str | tuple = "hann",
+    window: str | tuple | np.ndarray = "hann",
     sampling_rate: float | None = None,
 ) -> torch.Tensor:
-    """One-sided power spectrogram with ``torch.stft`` on the tensor's own device.
+    """One-sided power spectrogram with ``torch.fft.rfft`` on the tensor's own device.
 
-    Segments start every ``hop_length`` samples with no centring or padding
-    (``center=False``), so segment ``t`` covers samples ``[t * hop, t * hop + n_fft)``
-    exactly as in scipy. The window comes from ``scipy.signal.get_window`` so the
-    same name gives the same (periodic) window on both paths.
+    Segments start every ``hop_length`` samples with no centring or padding, so
+    segment ``t`` covers samples ``[t * hop, t * hop + n_fft)`` exactly as in scipy
+    (and as ``torch.stft(..., center=False)``). The window comes from
+    ``scipy.signal.get_window`` so the same name gives the same (periodic) window on
+    both paths.
 
     Scaling: by default the raw ``|STFT|^2``. With ``sampling_rate`` given, the result
     is divided by ``sampling_rate * sum(window ** 2)`` and the bins other than DC
@@ -162,43 +239,96 @@ def torch_spectrogram(
     ``spectrogram(x, sampling_rate=..., window=window, nperseg=n_fft,
     noverlap=n_fft - hop_length, detrend=False)["power"]``.
 
+    The batch goes through in blocks of rows (cache-sized on the CPU, large on an
+    accelerator): each block's segments are a strided view of the input, windowed
+    into one scratch buffer, transformed, and their power written straight into the
+    ``[N, C, F, T]`` result. Inputs that require grad take a plain differentiable
+    path instead.
+
     Args:
         x: ``[N, C, L]`` real floating tensor on any device, ``L >= n_fft``.
         n_fft: samples per segment.
         hop_length: samples between segment starts, ``1 <= hop_length <= n_fft``.
-        window: any ``scipy.signal.get_window`` spec.
+        window: any ``scipy.signal.get_window`` spec, or the ``[n_fft]`` window
+            values themselves.
         sampling_rate: when given, return scipy's one-sided density scaling.
 
     Returns:
-        ``[N, C, F, T]`` tensor on ``x.device`` with ``F = n_fft // 2 + 1`` and
-        ``T = 1 + (L - n_fft) // hop_length``.
+        ``[N, C, F, T]`` tensor on ``x.device`` in ``x.dtype`` with
+        ``F = n_fft // 2 + 1`` and ``T = 1 + (L - n_fft) // hop_length``.
     """
     if x.ndim != 3:
         raise ValueError(f"x must have shape [N, C, L]; got shape {tuple(x.shape)}")
     if not torch.is_floating_point(x):
         raise ValueError(f"x must be a floating-point tensor; got {x.dtype}")
     n, c, length = x.shape
+    n_fft = _check_int("n_fft", n_fft)
+    hop_length = _check_int("hop_length", hop_length)
     if not 1 <= n_fft <= length:
         raise ValueError(f"n_fft must be between 1 and the signal length {length}; got {n_fft}")
     if not 1 <= hop_length <= n_fft:
         raise ValueError(f"hop_length must be between 1 and n_fft={n_fft}; got {hop_length}")
-    win_np = scipy.signal.get_window(window, n_fft)
+    win_np = _window_values(window, n_fft)
     win = torch.as_tensor(win_np, dtype=x.dtype, device=x.device)
-    stft = torch.stft(
-        x.reshape(n * c, length),
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=n_fft,
-        window=win,
-        center=False,
-        onesided=True,
-        return_complex=True,
-    )  # [N*C, F, T]
-    power = stft.real.square() + stft.imag.square()
+    rows = x.reshape(n * c, length)
+    n_segments = 1 + (length - n_fft) // hop_length
+    n_freqs = n_fft // 2 + 1
+    gains = None
     if sampling_rate is not None:
         fs = _check_sampling_rate(sampling_rate)
-        power = power / (fs * float(np.sum(win_np**2)))
-        # One-sided density: fold negative-frequency power onto the positive bins.
-        last = -1 if n_fft % 2 == 0 else power.shape[1]
-        power[:, 1:last] *= 2
-    return power.reshape(n, c, power.shape[1], power.shape[2])
+        # scipy's density scale, doubled on the bins that stand for a negative
+        # frequency too: all but DC and, for even n_fft, Nyquist. (Folding its root
+        # into the window would save a pass but perturbs the FFT's input: bins that
+        # nearly cancel then drift ~1e-11 relative from scipy instead of ~1e-12.)
+        gains_np = np.full((n_freqs, 1), 2.0 / (fs * np.sum(win_np**2)))
+        gains_np[0] /= 2
+        if n_fft % 2 == 0:
+            gains_np[-1] /= 2
+        gains = torch.as_tensor(gains_np, dtype=x.dtype, device=x.device)
+
+    if torch.is_grad_enabled() and x.requires_grad:
+        spectrum = torch.view_as_real(torch.fft.rfft(rows.unfold(-1, n_fft, hop_length) * win))
+        power = spectrum.square().sum(-1).transpose(1, 2)  # [N*C, F, T]
+        if gains is not None:
+            power = power * gains
+        return power.reshape(n, c, n_freqs, n_segments)
+
+    power = _empty_result((n * c, n_freqs, n_segments), like=x)
+    block_bytes = _TORCH_CPU_BLOCK_BYTES if x.device.type == "cpu" else _TORCH_DEVICE_BLOCK_BYTES
+    block_rows = max(1, block_bytes // (n_segments * n_fft * x.element_size()))
+    segments = torch.empty(
+        (min(block_rows, n * c), n_segments, n_fft), dtype=x.dtype, device=x.device
+    )
+    for start in range(0, n * c, block_rows):
+        stop = min(start + block_rows, n * c)
+        block = segments[: stop - start]
+        torch.mul(rows[start:stop].unfold(-1, n_fft, hop_length), win, out=block)
+        squares = torch.view_as_real(torch.fft.rfft(block)).square_()  # [rows, T, F, 2]
+        # re^2 + im^2 written through a [rows, T, F] view of the [rows, F, T] result
+        # (complex .abs() would take a slow hypot per bin).
+        torch.add(squares[..., 0], squares[..., 1], out=power[start:stop].transpose(1, 2))
+        if gains is not None:
+            power[start:stop].mul_(gains)
+    return power.reshape(n, c, n_freqs, n_segments)
+
+
+# Segments windowed per block in torch_spectrogram. On the CPU ~8 MiB: every op of a
+# block is split over torch's threads, so a thread's share of segments, spectrum and
+# result stays near its L2 cache, while blocks stay few (5 ops, each ending in a
+# barrier of the OpenMP threads, per block): barriers cost a scheduler time slice
+# each when another process holds a core and OpenMP threads spin (the default wait
+# policy). On an accelerator large blocks launch few kernels.
+_TORCH_CPU_BLOCK_BYTES = 8 * 1024 * 1024
+_TORCH_DEVICE_BLOCK_BYTES = 256 * 1024 * 1024
+
+
+def _empty_result(shape: tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:
+    """Uninitialised tensor on ``like``'s device and dtype.
+
+    On the CPU a numpy allocation (which asks for transparent huge pages) backs it:
+    faulting in a large result page by page costs about as much as computing it.
+    """
+    if like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
+        numpy_dtype = np.float32 if like.dtype == torch.float32 else np.float64
+        return torch.from_numpy(np.empty(shape, dtype=numpy_dtype))
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
