@@ -15,12 +15,11 @@ from fractions import Fraction
 from typing import Literal
 
 import numpy as np
-import scipy.linalg.blas
 import scipy.signal
 
 from contrastive_signals.signal.iir import sosfiltfilt_rows
 from contrastive_signals.signal.polyphase import resample_poly_rows
-from contrastive_signals.signal.rowwise import gradient_rows, zscore_rows
+from contrastive_signals.signal.rowwise import gradient_rows, project_out_rows, zscore_rows
 
 __all__ = [
     "add_derivative_channel",
@@ -134,7 +133,7 @@ def detrend_polynomial(x: np.ndarray, *, order: int = 1) -> np.ndarray:
 
     All ``N * C`` rows share one design (Vandermonde) matrix ``V`` ``[L, order+1]``,
     so one QR factorisation ``V = QR`` solves every least-squares problem at once:
-    the fitted baseline is ``Q Q^T x``. Orders 0 and 1 equal
+    the fitted baseline is ``Q Q^T x``, removed row by row in a numba kernel. Orders 0 and 1 equal
     ``scipy.signal.detrend(x, type="constant" | "linear")``.
 
     Args:
@@ -152,16 +151,8 @@ def detrend_polynomial(x: np.ndarray, *, order: int = 1) -> np.ndarray:
     # Time on [-1, 1] keeps the Vandermonde matrix well conditioned for higher orders.
     t = np.linspace(-1.0, 1.0, length)
     q, _ = np.linalg.qr(np.vander(t, order + 1, increasing=True))  # [L, order+1]
-    rows = np.ascontiguousarray(x.reshape(n * c, length), dtype=np.float64)
-    coef = rows @ q  # [N*C, order+1]: coordinates of each row in the polynomial basis
-    # rows - coef @ q.T as one BLAS call (beta=1 on a copy of rows): a separate
-    # baseline array would cost two more passes over the batch, and BLAS is slow at
-    # the rank-(order+1) product on its own. On the Fortran view rows.T = [L, N*C]
-    # the call computes rows.T - q @ coef.T.
-    out = scipy.linalg.blas.dgemm(
-        alpha=-1.0, a=q, b=coef, trans_b=True, beta=1.0, c=rows.T, overwrite_c=False
-    ).T
-    return out.astype(_float_dtype(x), copy=False).reshape(n, c, length)
+    # Each row's fit and subtraction in one pass while the row is in cache (numba).
+    return project_out_rows(x.reshape(n * c, length), q.T, _float_dtype(x)).reshape(x.shape)
 
 
 # ---------------------------------------------------------------- IIR filtering
