@@ -8,7 +8,9 @@ linearly to ``n`` (its cost per signal is constant). Results are checked equal o
 those signals. Writes a flat JSON object::
 
     <fn>.batched_s, <fn>.loop_s, <fn>.speedup, <fn>.max_abs_diff, <fn>.reaches_10x,
-    <fn>.first_call_s (one call on 64 signals before timing: numba compilation or cache load)
+    <fn>.first_call_s (one call on 64 signals before timing: numba compilation or cache load),
+    <fn>.cold_call_s (the first full-size call), machine.fresh_output_write_s (allocating and
+    writing one [n, 1, length] array: the floor for any function that returns one)
 
 plus ``machine.*`` and ``config.*`` entries.
 
@@ -112,6 +114,28 @@ def _time(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+def _fresh_output_floor(x: np.ndarray) -> float:
+    """Seconds to allocate an array like ``x`` and write it once from numba's threads.
+
+    The least any function returning a new array of that size can take here; it
+    bounds the speedup for the cheap functions (derivative, normalise). Also warms up
+    the process's large allocations.
+    """
+
+    @numba.njit(parallel=True)
+    def fill(flat):  # pragma: no cover - compiled
+        for i in numba.prange(flat.shape[0]):
+            flat[i] = 1.0
+
+    fill(np.empty(16, dtype=x.dtype))  # compiles
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        fill(np.empty(x.size, dtype=x.dtype))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def run(n: int, length: int, loop_n: int, repeats: int, seed: int) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 1, length))
@@ -119,6 +143,7 @@ def run(n: int, length: int, loop_n: int, repeats: int, seed: int) -> dict[str, 
     rows = [x[i, 0] for i in range(loop_n)]
     scale = n / loop_n
     results: dict[str, object] = {}
+    results["machine.fresh_output_write_s"] = round(_fresh_output_floor(x), 4)
     cases = _cases(SAMPLING_RATE)
     up, down = filters.resampling_factors(SAMPLING_RATE, 100.0)
     h = scipy.signal.firwin(2 * 10 * max(up, down) + 1, 1.0 / max(up, down), window=("kaiser", 5.0))
@@ -130,9 +155,11 @@ def run(n: int, length: int, loop_n: int, repeats: int, seed: int) -> dict[str, 
         # that one-off cost is reported apart, on a small batch, and not timed below.
         t_first, _ = _time(lambda b=batched: b(x[:64]))
         results[f"{name}.first_call_s"] = round(t_first, 4)
-        # One untimed full-size call: the first large allocations of a process pay
-        # for mapping fresh memory (hundreds of ms here), which is not the function's cost.
-        batched(x)
+        # One full-size call before timing, reported as cold_call_s: the first large
+        # allocations of a process pay for the kernel finding fresh (huge) pages,
+        # hundreds of ms here, which is not the function's steady cost.
+        t_cold, _ = _time(lambda b=batched: b(x))
+        results[f"{name}.cold_call_s"] = round(t_cold, 4)
         batched_times, loop_times = [], []
         for _ in range(repeats):  # interleaved so load spikes hit both sides
             t_b, out_b = _time(lambda b=batched: b(x))
@@ -180,7 +207,8 @@ def main() -> None:
         "config.sampling_rate_hz": SAMPLING_RATE,
         "config.repeats": args.repeats,
         "config.statistic": "median",
-        "config.warmup": "one call on 64 signals (first_call_s) and one untimed full-size call",
+        "config.warmup": "one call on 64 signals (first_call_s) then one full-size call "
+        "(cold_call_s) before the timed repeats",
         "config.loop_n": min(args.loop_n, args.n),
         "config.loop_scaled_linearly": args.loop_n < args.n,
         "config.loop_note": (
