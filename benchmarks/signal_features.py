@@ -206,7 +206,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="signals in the batch")
     parser.add_argument("--length", type=int, default=3_000, help="samples per signal")
     parser.add_argument("--loop-n", type=int, default=2_000, help="signals the loop runs on")
-    parser.add_argument("--repeats", type=int, default=3, help="median of this many runs")
+    parser.add_argument("--repeats", type=int, default=5, help="median of this many runs")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
