@@ -140,14 +140,18 @@ def _power_into(spectrum, gains, log, eps, out, first_row):  # pragma: no cover 
     n_rows, n_segments, n_freqs = spectrum.shape
     for r in range(n_rows):
         dst = out[first_row + r]
-        for t in range(n_segments):
-            src = spectrum[r, t]
+        src = spectrum[r]
+        # Frequency outer, segment inner: the writes are contiguous (the reads of a
+        # block's small spectrum stay in cache), and no branch in the inner loop.
+        for f in range(n_freqs):
+            gain = gains[f]
+            for t in range(n_segments):
+                value = src[t, f]
+                dst[f, t] = (value.real * value.real + value.imag * value.imag) * gain
+        if log:
             for f in range(n_freqs):
-                value = src[f]
-                power = (value.real * value.real + value.imag * value.imag) * gains[f]
-                if log:
-                    power = 10.0 * np.log10(power + eps)
-                dst[f, t] = power
+                for t in range(n_segments):
+                    dst[f, t] = 10.0 * np.log10(dst[f, t] + eps)
 
 
 def spectrogram_rows(
