@@ -209,6 +209,60 @@ def _filter_phases(g, odd, even, acc, dest, start, n_out) -> None:
             )
 
 
+@numba.njit(cache=True)
+def _two_tap_level(src, start, n, g_lo, g_hi, right, hi_dest, hi_start, lo_dest, lo_start):
+    """One level of a two-tap wavelet (Haar) straight from the signal, no phase copies.
+
+    With ``F = 2`` the extension is one sample per side and only an odd-length
+    signal's last output reaches it: ``c[o] = g[0] x[2o] + g[1] x[2o + 1]``, with
+    ``x[n] = right[0]``.
+    """
+    a0, a1, d0, d1 = g_lo[0], g_lo[1], g_hi[0], g_hi[1]
+    pairs = np.uint64(n // 2)
+    us, uh, ul = np.uint64(start), np.uint64(hi_start), np.uint64(lo_start)
+    for o in range(pairs):
+        first = src[us + _U2 * o]
+        second = src[us + _U2 * o + _U1]
+        hi_dest[uh + o] = d0 * first + d1 * second
+        lo_dest[ul + o] = a0 * first + a1 * second
+    if n % 2:
+        last = np.float64(src[start + n - 1])
+        hi_dest[hi_start + n // 2] = d0 * last + d1 * right[0]
+        lo_dest[lo_start + n // 2] = a0 * last + a1 * right[0]
+
+
+@numba.njit(cache=True)
+def _two_tap_levels(signals, start, length, g_lo, g_hi, levels, mode, left, right,
+                    approx, approx_next, out, offsets, r):
+    """All levels of one row for a two-tap wavelet; buffers as in :func:`wavedec_rows`.
+
+    The first level reads the row itself (any float dtype), later ones the float64
+    approximation of the level before, alternating between two buffers.
+    """
+    n_out = (length + 1) // 2
+    if length % 2:
+        _extend(signals, start, length, 1, mode, left, right)
+    hi_start = offsets[levels] + r * n_out
+    if levels == 1:
+        _two_tap_level(signals, start, length, g_lo, g_hi, right, out, hi_start,
+                       out, offsets[0] + r * n_out)
+        return
+    _two_tap_level(signals, start, length, g_lo, g_hi, right, out, hi_start, approx, 0)
+    n = n_out
+    for level in range(1, levels):
+        n_out = (n + 1) // 2
+        if n % 2:
+            _extend(approx, 0, n, 1, mode, left, right)
+        hi_start = offsets[levels - level] + r * n_out
+        if level == levels - 1:
+            _two_tap_level(approx, 0, n, g_lo, g_hi, right, out, hi_start,
+                           out, offsets[0] + r * n_out)
+        else:
+            _two_tap_level(approx, 0, n, g_lo, g_hi, right, out, hi_start, approx_next, 0)
+            approx, approx_next = approx_next, approx
+        n = n_out
+
+
 @numba.njit(cache=True, parallel=True)
 def wavedec_rows(x, g_lo, g_hi, levels, mode, out, offsets) -> None:
     """Multilevel DWT of every row of ``x``, written into one flat buffer.
@@ -238,7 +292,12 @@ def wavedec_rows(x, g_lo, g_hi, levels, mode, out, offsets) -> None:
         even = np.empty(length // 2 + f)
         acc = np.empty(length // 2 + f)
         approx = np.empty(length // 2 + f)  # the next level's input
+        approx_next = np.empty(length // 2 + f)
         for r in range(chunk * _ROWS_PER_CHUNK, min(n_rows, (chunk + 1) * _ROWS_PER_CHUNK)):
+            if f == 2:
+                _two_tap_levels(signals, r * length, length, g_lo, g_hi, levels, mode,
+                                left, right, approx, approx_next, out, offsets, r)
+                continue
             _extend(signals, r * length, length, f - 1, mode, left, right)
             _split_phases(signals, r * length, length, left, right, f, odd, even)
             n = length
