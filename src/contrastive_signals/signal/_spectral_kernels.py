@@ -1,7 +1,7 @@
 """Numba kernels and the chunk loop behind :func:`contrastive_signals.signal.spectral.spectrogram`.
 
-Kept in its own module so that importing the spectral helpers stays cheap: numba
-compiles (or loads from its cache) only when a spectrogram first runs.
+Like every numba kernel here, they compile (or load from numba's cache) when a
+spectrogram first runs, not on import.
 
 A spectrogram of a ``[R, L]`` batch is three steps per block of rows:
 

@@ -1,7 +1,7 @@
 """Numba kernel behind :func:`contrastive_signals.signal.wavelets.wavedec`.
 
-Kept in its own module so that importing the wavelet helpers stays cheap: numba
-compiles (or loads from its cache) only when a decomposition first runs.
+Like every numba kernel here, it compiles (or loads from numba's cache) when a
+decomposition first runs, not on import.
 
 One DWT level of a length-``n`` signal with a length-``F`` filter (``F`` even) is,
 as in PyWavelets' ``downsampling_convolution``::

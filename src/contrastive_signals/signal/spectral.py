@@ -26,6 +26,8 @@ import scipy.fft
 import scipy.signal
 import torch
 
+from contrastive_signals.signal import _spectral_kernels
+
 __all__ = ["fft_features", "spectrogram", "torch_spectrogram"]
 
 
@@ -133,9 +135,6 @@ def spectrogram(
     if not 0 <= noverlap < nperseg:
         raise ValueError(f"noverlap must satisfy 0 <= noverlap < nperseg; got {noverlap}")
     win = _window_values(window, nperseg)
-    # Imported on first use: numba's import costs more than the rest of the package's.
-    from contrastive_signals.signal import _spectral_kernels
-
     detrend_code = _detrend_code(detrend, _spectral_kernels.DETREND_CODES)
     # scipy computes in single precision for float16/float32 input, double for float64.
     dtype = np.result_type(x.dtype, np.float32)
@@ -146,13 +145,8 @@ def spectrogram(
     step = nperseg - noverlap
     n_segments = 1 + (length - nperseg) // step
     n_freqs = nperseg // 2 + 1
-    # scipy's density scale 1 / (fs * sum(w^2)), doubled on the bins that stand for a
-    # negative frequency too (all but DC and, for even nperseg, Nyquist).
     win = win.astype(dtype)
-    gains = np.full(n_freqs, 2.0 / (fs * np.sum(win * win)), dtype=dtype)
-    gains[0] /= 2
-    if nperseg % 2 == 0:
-        gains[-1] /= 2
+    gains = _density_gains(win, fs)
     power = np.empty((n * c, n_freqs, n_segments), dtype=dtype)
     _spectral_kernels.spectrogram_rows(
         x.reshape(n * c, length).astype(dtype, copy=False),
@@ -169,6 +163,21 @@ def spectrogram(
         "frequencies": scipy.fft.rfftfreq(nperseg, 1 / fs),
         "times": np.arange(nperseg / 2, length - nperseg / 2 + 1, step) / fs,
     }
+
+
+def _density_gains(window: np.ndarray, sampling_rate: float) -> np.ndarray:
+    """``[F]`` factor per one-sided bin, in ``window``'s dtype, for ``F = len(window) // 2 + 1``.
+
+    scipy's density scale ``1 / (fs * sum(w^2))``, doubled on the bins that stand for
+    a negative frequency too: all but DC and, for an even window length, Nyquist.
+    """
+    n_fft = window.shape[0]
+    gains = np.full(n_fft // 2 + 1, 2.0 / (sampling_rate * np.sum(window * window)),
+                    dtype=window.dtype)
+    gains[0] /= 2
+    if n_fft % 2 == 0:
+        gains[-1] /= 2
+    return gains
 
 
 def _detrend_code(detrend: object, codes: dict) -> int | None:
@@ -276,14 +285,10 @@ def torch_spectrogram(
     gains = None
     if sampling_rate is not None:
         fs = _check_sampling_rate(sampling_rate)
-        # scipy's density scale, doubled on the bins that stand for a negative
-        # frequency too: all but DC and, for even n_fft, Nyquist. (Folding its root
-        # into the window would save a pass but perturbs the FFT's input: bins that
-        # nearly cancel then drift ~1e-11 relative from scipy instead of ~1e-12.)
-        gains_np = np.full((n_freqs, 1), 2.0 / (fs * np.sum(win_np**2)))
-        gains_np[0] /= 2
-        if n_fft % 2 == 0:
-            gains_np[-1] /= 2
+        # Applied to the power, not folded (as its root) into the window: that would
+        # save a pass but perturbs the FFT's input, so bins that nearly cancel drift
+        # ~1e-11 relative from scipy instead of ~1e-12.
+        gains_np = _density_gains(win_np, fs)[:, None]  # [F, 1] against [.., F, T]
         gains = torch.as_tensor(gains_np, dtype=x.dtype, device=x.device)
 
     if torch.is_grad_enabled() and x.requires_grad:

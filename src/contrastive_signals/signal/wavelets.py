@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pywt
 
+from contrastive_signals.signal._wavelet_kernels import MODE_CODES, wavedec_rows
+
 __all__ = ["check_wavelet_level", "wavedec", "wavelet_features", "waverec"]
 
 
@@ -97,9 +99,6 @@ def wavedec(
     level = check_wavelet_level(x.shape[-1], w, level)
     if mode not in pywt.Modes.modes:
         raise ValueError(f"mode must be one of {pywt.Modes.modes}; got {mode!r}")
-    # imported on first use: numba's import costs more than the rest of the package's
-    from contrastive_signals.signal._wavelet_kernels import MODE_CODES
-
     if mode not in MODE_CODES or np.iscomplexobj(x) or w.dec_len % 2:
         return pywt.wavedec(x, w, mode=mode, level=level, axis=-1)
     return _wavedec_kernel(x, w, level, mode)
@@ -107,8 +106,6 @@ def wavedec(
 
 def _wavedec_kernel(x: np.ndarray, w: pywt.Wavelet, level: int, mode: str) -> list[np.ndarray]:
     """:func:`wavedec` of real ``[N, C, L]`` signals by the numba kernel (even ``w.dec_len``)."""
-    from contrastive_signals.signal._wavelet_kernels import MODE_CODES, wavedec_rows
-
     n, c, length = x.shape
     dtype = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
     rows = np.ascontiguousarray(x, dtype=dtype).reshape(n * c, length)
