@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -22,7 +23,28 @@ from contrastive_signals.training.device import resolve_device
 logger = logging.getLogger(__name__)
 
 Batch = tuple[torch.Tensor, ...]
-LossFn = Callable[[nn.Module, Batch, torch.Generator], torch.Tensor]
+
+
+@dataclass
+class LossOutput:
+    """A loss with named parts to log: ``total`` is minimised; each of ``parts`` (scalars,
+    detached or not) is averaged over the epoch's steps into the history under its name."""
+
+    total: torch.Tensor
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class FitHooks(Protocol):
+    """Method state that the loop steps (SWA averages, temperature or KL schedules)."""
+
+    def on_step_end(self, model: nn.Module, step: int) -> None:
+        """After optimiser step ``step`` (0-based, counted over the whole fit)."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        """After epoch ``epoch`` (before validation); values join the history."""
+
+
+LossFn = Callable[[nn.Module, Batch, torch.Generator], "torch.Tensor | LossOutput"]
 BatchesFn = Callable[[int, torch.Generator], Iterable[Batch]]
 ValidateFn = Callable[[nn.Module], dict[str, float]]
 
@@ -46,6 +68,9 @@ class FitConfig:
     compile: bool = False
     progress: bool = True
     name: str = "model"
+    # None: a non-finite loss stops the run at once. A number: steps whose loss or gradient
+    # norm is not finite are skipped (no update) and counted; more than this many raise.
+    max_nonfinite_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -67,6 +92,9 @@ class FitConfig:
                 f"warmup_epochs must lie in [0, epochs), got {self.warmup_epochs} with "
                 f"epochs={self.epochs}"
             )
+        if self.max_nonfinite_steps is not None and self.max_nonfinite_steps < 0:
+            raise ValueError(
+                f"max_nonfinite_steps must be >= 0 or null, got {self.max_nonfinite_steps}")
 
 
 @dataclass
@@ -97,6 +125,22 @@ def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> Batch:
     return tuple(t.pin_memory().to(device, non_blocking=True) for t in batch)
 
 
+def _backward_finite(model: nn.Module, loss: torch.Tensor, config: FitConfig) -> bool:
+    """Back-propagate ``loss`` and clip; ``False`` when the loss or (with skipping on) the
+    gradient norm is not finite. Without skipping, a non-finite loss raises at once."""
+    if not torch.isfinite(loss):
+        if config.max_nonfinite_steps is None:
+            raise FloatingPointError(
+                f"{config.name}: loss became {loss.item()}; lower learning_rate or set "
+                "grad_clip_norm")
+        return False
+    loss.backward()
+    if config.grad_clip_norm is None:
+        return True
+    norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+    return config.max_nonfinite_steps is None or bool(torch.isfinite(norm))
+
+
 def fit(
     model: nn.Module,
     *,
@@ -105,6 +149,7 @@ def fit(
     config: FitConfig,
     validate: ValidateFn | None = None,
     parameters: Iterable[nn.Parameter] | None = None,
+    hooks: FitHooks | None = None,
 ) -> FitResult:
     """Train ``model`` in place and return it with its per-epoch history.
 
@@ -117,6 +162,12 @@ def fit(
         validate: ``model -> {name: value}`` evaluated after each epoch (in eval mode, no grad);
             must contain ``config.monitor`` when early stopping is on.
         parameters: what the optimiser updates (default: all of ``model``'s parameters).
+        hooks: method state stepped after each optimiser step and each epoch.
+
+    ``loss_fn`` may return a :class:`LossOutput`, whose parts are averaged per epoch into the
+    history. With ``config.max_nonfinite_steps`` set, steps with a non-finite loss or gradient
+    are skipped (their count per epoch goes to ``history["nonfinite_steps"]``) and the epoch's
+    averages are over the finite steps.
     """
     device = resolve_device(config.device)
     generator = torch.Generator().manual_seed(config.seed)
@@ -131,6 +182,7 @@ def fit(
     history: dict[str, list[float]] = {"train_loss": [], "lr": []}
     best_value, best_epoch, best_state, stale_epochs = math.inf, 0, None, 0
     sign = 1.0 if config.monitor_mode == "min" else -1.0
+    step, nonfinite = 0, 0
 
     for epoch in range(config.epochs):
         lr = config.learning_rate * learning_rate_factor(
@@ -140,7 +192,8 @@ def fit(
         for group in optimiser.param_groups:
             group["lr"] = lr
         model.train()
-        total, count = 0.0, 0
+        sums: dict[str, float] = {}
+        count, skipped = 0, 0
         progress = tqdm(
             batches(epoch, generator), desc=f"{config.name} epoch {epoch + 1}/{config.epochs}",
             leave=False, disable=not config.progress, unit="batch",
@@ -148,25 +201,44 @@ def fit(
         for batch in progress:
             batch = to_device(batch, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-                loss = loss_fn(step_model, batch, generator)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{config.name}: loss became {loss.item()} at epoch {epoch + 1}; lower "
-                    "learning_rate or set grad_clip_norm"
-                )
+                output = loss_fn(step_model, batch, generator)
+            loss, parts = (output.total, output.parts) if isinstance(output, LossOutput) else (
+                output, {})
+            step += 1
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+            if not _backward_finite(model, loss, config):
+                # a NaN/inf spike: skip the update, count it, give up if it persists
+                optimiser.zero_grad(set_to_none=True)
+                skipped, nonfinite = skipped + 1, nonfinite + 1
+                logger.warning("%s: non-finite loss or gradient at epoch %d step %d, skipped "
+                               "(%d so far)", config.name, epoch + 1, step, nonfinite)
+                if nonfinite > config.max_nonfinite_steps:
+                    raise FloatingPointError(
+                        f"{config.name}: {nonfinite} steps with a non-finite loss or gradient "
+                        f"(more than max_nonfinite_steps={config.max_nonfinite_steps}); lower "
+                        "learning_rate or check the inputs for NaN/inf")
+                continue
             optimiser.step()
-            total += loss.item()
+            if hooks is not None:
+                hooks.on_step_end(model, step - 1)
+            for key, value in {"train_loss": loss, **parts}.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
             count += 1
-            progress.set_postfix(loss=f"{total / count:.4f}")
+            progress.set_postfix(loss=f"{sums['train_loss'] / count:.4f}")
         if count == 0:
-            raise ValueError(f"{config.name}: the batch iterator yielded no batch in epoch {epoch}")
-        history["train_loss"].append(total / count)
+            raise ValueError(f"{config.name}: no finite training step in epoch {epoch + 1}"
+                             if skipped else
+                             f"{config.name}: the batch iterator yielded no batch in epoch {epoch}")
+        for key, value in sums.items():
+            history.setdefault(key, []).append(value / count)
         history["lr"].append(lr)
-        summary = f"{config.name} epoch {epoch + 1}/{config.epochs} train_loss={total / count:.4f}"
+        if config.max_nonfinite_steps is not None:
+            history.setdefault("nonfinite_steps", []).append(float(skipped))
+        if hooks is not None:
+            for key, value in hooks.on_epoch_end(model, epoch).items():
+                history.setdefault(key, []).append(float(value))
+        summary = (f"{config.name} epoch {epoch + 1}/{config.epochs} "
+                   f"train_loss={history['train_loss'][-1]:.4f}")
 
         if validate is not None:
             model.eval()
