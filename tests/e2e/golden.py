@@ -34,3 +34,27 @@ def machine_fingerprint() -> dict[str, str]:
     """What decides floating-point rounding: the CPU model and the torch build."""
     return {"cpu": _cpu_model(), "torch": torch.__version__,
             "threads": str(torch.get_num_threads())}
+
+
+def assert_matches_golden(project: Path, pipeline: str) -> None:
+    """The reports of ``project`` (after ``kedro run --pipeline=<pipeline> --env=test``) equal
+    the golden ones: every figure bit for bit on the machine that recorded them; elsewhere the
+    same figure names, finite, since CPU rounding differs across processors."""
+    import json
+    import math
+    import warnings
+
+    golden = json.loads((GOLDEN_DIR / f"{pipeline}.json").read_text())
+    same_machine = golden["machine"] == machine_fingerprint()
+    for name, path in PIPELINE_REPORTS[pipeline].items():
+        report = json.loads((project / path).read_text())
+        expected = golden["reports"][name]
+        assert sorted(report) == sorted(expected), f"{name}: figure names changed"
+        assert all(math.isfinite(v) for v in report.values()), f"{name}: non-finite figure"
+        if same_machine:
+            changed = {k: (expected[k], report[k]) for k in expected if report[k] != expected[k]}
+            assert not changed, f"{name}: figures changed (golden, now): {changed}"
+        else:
+            warnings.warn(f"golden {pipeline}.json was recorded on {golden['machine']}; this "
+                          f"machine is {machine_fingerprint()}: only names and finiteness checked",
+                          stacklevel=2)

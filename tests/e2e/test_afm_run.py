@@ -7,6 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from contrastive_signals.pipelines.afm.pipeline import VARIANTS
+from tests.e2e.golden import assert_matches_golden
 from tests.e2e.project import project_after_run
 
 pytestmark = pytest.mark.slow
@@ -43,3 +44,8 @@ def test_mlflow_run_holds_metrics_plots_and_models(afm_project):
     assert {"plots/afm_examples.png", "plots/afm_tsne.png", "plots/afm_confusion.png"} <= plots
     models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
     assert "models/afm.deriv_pre_100pc.encoder" in models
+
+
+def test_report_matches_golden(afm_project):
+    """Behaviour kept across refactors: the conf/test report equals the recorded one."""
+    assert_matches_golden(afm_project, "afm")

@@ -6,6 +6,7 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.e2e.golden import assert_matches_golden
 from tests.e2e.project import project_after_run
 
 pytestmark = pytest.mark.slow
@@ -44,3 +45,8 @@ def test_mlflow_run_holds_metrics_histories_and_artifacts(project):
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/denoising_ellipses.png" in plots
     assert run.data.params["denoising.noise.views"] == "[8, 16]"
+
+
+def test_report_matches_golden(project):
+    """Behaviour kept across refactors: the conf/test report equals the recorded one."""
+    assert_matches_golden(project, "denoising")

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from tests.e2e.golden import assert_matches_golden
 from tests.e2e.project import kedro
 
 pytestmark = pytest.mark.slow
@@ -67,3 +68,8 @@ def test_second_run_keeps_first_model_versions(finished_run, tmp_path):
     kedro(project, "run", "--env=test", "--pipeline=supervised")
     versions = list((project / "data/06_models/supervised_encoder.pt").iterdir())
     assert len(versions) == 2
+
+
+def test_report_matches_golden(finished_run):
+    """Behaviour kept across refactors: the conf/test report equals the recorded one."""
+    assert_matches_golden(finished_run[0], "__default__")

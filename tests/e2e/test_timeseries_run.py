@@ -7,6 +7,8 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.e2e.golden import assert_matches_golden
+
 pytestmark = pytest.mark.slow
 
 
@@ -45,3 +47,8 @@ def test_mlflow_run_holds_metrics_and_models(ts_project):
     assert {"reports/timeseries_metrics.json", "reports/timeseries_results.md"} <= artifacts
     models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
     assert any("timeseries.ucr_encoders" in path for path in models)
+
+
+def test_report_matches_golden(ts_project):
+    """Behaviour kept across refactors: the conf/test report equals the recorded one."""
+    assert_matches_golden(ts_project, "timeseries")

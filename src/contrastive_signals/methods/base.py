@@ -79,6 +79,16 @@ class InstanceEncoder(nn.Module):
         return self.encoder.embed(x) if hasattr(self.encoder, "embed") else self.encoder(x)
 
 
+class StatelessHooks:
+    """Fit hooks of a method with no state to step (see training.fit.FitHooks)."""
+
+    def on_step_end(self, model: nn.Module, step: int) -> None:
+        """Nothing to step."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        return {}
+
+
 @dataclass(frozen=True)
 class HeadParams:
     """A projection head ``Linear -> [BatchNorm] -> ReLU -> Linear`` (SimCLR's g(h))."""
