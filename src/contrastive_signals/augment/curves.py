@@ -141,3 +141,9 @@ class CurveAugmentation:
             apply = (torch.rand(force.shape[0], generator=generator) < p).to(force.device)
             force = torch.where(apply[:, None, None], transform(force), force)
         return with_derivative(force) if self.derivative_channel else force
+
+    def two_views(self, x: Tensor, *, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Two independent views ``([B, C, L], [B, C, L])`` of ``x``, drawn one after the other
+        on the CPU (the generator's device) and returned on ``x``'s device."""
+        first = self(x.cpu(), generator).to(x.device)
+        return first, self(x.cpu(), generator).to(x.device)

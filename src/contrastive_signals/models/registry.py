@@ -64,6 +64,8 @@ class EncoderEntry:
         factory: ``(**config) -> nn.Module``.
         embedding_dim: ``config -> D``, the width of its embedding (for heads and probes).
         summary: one line for error messages and the docs.
+        classifier: ``forward`` returns class logits (``embed`` the embedding), so supervised
+            training needs no extra head.
     """
 
     name: str
@@ -72,6 +74,7 @@ class EncoderEntry:
     factory: Callable[..., nn.Module]
     embedding_dim: Callable[[dict[str, Any]], int]
     summary: str
+    classifier: bool = False
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES or self.output not in OUTPUTS:
@@ -90,7 +93,8 @@ ENCODERS: dict[str, EncoderEntry] = {entry.name: entry for entry in (
                  _config_value("embedding_dim", 10), "classic triplet MLP 784-256-64-D"),
     EncoderEntry("supervised_cnn", "image", "instance", SupervisedCNN,
                  lambda config: 49 * int(config.get("channels", 4)),
-                 "tiny supervised CNN (embed: flattened features; forward: logits)"),
+                 "tiny supervised CNN (embed: flattened features; forward: logits)",
+                 classifier=True),
     EncoderEntry("hvae", "image", "split_latent", HierarchicalVAE,
                  lambda config: 0, "hierarchical VAE with signal/noise latents"),
     EncoderEntry("residual_unet", "image", "image", ResidualUNet, lambda config: 0,
@@ -108,7 +112,8 @@ ENCODERS: dict[str, EncoderEntry] = {entry.name: entry for entry in (
                  _config_value("output_dim", 128), "bidirectional LSTM"),
     # signals [B, C, L]
     EncoderEntry("curve_cnn", "signal", "instance", CurveCNN, _config_value("embedding_dim", 64),
-                 "1-D CNN for AFM force curves (embed; forward: class logits)"),
+                 "1-D CNN for AFM force curves (embed; forward: class logits)",
+                 classifier=True),
     EncoderEntry("w2v_conv", "signal", "frames", ConvFeatureEncoder,
                  lambda config: int(config.get("layers", DEFAULT_CONV_LAYERS)[-1][0]),
                  "wav2vec 2.0's strided convolutional feature encoder"),

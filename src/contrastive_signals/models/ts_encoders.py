@@ -6,7 +6,7 @@ embedding is the max over valid timesteps (:func:`max_pool_time`), as in TS2Vec'
 ``encoding_window='full_series'``. Padded positions are zeroed at the input, so padding never
 adds information; the pooled embedding ignores them.
 
-Architectures (``ARCHITECTURES``): ``cnn1d`` (plain 1-D CNN), ``dilated_conv`` (TS2Vec's
+Architectures (registered in :mod:`contrastive_signals.models.registry`): ``cnn1d`` (plain 1-D CNN), ``dilated_conv`` (TS2Vec's
 encoder: input projection, timestamp masking, residual dilated convolutions), ``transformer``
 (sinusoidal positional encoding + Transformer encoder), ``gru`` and ``lstm`` (bidirectional).
 """
@@ -14,7 +14,6 @@ encoder: input projection, timestamp masking, residual dilated convolutions), ``
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +49,17 @@ def dropout_from(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
     return x * noise.div_(1 - p)
 
 
+class _PerStepEncoder(nn.Module):
+    """Base of the per-step encoders: ``embedding_dim`` is the width of the pooled instance
+    embedding, i.e. ``output_dim``."""
+
+    output_dim: int
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.output_dim
+
+
 class SamePadConv(nn.Module):
     """Dilated 1-D convolution whose output has the input's length (TS2Vec's SamePadConv)."""
 
@@ -82,7 +92,7 @@ class ConvBlock(nn.Module):
         return x + residual
 
 
-class DilatedConvEncoder(nn.Module):
+class DilatedConvEncoder(_PerStepEncoder):
     """TS2Vec's encoder (Yue et al. 2022): linear input projection, random timestamp masking
     while training (each hidden timestep kept with probability ``1 - mask_p``), ``depth``
     residual blocks with dilation ``2**i`` and a final block to ``output_dim``, dropout 0.1.
@@ -129,7 +139,7 @@ class DilatedConvEncoder(nn.Module):
         return h.transpose(1, 2)
 
 
-class CNN1dEncoder(nn.Module):
+class CNN1dEncoder(_PerStepEncoder):
     """Plain 1-D CNN: ``layers`` conv(kernel 5, same padding) -> BatchNorm -> ReLU blocks, no
     down-sampling, so the output keeps one vector per timestep ``[B, T, output_dim]``."""
 
@@ -164,7 +174,7 @@ def sinusoidal_positions(length: int, dim: int) -> Tensor:
     return table
 
 
-class TransformerTSEncoder(nn.Module):
+class TransformerTSEncoder(_PerStepEncoder):
     """Linear projection + sinusoidal positional encoding + ``layers`` pre-norm Transformer
     encoder layers; padded timesteps are excluded as keys. ``[B, T, C] -> [B, T, output_dim]``."""
 
@@ -190,7 +200,7 @@ class TransformerTSEncoder(nn.Module):
         return self.output_fc(h)
 
 
-class RecurrentTSEncoder(nn.Module):
+class RecurrentTSEncoder(_PerStepEncoder):
     """Bidirectional GRU or LSTM (``cell``) with a linear read-out ``[B, T, output_dim]``."""
 
     def __init__(self, in_channels: int, *, cell: str = "gru", output_dim: int = 128,
@@ -210,61 +220,6 @@ class RecurrentTSEncoder(nn.Module):
         x = torch.nan_to_num(x) * valid.unsqueeze(-1)
         h, _ = self.rnn(x)
         return self.output_fc(h)
-
-
-def _gru(in_channels: int, **config: Any) -> RecurrentTSEncoder:
-    return RecurrentTSEncoder(in_channels, cell="gru", **config)
-
-
-def _lstm(in_channels: int, **config: Any) -> RecurrentTSEncoder:
-    return RecurrentTSEncoder(in_channels, cell="lstm", **config)
-
-
-ARCHITECTURES = {
-    "cnn1d": CNN1dEncoder,
-    "dilated_conv": DilatedConvEncoder,
-    "transformer": TransformerTSEncoder,
-    "gru": _gru,
-    "lstm": _lstm,
-}
-
-
-def build_ts_encoder_with_rng_state(architecture: str, in_channels: int,
-                                    config: dict[str, Any], *, seed: int
-                                    ) -> tuple[nn.Module, Tensor]:
-    """:func:`build_ts_encoder` plus the state of torch's generator right after the weights
-    were drawn (``torch.manual_seed(seed)`` then construction), for training code that goes on
-    drawing from that stream, as reference implementations seeded once globally do."""
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown time-series encoder '{architecture}'; choose one of "
-                         f"{sorted(ARCHITECTURES)}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = ARCHITECTURES[architecture](in_channels, **config)
-        return model, torch.get_rng_state()
-
-
-def build_ts_encoder(architecture: str, in_channels: int, config: dict[str, Any], *,
-                     seed: int) -> nn.Module:
-    """Instantiate ``architecture`` for ``in_channels`` input channels with weights drawn from
-    ``seed``, leaving the caller's global random state untouched."""
-    return build_ts_encoder_with_rng_state(architecture, in_channels, config, seed=seed)[0]
-
-
-def ts_encoder_bundle(model: nn.Module, architecture: str, in_channels: int,
-                      config: dict[str, Any]) -> dict[str, Any]:
-    """A storable bundle (tensors and primitives only) of a time-series encoder."""
-    state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
-    return {"architecture": architecture, "in_channels": in_channels, "config": dict(config),
-            "state_dict": state}
-
-
-def ts_encoder_from_bundle(bundle: dict[str, Any]) -> nn.Module:
-    """Rebuild the encoder a bundle describes, in eval mode on the CPU."""
-    model = build_ts_encoder(bundle["architecture"], bundle["in_channels"], bundle["config"],
-                             seed=0)
-    model.load_state_dict(bundle["state_dict"])
-    return model.eval()
 
 
 @torch.no_grad()
