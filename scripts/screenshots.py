@@ -44,7 +44,7 @@ from tests.e2e.servers import (  # noqa: E402
 
 EXPERIMENT = "contrastive_signals"
 MAX_BYTES = 500_000
-SECOND_RUN_PARAMS = "pretraining.simclr.temperature=0.5"
+SECOND_RUN_PARAMS = "pretraining.simclr.method.temperature=0.5"
 
 
 def log(message: str) -> None:

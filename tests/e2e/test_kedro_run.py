@@ -47,9 +47,9 @@ def test_mlflow_store_holds_run_params_histories_and_artifacts(finished_run):
     run = runs[0]
     assert run.info.run_name == "__default__" and run.info.status == "FINISHED"
     configured = yaml.safe_load((project / "conf/base/parameters_pretraining.yml").read_text())
-    assert run.data.params["pretraining.simclr.temperature"] == str(
-        configured["pretraining"]["simclr"]["temperature"])
-    assert run.data.params["triplet.sampling"] == "batch_hard"
+    assert run.data.params["pretraining.simclr.method.temperature"] == str(
+        configured["pretraining"]["simclr"]["method"]["temperature"])
+    assert run.data.params["triplet.method.sampling"] == "batch_hard"
     history = client.get_metric_history(run.info.run_id, "simclr.train_loss")
     assert [m.step for m in history] == [0, 1]  # conf/test trains SimCLR for 2 epochs
     assert len(client.get_metric_history(run.info.run_id, "supervised.val_acc")) == 2

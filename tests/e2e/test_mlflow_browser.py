@@ -65,7 +65,7 @@ def test_mlflow_server_api_and_ui_show_the_run(browser, browsed_project, page, t
         run_id = run["info"]["run_id"]
         assert run["info"]["run_name"] == "__default__"
         params = {p["key"]: p["value"] for p in run["data"]["params"]}
-        assert float(params["pretraining.simclr.temperature"]) > 0
+        assert float(params["pretraining.simclr.method.temperature"]) > 0
         metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
         assert 0 <= metrics["simclr.linear_probe.acc"] <= 1
 

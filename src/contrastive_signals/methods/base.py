@@ -21,12 +21,21 @@ Methods never import Kedro or MLflow and take randomness only from the generator
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
-from contrastive_signals.models.registry import EncoderEntry, get_entry
+from contrastive_signals.models.registry import EncoderEntry, get_entry, list_encoders
 from contrastive_signals.models.ts_encoders import max_pool_time
+from contrastive_signals.training.fit import (
+    BatchesFn,
+    FitConfig,
+    FitResult,
+    LossOutput,
+    ValidateFn,
+    fit,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,6 @@ def check_compatible(method: str, requires: Requirements, architecture: str) -> 
     encoder when the encoder does not fit the method (raised while parameters are parsed)."""
     entry = get_entry(architecture)
     if entry.modality not in requires.modalities or entry.output not in requires.outputs:
-        from contrastive_signals.models.registry import list_encoders
-
         valid = [name for modality in requires.modalities for name in list_encoders(modality)
                  if get_entry(name).output in requires.outputs]
         raise ValueError(
@@ -143,3 +150,30 @@ class EncoderWithHead(nn.Module):
                 generator: torch.Generator | None = None) -> Tensor:
         """``[B, ...]`` -> head output ``[B, out_dim]``."""
         return self.head(self.encoder(x, mask, generator))
+
+
+class Method(Protocol):
+    """What :func:`fit_method` needs of a method (see the module docstring)."""
+
+    requires: Requirements
+
+    def build(self, encoder: nn.Module, *, seed: int) -> nn.Module: ...
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
+             generator: torch.Generator) -> Tensor | LossOutput: ...
+
+    def on_step_end(self, model: nn.Module, step: int) -> None: ...
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> dict[str, float]: ...
+
+    def export(self, model: nn.Module) -> nn.Module: ...
+
+
+def fit_method(method: Method, encoder: nn.Module, *, batches: BatchesFn, config: FitConfig,
+               seed: int, validate: ValidateFn | None = None) -> tuple[nn.Module, FitResult]:
+    """Build ``method`` around ``encoder`` (heads drawn from ``seed``), train it with the one
+    fit loop (the method's loss and hooks) and return ``(exported module, fit result)``."""
+    model = method.build(encoder, seed=seed)
+    result = fit(model, loss_fn=method.loss, batches=batches, config=config, validate=validate,
+                 hooks=method)
+    return method.export(result.model), result

@@ -71,14 +71,16 @@ class ClassifierMethod(StatelessHooks):
     entry's ``classifier`` flag); otherwise a head is added on its instance embedding.
     """
 
+    REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"),
+                            needs_labels=True)
+
     def __init__(self, params: ClassifierParams, *, modality: str, output: str,
                  num_classes: int, self_classifying: bool,
                  augment: Callable[..., Tensor] | None = None):
         self.params, self.augment = params, augment
         self.modality, self.output = modality, output
         self.num_classes, self.self_classifying = num_classes, self_classifying
-        self.requires = Requirements(("image", "signal", "series"), ("instance", "per_step"),
-                                     needs_labels=True)
+        self.requires = self.REQUIRES
 
     def build(self, encoder: nn.Module, *, seed: int) -> nn.Module:
         """The encoder itself when it classifies, else encoder + head (head drawn from

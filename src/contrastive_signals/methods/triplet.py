@@ -78,6 +78,9 @@ class TripletMethod(StatelessHooks):
     (``augment(x, generator=)``).
     """
 
+    REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"),
+                            needs_labels=True)
+
     def __init__(self, params: TripletParams, *, modality: str, output: str,
                  augment: Callable[..., Tensor] | None = None):
         if params.sampling == "offline" and modality == "series":
@@ -85,8 +88,7 @@ class TripletMethod(StatelessHooks):
                              "(batch_hard, semi_hard, all) for series")
         self.params, self.augment = params, augment
         self.modality, self.output = modality, output
-        self.requires = Requirements(("image", "signal", "series"), ("instance", "per_step"),
-                                     needs_labels=True)
+        self.requires = self.REQUIRES
 
     def build(self, encoder: nn.Module, *, seed: int = 0) -> InstanceEncoder:
         return InstanceEncoder(encoder, self.output)

@@ -8,7 +8,7 @@ with the head and applies the objective. Views of time series keep the series' m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import torch
@@ -91,14 +91,15 @@ class TwoViewMethod(StatelessHooks):
     ``[B, T]`` for series, ``labels`` ``[B]`` for SupCon.
     """
 
+    REQUIRES = Requirements(INSTANCE_MODALITIES, ("instance", "per_step"))
+
     def __init__(self, params: TwoViewParams, views: ViewMaker, *, modality: str, output: str):
         if modality not in INSTANCE_MODALITIES or output not in ("instance", "per_step"):
             raise ValueError(f"two-view methods need an image/signal/series encoder with an "
                              f"instance or per-step output, got {modality}/{output}")
         self.params, self.views = params, views
         self.modality, self.output = modality, output
-        self.requires = Requirements(INSTANCE_MODALITIES, ("instance", "per_step"),
-                                     needs_labels=params.objective == "supcon")
+        self.requires = replace(self.REQUIRES, needs_labels=params.objective == "supcon")
 
     def build(self, encoder: nn.Module, *, seed: int) -> EncoderWithHead:
         """``encoder`` plus the projection head, whose weights are drawn from ``seed``."""

@@ -24,7 +24,8 @@ A *bundle* is what the catalog stores: ``{"architecture": str, "config": dict,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -155,6 +156,40 @@ def get_entry(architecture: str, *, modality: str | None = None,
         raise ValueError(f"unknown architecture '{architecture}'{what}{known}; choose one of "
                          f"{valid}")
     return entry
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Which encoder to build, as parameters give it: ``architecture`` (a registry name) and
+    its keyword ``config``. ``in_channels`` comes from the data, never from parameters.
+
+    YAML: ``encoder: {architecture: vit, config: {patch_size: 4, depth: 4}}``.
+    """
+
+    architecture: str = "digit_cnn"
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        entry = get_entry(self.architecture)
+        if "in_channels" in self.config:
+            raise ValueError("config.in_channels is taken from the data; remove it")
+        try:
+            inspect.signature(entry.factory).bind_partial(**self.config)
+        except TypeError as error:
+            raise ValueError(f"config does not fit architecture '{self.architecture}': "
+                             f"{error}") from None
+
+    @property
+    def entry(self) -> EncoderEntry:
+        return get_entry(self.architecture)
+
+    def model_config(self, in_channels: int) -> dict[str, Any]:
+        return {"in_channels": in_channels, **self.config}
+
+    def build(self, in_channels: int, *, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+        """``(model, its full config)`` with weights drawn from ``seed``."""
+        config = self.model_config(in_channels)
+        return build_model(self.architecture, config, seed=seed), config
 
 
 def build_model_with_rng_state(architecture: str, config: dict[str, Any], *, seed: int

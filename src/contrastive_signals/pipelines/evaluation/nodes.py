@@ -21,6 +21,7 @@ from contrastive_signals.metrics.probes import (
 from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
 from contrastive_signals.metrics.retrieval import retrieval_metrics
 from contrastive_signals.models.registry import embed, from_bundle
+from contrastive_signals.plots.attention import attention_figure
 from contrastive_signals.plots.confusion import confusion_matrix_figure
 from contrastive_signals.plots.embeddings import tsne_figure
 from contrastive_signals.plots.history import training_curves_figure
@@ -127,10 +128,22 @@ def plot_probe_confusion(evaluation: dict[str, Any], *, name: str) -> Figure:
                                    title=f"{name}: linear probe confusion (test)")
 
 
-def plot_classifier_confusion(scores: dict[str, Any]) -> Figure:
-    """Confusion matrix of the supervised classifier on the test split."""
+def plot_classifier_confusion(scores: dict[str, Any], *, name: str) -> Figure:
+    """Confusion matrix of a supervised classifier on the test split."""
     return confusion_matrix_figure(scores["labels"], scores["predictions"],
-                                   title="supervised CNN confusion (test)")
+                                   title=f"{name}: classifier confusion (test)")
+
+
+def plot_attention_maps(features: dict[str, dict[str, torch.Tensor]], bundle: dict[str, Any], *,
+                        name: str, count: int = 8) -> Figure:
+    """The first ``count`` test digits beside their class-token attention maps (mean over heads,
+    last block) under a trained Vision Transformer."""
+    model = from_bundle(bundle, modality="image")
+    images, labels = features["test"]["images"][:count], features["test"]["labels"][:count]
+    with torch.no_grad():
+        maps = model.attention_maps(images)
+    return attention_figure(images[:, 0].numpy(), maps.numpy(), labels.numpy(),
+                            title=f"{name}: class-token attention (test digits)")
 
 
 def plot_training_curves(**histories: dict[str, list[float]]) -> Figure:
@@ -138,16 +151,21 @@ def plot_training_curves(**histories: dict[str, list[float]]) -> Figure:
     return training_curves_figure(histories, title="Training curves")
 
 
-def build_results_report(supervised_scores: dict[str, Any], **evaluations: dict[str, Any]
+def build_results_report(*, classifiers: tuple[str, ...], **evaluations: dict[str, Any]
                          ) -> tuple[dict[str, float], dict[str, Any], pd.DataFrame, str]:
     """Collect every encoder's metrics into the flat metrics dict and one results table.
+
+    ``evaluations``: each encoder's probe scores by its name, and each classifier's own scores
+    as ``<classifier>_classifier_scores``.
 
     Returns:
         flat metrics ``{"<encoder>.<metric>": value}`` (JSON), the same shaped for MLflow,
         the table as a DataFrame (CSV) and as Markdown.
     """
+    own = {name: evaluations.pop(f"{name}_classifier_scores") for name in classifiers}
     rows = {name: dict(evaluation["metrics"]) for name, evaluation in evaluations.items()}
-    rows.setdefault("supervised", {}).update(supervised_scores["metrics"])
+    for name, scores in own.items():
+        rows.setdefault(name, {}).update(scores["metrics"])
     table = results_table(rows, columns=list(METRIC_COLUMNS))
     flat = flatten_metrics(rows)
     markdown = to_markdown(table)

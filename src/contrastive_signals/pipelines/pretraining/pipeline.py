@@ -1,4 +1,5 @@
-"""One pretraining pipeline, instantiated once per objective (namespace ``simclr``, ``supcon``)."""
+"""One pretraining pipeline, instantiated once per namespace: ``simclr``, ``supcon`` (the digits
+CNN) and ``simclr_vit``, ``supcon_vit`` (the Vision Transformer)."""
 
 
 from kedro.pipeline import Pipeline, node, pipeline
@@ -7,7 +8,7 @@ from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import train_contrastive_encoder
 
-OBJECTIVES = ("simclr", "supcon")
+OBJECTIVES = ("simclr", "supcon", "simclr_vit", "supcon_vit")
 
 
 def _objective_pipeline(objective: str) -> Pipeline:

@@ -1,81 +1,58 @@
-"""The classic supervised CNN baseline, trained with cross-entropy."""
+"""Supervised digits classifiers (the classic tiny CNN, the ViT with a head): cross-entropy or
+the multi-class hinge loss."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-
 from contrastive_signals.augment.images import ViewAugmentation
 from contrastive_signals.config import from_params
 from contrastive_signals.data.digits import NUM_CLASSES
-from contrastive_signals.models.registry import build_model, to_bundle
-from contrastive_signals.training.batches import shuffled_minibatches
+from contrastive_signals.methods.base import check_compatible, fit_method
+from contrastive_signals.methods.supervised import ClassifierMethod, ClassifierParams
+from contrastive_signals.models.registry import EncoderSpec
+from contrastive_signals.pipelines.common import Features, trained_outputs
 from contrastive_signals.training.device import seed_everything
-from contrastive_signals.training.fit import FitConfig, fit
-from contrastive_signals.training.history import history_as_metric_steps
+from contrastive_signals.training.fit import FitConfig
+from contrastive_signals.training.validation import classification_validation
 
 
 @dataclass(frozen=True)
 class SupervisedParams:
-    channels: int = 4
-    batch_size: int = 64
-    label_smoothing: float = 0.0
+    method: ClassifierParams = field(default_factory=ClassifierParams)
+    encoder: EncoderSpec = field(default_factory=lambda: EncoderSpec("supervised_cnn"))
     augmentation: dict[str, Any] | None = None
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=1, learning_rate=1e-3))
 
     def __post_init__(self) -> None:
-        if self.channels < 1:
-            raise ValueError(f"channels must be >= 1, got {self.channels}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}")
         if self.augmentation is not None:
             ViewAugmentation.from_params(dict(self.augmentation))
+        check_compatible("supervised", ClassifierMethod.REQUIRES, self.encoder.architecture)
 
 
-def _accuracy_on(data: dict[str, torch.Tensor]):
-    def validate(model) -> dict[str, float]:
-        device = next(model.parameters()).device
-        logits = model(data["images"].to(device))
-        loss = F.cross_entropy(logits.float(), data["labels"].to(device)).item()
-        accuracy = (logits.argmax(1).cpu() == data["labels"]).float().mean().item()
-        return {"val_loss": loss, "val_acc": accuracy}
-    return validate
-
-
-def train_supervised_classifier(
-    features: dict[str, dict[str, torch.Tensor]], params: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
-    """Train the tiny supervised CNN on the training split (validation split monitors it).
+def train_supervised_classifier(features: Features, params: dict[str, Any], *,
+                                name: str = "supervised"):
+    """Train a classifier on the training split (the validation split monitors it).
 
     Returns:
         the classifier bundle, its per-epoch history and that history shaped for MLflow.
     """
-    config = from_params(SupervisedParams, params, path="supervised")
+    config = from_params(SupervisedParams, params, path=name)
     train, val = features["train"], features["val"]
     seed_everything(config.fit.seed)
-    model_config = {"in_channels": train["images"].shape[1], "channels": config.channels,
-                    "num_classes": NUM_CLASSES}
-    model = build_model("supervised_cnn", model_config, seed=config.fit.seed)
-    augmentation = ViewAugmentation.from_params(dict(config.augmentation)) if config.augmentation else None
-
-    def loss_fn(net, batch, generator):
-        images, labels = batch
-        if augmentation is not None:
-            images = augmentation(images, generator=generator)
-        return F.cross_entropy(net(images).float(), labels, label_smoothing=config.label_smoothing)
-
-    result = fit(
-        model,
-        loss_fn=loss_fn,
-        batches=lambda epoch, g: shuffled_minibatches(
-            train["images"], train["labels"], batch_size=config.batch_size, generator=g),
-        config=replace(config.fit, name="supervised"),
-        validate=_accuracy_on(val) if len(val["labels"]) else None,
-    )
-    bundle = to_bundle(result.model, "supervised_cnn", model_config)
-    return bundle, result.history, history_as_metric_steps(result.history, prefix="supervised")
+    spec = config.encoder
+    extra = {"num_classes": NUM_CLASSES} if spec.entry.classifier else {}
+    encoder_spec = replace(spec, config={**spec.config, **extra})
+    encoder, encoder_config = encoder_spec.build(train["images"].shape[1], seed=config.fit.seed)
+    augment = (ViewAugmentation.from_params(dict(config.augmentation))
+               if config.augmentation else None)
+    method = ClassifierMethod(config.method, modality="image", output=spec.entry.output,
+                              num_classes=NUM_CLASSES, self_classifying=spec.entry.classifier,
+                              augment=augment)
+    trained, result = fit_method(
+        method, encoder, seed=config.fit.seed, config=replace(config.fit, name=name),
+        batches=method.batches(train["images"], train["labels"]),
+        validate=classification_validation(val["images"], val["labels"])
+        if len(val["labels"]) else None)
+    return trained_outputs(trained, spec.architecture, encoder_config, result.history, name=name)

@@ -1,5 +1,6 @@
-"""One triplet pipeline under two namespaces: ``triplet_scratch`` and ``triplet_pretrained``
-(initialised from the SimCLR encoder)."""
+"""One triplet pipeline under three namespaces: ``triplet_scratch``, ``triplet_pretrained``
+(initialised from the SimCLR encoder) and ``triplet_vit`` (the Vision Transformer from
+scratch, parameters ``triplet_vit``)."""
 
 
 from kedro.pipeline import Pipeline, node, pipeline
@@ -11,7 +12,7 @@ from .nodes import train_triplet_encoder_from_pretrained, train_triplet_encoder_
 PRETRAINED_SOURCE = "simclr.encoder"
 
 
-def _variant(namespace: str, pretrained: bool) -> Pipeline:
+def _variant(namespace: str, pretrained: bool, params: str = "triplet") -> Pipeline:
     if pretrained:
         train = node(bind(train_triplet_encoder_from_pretrained, name=namespace),
                      ["digit_features", "initial_encoder", "params:settings"],
@@ -23,9 +24,9 @@ def _variant(namespace: str, pretrained: bool) -> Pipeline:
                      ["encoder", "history", "history_metrics"], name="train_triplet_encoder")
         inputs = {"digit_features": "digit_features"}
     return pipeline([train], namespace=namespace, inputs=inputs,
-                    parameters={"params:settings": "params:triplet"})
+                    parameters={"params:settings": f"params:{params}"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([_variant("triplet_scratch", False), _variant("triplet_pretrained", True)],
-                    tags="triplet")
+    return Pipeline([_variant("triplet_scratch", False), _variant("triplet_pretrained", True),
+                     _variant("triplet_vit", False, "triplet_vit")], tags="triplet")
