@@ -16,16 +16,27 @@ from contrastive_signals.pipelines.ingestion.nodes import split_digit_images
 from tests.pipelines.kept_memory import KeptMemoryDataset
 
 FIT = {"epochs": 1, "learning_rate": 0.001, "device": "cpu", "seed": 0, "progress": False}
-ENCODER = {"architecture": "digit_cnn", "embedding_dim": 16}
+ENCODER = {"architecture": "digit_cnn", "config": {"embedding_dim": 16}}
+VIT = {"architecture": "vit", "config": {"patch_size": 7, "embedding_dim": 16, "depth": 1,
+                                         "heads": 2}}
 TINY_PARAMS = {
     "ingestion": {"split": {"val_fraction": 0.1, "test_fraction": 0.25, "seed": 1, "max_samples": 300}},
     "features": {"mean": 0.5, "std": 0.5, "filters": []},
     "pretraining": {
-        "simclr": {"loss": "ntxent", "batch_size": 32, "encoder": ENCODER, "fit": FIT},
-        "supcon": {"loss": "supcon", "batch_size": 32, "encoder": ENCODER, "fit": FIT},
+        "simclr": {"method": {"objective": "simclr"}, "batch_size": 32, "encoder": ENCODER,
+                   "fit": FIT},
+        "supcon": {"method": {"objective": "supcon"}, "batch_size": 32, "encoder": ENCODER,
+                   "fit": FIT},
+        "simclr_vit": {"batch_size": 32, "encoder": VIT, "fit": FIT},
+        "supcon_vit": {"method": {"objective": "supcon"}, "batch_size": 32, "encoder": VIT,
+                       "fit": FIT},
     },
-    "triplet": {"classes_per_batch": 4, "samples_per_class": 3, "encoder": ENCODER, "fit": FIT},
-    "supervised": {"fit": FIT},
+    "triplet": {"method": {"classes_per_batch": 4, "samples_per_class": 3}, "encoder": ENCODER,
+                "fit": FIT},
+    "triplet_vit": {"method": {"classes_per_batch": 4, "samples_per_class": 3}, "encoder": VIT,
+                    "fit": FIT},
+    "supervised": {"encoder": {"architecture": "supervised_cnn"}, "fit": FIT},
+    "supervised_vit": {"encoder": VIT, "fit": FIT},
     "evaluation": {"rvfl_hidden_dim": 16, "label_subsets": 2, "labels_per_class": 2,
                    "tsne_perplexity": 5.0, "tsne_iterations": 250, "probe_max_iter": 200},
 }
@@ -111,7 +122,7 @@ def test_pretraining_returns_encoder_and_history(pipelines, features):
 
 def test_bad_pretraining_parameter_fails_before_training(pipelines, features):
     params = copy.deepcopy(TINY_PARAMS)
-    params["pretraining"]["simclr"]["temperature"] = -1.0
+    params["pretraining"]["simclr"]["method"]["temperature"] = -1.0
     with pytest.raises(Exception, match="temperature") as error:
         run(pipelines["pretraining"].only_nodes_with_namespaces(["simclr"]),
             {"digit_features": features}, params)
@@ -121,7 +132,7 @@ def test_bad_pretraining_parameter_fails_before_training(pipelines, features):
 @pytest.mark.parametrize("sampling", ["batch_hard", "semi_hard", "offline"])
 def test_triplet_pipeline_both_namespaces(pipelines, features, sampling):
     params = copy.deepcopy(TINY_PARAMS)
-    params["triplet"]["sampling"] = sampling
+    params["triplet"]["method"]["sampling"] = sampling
     pretrained = run(pipelines["pretraining"].only_nodes_with_namespaces(["simclr"]),
                      {"digit_features": features})["simclr.encoder"]
     out = run(pipelines["triplet"], {"digit_features": features, "simclr.encoder": pretrained}, params)
@@ -130,22 +141,30 @@ def test_triplet_pipeline_both_namespaces(pipelines, features, sampling):
 
 
 def test_supervised_and_evaluation_report(pipelines, features):
+    from contrastive_signals.pipelines.evaluation.pipeline import TRAINED_ENCODERS
+
     trained = run(pipelines["pretraining"] + pipelines["supervised"], {"digit_features": features})
-    encoders = {f"{n}.encoder": trained[f"{n}.encoder"] for n in ("simclr", "supcon", "supervised")}
+    encoders = {f"{n}.encoder": trained[f"{n}.encoder"]
+                for n in ("simclr", "supcon", "supervised", "simclr_vit", "supcon_vit",
+                          "supervised_vit")}
     encoders["triplet_scratch.encoder"] = trained["simclr.encoder"]
     encoders["triplet_pretrained.encoder"] = trained["simclr.encoder"]
-    histories = {f"{n}.history": trained["simclr.history"]
-                 for n in ("simclr", "supcon", "triplet_scratch", "triplet_pretrained", "supervised")}
-    out = run(pipelines["evaluation"], {"digit_features": features, **encoders, **histories})
+    encoders["triplet_vit.encoder"] = trained["simclr_vit.encoder"]
+    histories = {f"{n}.history": trained["simclr.history"] for n in TRAINED_ENCODERS}
+    out = run(pipelines["evaluation"], {"digit_features": features, **encoders, **histories},
+              keep=("evaluation.simclr_vit.attention_plot",))
     metrics = out["evaluation_metrics"]
     for name in ("raw.linear_probe.acc", "raw.linear_probe_10pc.acc", "simclr.knn.acc",
                  "simclr.rvfl.acc", "supcon.recall_at_1", "triplet_scratch.recall_at_5",
                  "supervised.map", "supervised.test.acc"):
         assert 0.0 <= metrics[name] <= 1.0, name
+    for name in ("simclr_vit.linear_probe.acc", "supervised_vit.test.acc", "triplet_vit.map"):
+        assert 0.0 <= metrics[name] <= 1.0, name
     assert metrics["raw.linear_probe.acc"] > 0.8
     assert "| raw |" in out["results_table_md"].replace("  ", " ") or "raw" in out["results_table_md"]
     assert set(out["evaluation_metrics_mlflow"]) == set(metrics)
-    assert out["results_table_csv"].shape[0] == 6
+    assert out["results_table_csv"].shape[0] == 10
+    assert len(out["evaluation.simclr_vit.attention_plot"].axes) >= 2
 
 
 def test_unknown_parameter_is_named(features):
@@ -153,6 +172,11 @@ def test_unknown_parameter_is_named(features):
 
     with pytest.raises(ParameterError, match=r"supervised: unknown parameter\(s\) \['chanels'\]"):
         train_supervised_classifier(features, {"chanels": 4, "fit": FIT})
+    with pytest.raises(ParameterError, match=r"supervised.encoder: .*'vit'.*unexpected keyword"):
+        train_supervised_classifier(features, {"encoder": {"architecture": "vit",
+                                                           "config": {"chanels": 4}}, "fit": FIT})
+    with pytest.raises(ParameterError, match=r"needs an encoder of image/signal/series.*hvae"):
+        train_supervised_classifier(features, {"encoder": {"architecture": "hvae"}, "fit": FIT})
 
 
 def test_same_seed_gives_same_encoder_and_history(pipelines, features):
