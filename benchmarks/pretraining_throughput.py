@@ -22,9 +22,10 @@ import torch
 import yaml
 
 from contrastive_signals.augment.images import ViewAugmentation
+from contrastive_signals.config import from_params
 from contrastive_signals.data.digits import embedded_digits
-from contrastive_signals.losses import nt_xent_loss
-from contrastive_signals.models.encoders import DigitCNN, EncoderWithHead, ProjectionHead
+from contrastive_signals.methods.two_view import TwoViewMethod, TwoViewParams
+from contrastive_signals.models.registry import EncoderSpec
 from contrastive_signals.signal.image_filters import normalize
 from contrastive_signals.training.device import resolve_device
 
@@ -41,14 +42,16 @@ def main() -> None:
 
     params = yaml.safe_load((ROOT / "conf/base/parameters_pretraining.yml").read_text())["pretraining"]["simclr"]
     device = resolve_device(args.device)
-    images, _ = embedded_digits()
+    images, labels = embedded_digits()
     images = normalize(images)
     batch_size = params["batch_size"]
     augmentation = ViewAugmentation.from_params(params["augmentation"])
-    torch.manual_seed(0)
-    encoder = DigitCNN(embedding_dim=params["encoder"]["embedding_dim"])
-    model = EncoderWithHead(encoder, ProjectionHead(encoder.embedding_dim, params["projection_hidden_dim"],
-                                                    params["projection_dim"])).to(device)
+    spec = from_params(EncoderSpec, params["encoder"], path="pretraining.simclr.encoder")
+    method = TwoViewMethod(from_params(TwoViewParams, params["method"],
+                                       path="pretraining.simclr.method"),
+                           augmentation, modality="image", output=spec.entry.output)
+    encoder, _ = spec.build(images.shape[1], seed=0)
+    model = method.build(encoder, seed=0).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     host = images.pin_memory() if device.type == "cuda" else images
@@ -58,11 +61,9 @@ def main() -> None:
 
     def step() -> None:
         idx = torch.randint(0, len(host), (batch_size,), generator=generator)
-        batch = host[idx].to(device, non_blocking=True)
+        batch = (host[idx].to(device, non_blocking=True), labels[idx].to(device))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            view_a, view_b = augmentation.two_views(batch, generator=generator)
-            z_a, z_b = model(torch.cat([view_a, view_b])).float().chunk(2)
-            loss = nt_xent_loss(z_a, z_b, temperature=params["temperature"])
+            loss = method.loss(model, batch, generator)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
