@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from contrastive_signals.metrics.retrieval import retrieval_metrics
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
@@ -281,3 +284,38 @@ def label_efficiency(
         predictions = linear_probe_predict(train_x[idx], train_y[idx], test_x, c=c)
         scores.append(accuracy(test_y, predictions))
     return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": scores}
+
+
+def embedding_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                     test_y: np.ndarray, *, seed: int, knn_k: int, knn_metric: str,
+                     probe_c: float, probe_max_iter: int, rvfl_hidden_dim: int,
+                     rvfl_ridge: float, labels_per_class: int, label_subsets: int,
+                     retrieval_metric: str) -> tuple[dict[str, float], np.ndarray]:
+    """Every frozen-embedding score of one encoder: linear probe (all labels and
+    ``labels_per_class`` labels, mean and std over ``label_subsets`` seeded subsets), kNN, RVFL
+    readout, and test-set retrieval (recall@1/@5, mAP).
+
+    Args:
+        train_x, test_x: embeddings ``[N, D]``, ``[M, D]``; train_y, test_y: labels.
+
+    Returns:
+        ``({"linear_probe.acc", "linear_probe_10pc.acc", "linear_probe_10pc.std", "knn.acc",
+        "rvfl.acc", "recall_at_1", "recall_at_5", "map"}, linear-probe predictions [M])``.
+    """
+    probe = linear_probe_predict(train_x, train_y, test_x, c=probe_c, max_iter=probe_max_iter)
+    few = label_efficiency(train_x, train_y, test_x, test_y, per_class=labels_per_class,
+                           repeats=label_subsets, seed=seed, c=probe_c)
+    knn = knn_predict(train_x, train_y, test_x, k=knn_k, metric=knn_metric)
+    rvfl = rvfl_predict(train_x, train_y, test_x, hidden_dim=rvfl_hidden_dim, ridge=rvfl_ridge,
+                        seed=seed)
+    retrieval = retrieval_metrics(torch.from_numpy(test_x), torch.from_numpy(test_y),
+                                  ks=(1, 5), metric=retrieval_metric)
+    metrics = {
+        "linear_probe.acc": accuracy(test_y, probe),
+        "linear_probe_10pc.acc": float(few["mean"]),
+        "linear_probe_10pc.std": float(few["std"]),
+        "knn.acc": accuracy(test_y, knn),
+        "rvfl.acc": accuracy(test_y, rvfl),
+        **{name: float(value) for name, value in retrieval.items()},
+    }
+    return metrics, probe

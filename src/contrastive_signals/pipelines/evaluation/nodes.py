@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -11,15 +11,8 @@ import torch
 from matplotlib.figure import Figure
 
 from contrastive_signals.config import from_params, require_at_least, require_positive
-from contrastive_signals.metrics.probes import (
-    accuracy,
-    knn_predict,
-    label_efficiency,
-    linear_probe_predict,
-    rvfl_predict,
-)
+from contrastive_signals.metrics.probes import accuracy, embedding_scores
 from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
-from contrastive_signals.metrics.retrieval import retrieval_metrics
 from contrastive_signals.models.registry import embed, from_bundle
 from contrastive_signals.plots.attention import attention_figure
 from contrastive_signals.plots.confusion import confusion_matrix_figure
@@ -83,24 +76,11 @@ def evaluate_embeddings(embeddings: dict[str, np.ndarray], params: dict[str, Any
         ``{"metrics": {metric: value}, "probe_predictions": [N_test], "labels": [N_test]}``.
     """
     config = from_params(EvaluationParams, params, path="evaluation")
-    train_x, train_y, test_x, test_y = (embeddings[k] for k in ("train_x", "train_y", "test_x", "test_y"))
-    probe = linear_probe_predict(train_x, train_y, test_x, c=config.probe_c, max_iter=config.probe_max_iter)
-    few = label_efficiency(train_x, train_y, test_x, test_y, per_class=config.labels_per_class,
-                           repeats=config.label_subsets, seed=config.seed, c=config.probe_c)
-    knn = knn_predict(train_x, train_y, test_x, k=config.knn_k, metric=config.knn_metric)
-    rvfl = rvfl_predict(train_x, train_y, test_x, hidden_dim=config.rvfl_hidden_dim,
-                        ridge=config.rvfl_ridge, seed=config.seed)
-    retrieval = retrieval_metrics(torch.from_numpy(test_x), torch.from_numpy(test_y),
-                                  ks=(1, 5), metric=config.retrieval_metric)
-    metrics = {
-        "linear_probe.acc": accuracy(test_y, probe),
-        "linear_probe_10pc.acc": float(few["mean"]),
-        "linear_probe_10pc.std": float(few["std"]),
-        "knn.acc": accuracy(test_y, knn),
-        "rvfl.acc": accuracy(test_y, rvfl),
-        **{name: float(value) for name, value in retrieval.items()},
-    }
-    return {"metrics": metrics, "probe_predictions": probe, "labels": test_y}
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("tsne_perplexity", "tsne_iterations")}
+    metrics, probe = embedding_scores(*(embeddings[k] for k in ("train_x", "train_y", "test_x",
+                                                                "test_y")), **settings)
+    return {"metrics": metrics, "probe_predictions": probe, "labels": embeddings["test_y"]}
 
 
 def score_classifier(features: dict[str, dict[str, torch.Tensor]], bundle: dict[str, Any]) -> dict[str, Any]:
