@@ -33,6 +33,7 @@ from torch import nn
 from contrastive_signals.models.curves import CurveCNN
 from contrastive_signals.models.encoders import DigitCNN, SupervisedCNN, TripletMLP
 from contrastive_signals.models.hvae import HierarchicalVAE
+from contrastive_signals.models.patch_transformer import PatchTransformerEncoder
 from contrastive_signals.models.sequence import ConvBiLSTM, SequenceCNN
 from contrastive_signals.models.sleep import SleepStager, epoch_feature_layers
 from contrastive_signals.models.ts_encoders import (
@@ -42,6 +43,7 @@ from contrastive_signals.models.ts_encoders import (
     TransformerTSEncoder,
 )
 from contrastive_signals.models.unet import ResidualUNet
+from contrastive_signals.models.vit import VisionTransformer
 from contrastive_signals.models.wav2vec import DEFAULT_CONV_LAYERS, ConvFeatureEncoder
 
 MODALITIES = ("image", "series", "signal", "epochs")
@@ -91,6 +93,9 @@ ENCODERS: dict[str, EncoderEntry] = {entry.name: entry for entry in (
     EncoderEntry("supervised_cnn", "image", "instance", SupervisedCNN,
                  lambda config: 49 * int(config.get("channels", 4)),
                  "tiny supervised CNN (embed: flattened features; forward: logits)"),
+    EncoderEntry("vit", "image", "instance", VisionTransformer,
+                 _config_value("embedding_dim", 64),
+                 "small Vision Transformer (patches, class token, pre-norm blocks)"),
     EncoderEntry("hvae", "image", "split_latent", HierarchicalVAE,
                  lambda config: 0, "hierarchical VAE with signal/noise latents"),
     EncoderEntry("residual_unet", "image", "image", ResidualUNet, lambda config: 0,
@@ -102,6 +107,9 @@ ENCODERS: dict[str, EncoderEntry] = {entry.name: entry for entry in (
                  _config_value("output_dim", 320), "TS2Vec's dilated convolutional encoder"),
     EncoderEntry("transformer", "series", "per_step", TransformerTSEncoder,
                  _config_value("output_dim", 128), "Transformer over time steps"),
+    EncoderEntry("patch_transformer", "series", "per_step", PatchTransformerEncoder,
+                 _config_value("output_dim", 128),
+                 "PatchTST-style patch Transformer, channel-independent"),
     EncoderEntry("gru", "series", "per_step", _recurrent("gru"),
                  _config_value("output_dim", 128), "bidirectional GRU"),
     EncoderEntry("lstm", "series", "per_step", _recurrent("lstm"),
