@@ -1,5 +1,6 @@
 """Contrastive and metric-learning losses; miners return index triplets for any loss."""
 
+from .hinge import multiclass_hinge_loss
 from .miners import (
     METRICS,
     all_triplets,
@@ -18,6 +19,7 @@ __all__ = [
     "all_triplets",
     "batch_hard_triplets",
     "mined_triplet_loss",
+    "multiclass_hinge_loss",
     "nt_xent_loss",
     "pair_contrastive_loss",
     "pairwise_distances",

@@ -34,6 +34,7 @@ from torch import nn
 from contrastive_signals.models.curves import CurveCNN
 from contrastive_signals.models.encoders import DigitCNN, SupervisedCNN, TripletMLP
 from contrastive_signals.models.hvae import HierarchicalVAE
+from contrastive_signals.models.patch_transformer import PatchTransformerEncoder
 from contrastive_signals.models.sequence import ConvBiLSTM, SequenceCNN
 from contrastive_signals.models.sleep import SleepStager, epoch_feature_layers
 from contrastive_signals.models.ts_encoders import (
@@ -43,6 +44,7 @@ from contrastive_signals.models.ts_encoders import (
     TransformerTSEncoder,
 )
 from contrastive_signals.models.unet import ResidualUNet
+from contrastive_signals.models.vit import VisionTransformer
 from contrastive_signals.models.wav2vec import DEFAULT_CONV_LAYERS, ConvFeatureEncoder
 
 MODALITIES = ("image", "series", "signal", "epochs")
@@ -65,8 +67,8 @@ class EncoderEntry:
         factory: ``(**config) -> nn.Module``.
         embedding_dim: ``config -> D``, the width of its embedding (for heads and probes).
         summary: one line for error messages and the docs.
-        classifier: ``forward`` returns class logits (``embed`` the embedding), so supervised
-            training needs no extra head.
+        classifier: the model takes ``num_classes`` and its ``forward`` then returns class
+            logits (``embed`` the embedding), so supervised training needs no extra head.
     """
 
     name: str
@@ -96,6 +98,10 @@ ENCODERS: dict[str, EncoderEntry] = {entry.name: entry for entry in (
                  lambda config: 49 * int(config.get("channels", 4)),
                  "tiny supervised CNN (embed: flattened features; forward: logits)",
                  classifier=True),
+    EncoderEntry("vit", "image", "instance", VisionTransformer,
+                 _config_value("embedding_dim", 64),
+                 "small Vision Transformer (patches, class token, pre-norm blocks)",
+                 classifier=True),
     EncoderEntry("hvae", "image", "split_latent", HierarchicalVAE,
                  lambda config: 0, "hierarchical VAE with signal/noise latents"),
     EncoderEntry("residual_unet", "image", "image", ResidualUNet, lambda config: 0,
@@ -107,6 +113,9 @@ ENCODERS: dict[str, EncoderEntry] = {entry.name: entry for entry in (
                  _config_value("output_dim", 320), "TS2Vec's dilated convolutional encoder"),
     EncoderEntry("transformer", "series", "per_step", TransformerTSEncoder,
                  _config_value("output_dim", 128), "Transformer over time steps"),
+    EncoderEntry("patch_transformer", "series", "per_step", PatchTransformerEncoder,
+                 _config_value("output_dim", 128),
+                 "PatchTST-style patch Transformer, channel-independent"),
     EncoderEntry("gru", "series", "per_step", _recurrent("gru"),
                  _config_value("output_dim", 128), "bidirectional GRU"),
     EncoderEntry("lstm", "series", "per_step", _recurrent("lstm"),
