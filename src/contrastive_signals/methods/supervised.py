@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastive_signals.losses.hinge import KINDS as HINGE_KINDS
+from contrastive_signals.losses.hinge import multiclass_hinge_loss
 from contrastive_signals.methods.base import (
     EncoderWithHead,
     InstanceEncoder,
@@ -21,7 +23,6 @@ from contrastive_signals.methods.base import (
 from contrastive_signals.training.batches import shuffled_minibatches
 
 LOSSES = ("cross_entropy", "hinge")
-HINGE_KINDS = ("weston_watkins", "crammer_singer")
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,6 @@ class ClassifierParams:
 def classification_loss(logits: Tensor, labels: Tensor, params: ClassifierParams) -> Tensor:
     """The configured loss of ``logits`` ``[B, K]`` against ``labels`` ``[B]``."""
     if params.loss == "hinge":
-        from contrastive_signals.losses.hinge import multiclass_hinge_loss
-
         return multiclass_hinge_loss(logits.float(), labels, margin=params.hinge_margin,
                                      kind=params.hinge_kind)
     return F.cross_entropy(logits.float(), labels, label_smoothing=params.label_smoothing)

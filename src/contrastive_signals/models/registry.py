@@ -23,8 +23,8 @@ A *bundle* is what the catalog stores: ``{"architecture": str, "config": dict,
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -122,7 +122,7 @@ def plot_attention_maps(features: dict[str, dict[str, torch.Tensor]], bundle: di
     images, labels = features["test"]["images"][:count], features["test"]["labels"][:count]
     with torch.no_grad():
         maps = model.attention_maps(images)
-    return attention_figure(images[:, 0].numpy(), maps.numpy(), labels.numpy(),
+    return attention_figure(images[:, 0].numpy(), maps.numpy(), labels=labels.numpy(),
                             title=f"{name}: class-token attention (test digits)")
 
 
