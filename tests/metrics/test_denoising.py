@@ -9,10 +9,13 @@ from contrastive_signals.data.sparse_view_ct import sparse_view_pairs
 from contrastive_signals.metrics.denoising import (
     TVParams,
     best_tv_weight,
+    denoiser_psnr,
     mean_view_psnr,
     sparse_view_scores,
+    swap_psnr,
 )
 from contrastive_signals.metrics.image_quality import clip_unit, image_scores
+from contrastive_signals.models.hvae import swap_decode
 from contrastive_signals.models.registry import build_model
 from contrastive_signals.signal.tv import tv_denoise
 from tests.methods.pairs import SIZE, VIEWS, tiny_pairs
@@ -20,10 +23,26 @@ from tests.methods.pairs import SIZE, VIEWS, tiny_pairs
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def _hvae():
+    return build_model("hvae", {"image_size": SIZE, "channels": (4, 8, 8), "spatial_signal": 2,
+                                "spatial_noise": 1, "global_signal": 4, "global_noise": 2},
+                       seed=0)
+
+
 def test_mean_view_psnr_of_the_identity_is_the_mean_fbp_psnr():
     part = tiny_pairs(count=4)
     expected = [image_scores(clip_unit(part["noisy"][v]), part["clean"])["psnr"] for v in VIEWS]
     assert mean_view_psnr(part, lambda noisy: noisy) == pytest.approx(sum(expected) / 2)
+
+
+def test_validation_scores_of_the_unet_and_the_hvae_swap():
+    part = tiny_pairs(count=4)
+    unet = build_model("residual_unet", {"base_channels": 4, "depth": 2}, seed=0)
+    assert denoiser_psnr(unet, part) == pytest.approx(mean_view_psnr(part, lambda x: x))
+    hvae = _hvae()
+    donors = part["clean"].roll(1, dims=0)[:, None]
+    expected = mean_view_psnr(part, lambda noisy: swap_decode(hvae, noisy, donors))
+    assert swap_psnr(hvae, part) == expected
 
 
 def test_best_tv_weight_is_the_best_psnr_of_a_loop():
@@ -45,9 +64,7 @@ def test_every_method_is_scored_at_every_view_count_and_donors_are_seeded():
     images = {part: tiny_pairs(count=6, seed=k)["clean"]
               for k, part in enumerate(("train", "val", "test"))}
     pairs = sparse_view_pairs(images, size=SIZE, views=VIEWS, train_views=(4,), device="cpu")
-    hvae = build_model("hvae", {"image_size": SIZE, "channels": (4, 8, 8), "spatial_signal": 2,
-                                "spatial_noise": 1, "global_signal": 4, "global_noise": 2},
-                       seed=0).eval()
+    hvae = _hvae().eval()
     unet = build_model("residual_unet", {"base_channels": 4, "depth": 2}, seed=0).eval()
 
     def scores(seed):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from matplotlib.figure import Figure
 
@@ -14,7 +13,6 @@ from contrastive_signals.config import ParameterError
 from contrastive_signals.pipelines.denoising import create_pipeline
 from contrastive_signals.pipelines.denoising.nodes import (
     make_denoising_images,
-    make_sparse_view_pairs,
     write_denoising_report,
 )
 from contrastive_signals.training.device import torch_threads
@@ -106,19 +104,6 @@ def test_user_folder_is_a_data_set():
     np.testing.assert_array_equal(folders["mine"]["000.png"], snapshot["mine"]["000.png"])
 
 
-@pytest.mark.parametrize(("folders", "message"), [
-    ({"mine": {}}, r"data/01_raw/images/mine/: the folder holds no PNG/JPEG/TIFF images"),
-    ({}, r"data/01_raw/images/mine/: no such image folder"),
-    (_folder([np.zeros((8, 8))] * 3 + [np.zeros((9, 8))] * 4), "mixed sizes"),
-    (_folder([np.zeros((8, 8))] * 6 + [np.full((8, 8), np.inf)]), "non-finite"),
-])
-def test_bad_image_folders_fail_before_training(folders, message):
-    params = _tiny_params()
-    params["data"].update(dataset="folder:mine", val_size=2, test_size=2)
-    with pytest.raises(ValueError, match=message):
-        make_denoising_images(params, folders)
-
-
 @pytest.mark.parametrize(("section", "key", "value", "message"), [
     ("noise", "views", [1, 8], r"denoising: noise.views: n_views must be an integer in \[2"),
     ("noise", "views", [8, 33], r"noise.views: n_views must be an integer in \[2, image size"),
@@ -134,6 +119,12 @@ def test_bad_image_folders_fail_before_training(folders, message):
     ("hvae.loss", "swap_weight", -0.5, r"denoising.hvae.loss: swap_weight must be >= 0"),
     ("hvae.loss", "swap_weight", float("nan"), r"denoising.hvae.loss: swap_weight must be >= 0"),
     ("hvae.loss", "inject_weight", -1.0, r"denoising.hvae.loss: inject_weight must be >= 0"),
+    ("hvae.loss", "kl_warmup_fraction", 2.0, r"denoising.hvae.loss: kl_warmup_fraction must"),
+    ("unet", "batch_size", 1, r"denoising.unet: batch_size must be >= 2"),
+    ("unet.model", "depth", 0, r"denoising.unet.model: base_channels and depth must be >= 1"),
+    ("unet.model", "depth", 6, r"data.image_size \(32\) must be divisible by 2\*\*unet.model"),
+    ("tv", "weights", [], r"denoising.tv: weights must be a non-empty list"),
+    ("data", "dataset", "folder:", r"denoising.data: dataset must be one of"),
 ])
 def test_bad_parameters_fail_before_training(section, key, value, message):
     params = _tiny_params()
@@ -143,15 +134,6 @@ def test_bad_parameters_fail_before_training(section, key, value, message):
     target[key] = value
     with pytest.raises(ParameterError, match=message):
         make_denoising_images(params, {})
-
-
-def test_non_finite_or_mis_sized_images_are_rejected_before_the_noise():
-    params = _tiny_params()
-    good = torch.zeros(4, 32, 32)
-    with pytest.raises(ValueError, match="train images hold non-finite"):
-        make_sparse_view_pairs({"train": torch.full((4, 32, 32), float("nan"))}, params)
-    with pytest.raises(ValueError, match=r"val images must be \[M, 32, 32\]"):
-        make_sparse_view_pairs({"train": good, "val": torch.zeros(4, 16, 16)}, params)
 
 
 def test_report_rejects_non_finite_metrics():

@@ -7,6 +7,7 @@ A *pairs part* is ``{"clean": [M, N, N], "noisy": {views: [M, N, N]}}``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,18 @@ def mean_view_psnr(part: dict[str, Any], denoise: Denoiser) -> float:
     scores = [image_scores(clip_unit(denoise(part["noisy"][v][:, None])[:, 0]), clean)["psnr"]
               for v in sorted(part["noisy"])]
     return float(np.mean(scores))
+
+
+def swap_psnr(hvae: HierarchicalVAE, part: dict[str, Any]) -> float:
+    """:func:`mean_view_psnr` of noise removal by swap, each image's noise parts from another
+    clean image of the part (the previous one, cyclically): the HVAE's validation score."""
+    donors = part["clean"].roll(1, dims=0)[:, None]
+    return mean_view_psnr(part, lambda noisy: swap_decode(hvae, noisy, donors))
+
+
+def denoiser_psnr(model: nn.Module, part: dict[str, Any]) -> float:
+    """:func:`mean_view_psnr` of an image-to-image ``model`` (the U-Net's validation score)."""
+    return mean_view_psnr(part, functools.partial(apply_in_batches, model))
 
 
 def best_tv_weight(noisy: Tensor, clean: Tensor, weights: Sequence[float]) -> float:

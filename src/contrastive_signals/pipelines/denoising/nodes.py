@@ -1,16 +1,15 @@
-"""Sparse-view CT denoising nodes: clean images, sparse-view FBP pairs, the hierarchical VAE
-(method ``hvae_split``) and the residual U-Net (``image_regression``) trained by fit, the
-scores of every denoiser per view count, the swap figures and the report."""
+"""Sparse-view CT denoising nodes: data, the HVAE (method ``hvae_split``) and the U-Net
+(``image_regression``) trained by fit, the scores per view count, the figures, the report."""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import torch
 from matplotlib.figure import Figure
+from torch import nn
 
 from contrastive_signals.data.sparse_view_ct import (
     clean_image_splits,
@@ -20,16 +19,16 @@ from contrastive_signals.data.sparse_view_ct import (
 from contrastive_signals.methods.base import check_compatible
 from contrastive_signals.methods.hvae import HVAESplit
 from contrastive_signals.methods.regression import ImageRegression, PairedImageMethod
-from contrastive_signals.metrics.denoising import mean_view_psnr, sparse_view_scores
-from contrastive_signals.models.hvae import swap_decode, swap_donors, swap_panels
+from contrastive_signals.metrics.denoising import denoiser_psnr, sparse_view_scores, swap_psnr
+from contrastive_signals.metrics.report import finite_report
+from contrastive_signals.models.hvae import swap_donors, swap_panels
 from contrastive_signals.models.registry import build_model, from_bundle, to_bundle
-from contrastive_signals.models.unet import apply_in_batches
 from contrastive_signals.pipelines.denoising.params import TrainingParams, check_params
 from contrastive_signals.plots.denoising import swap_figure
 from contrastive_signals.signal.radon import SparseViewCT
 from contrastive_signals.training.autocast import CpuBf16Forward
 from contrastive_signals.training.device import resolve_device, seed_everything, torch_threads
-from contrastive_signals.training.fit import ValidateFn, fit
+from contrastive_signals.training.fit import fit
 from contrastive_signals.training.history import final_metrics_as_steps, history_as_metric_steps
 
 
@@ -60,37 +59,33 @@ def make_sparse_view_pairs(images: dict[str, torch.Tensor], params: dict[str, An
 
 
 def _train(method: PairedImageMethod, architecture: str, model_config: dict[str, Any],
-           pairs: dict[str, Any], run: TrainingParams, validate: ValidateFn, *, name: str
+           pairs: dict[str, Any], run: TrainingParams,
+           score: Callable[[nn.Module, dict[str, Any]], float], *, name: str
            ) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
-    """Fit ``method`` on the training pairs -> (bundle, history, history as metric steps)."""
+    """Fit ``method`` on the training pairs, ``val_psnr = score(model, val pairs)`` after each
+    epoch -> (bundle, history, history as metric steps)."""
     check_compatible(method.name, method.requires, architecture)
     seed_everything(run.fit.seed)
     model = method.build(build_model(architecture, model_config, seed=run.fit.seed))
     batches = method.batches(pairs["train"], batch_size=run.batch_size, epochs=run.fit.epochs)
     with torch_threads(run.num_threads):
-        result = fit(model, loss_fn=method.loss, batches=batches, validate=validate,
-                     config=replace(run.fit, name=name), hooks=method)
+        result = fit(model, loss_fn=method.loss, batches=batches, hooks=method,
+                     validate=lambda net: {"val_psnr": score(net, pairs["val"])},
+                     config=replace(run.fit, name=name))
     bundle = to_bundle(method.export(result.model), architecture, model_config)
     return bundle, result.history, history_as_metric_steps(result.history, prefix=name)
 
 
 def train_hvae(pairs: dict[str, Any], params: dict[str, Any]
                ) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
-    """Train the hierarchical VAE (method ``hvae_split``) on clean and sparse-view images.
-    Validation: PSNR of the swap (noise parts from other clean validation images) -> ``val_psnr``.
-    """
+    """Train the hierarchical VAE (method ``hvae_split``) on clean and sparse-view images;
+    validated by the PSNR of the swap (:func:`~contrastive_signals.metrics.denoising.swap_psnr`)."""
     config = check_params(params)
     run = config.hvae
     method = HVAESplit(run.loss, forward=CpuBf16Forward(enabled=run.cpu_bf16,
                                                         device=run.fit.device))
-    donors = pairs["val"]["clean"].roll(1, dims=0)[:, None]  # another validation image each
-
-    def validate(net) -> dict[str, float]:
-        return {"val_psnr": mean_view_psnr(pairs["val"], lambda noisy: swap_decode(net, noisy,
-                                                                                  donors))}
-
     model_config = {"image_size": config.data.image_size, **run.model.config()}
-    return _train(method, "hvae", model_config, pairs, run, validate, name="denoising_hvae")
+    return _train(method, "hvae", model_config, pairs, run, swap_psnr, name="denoising_hvae")
 
 
 def train_unet(pairs: dict[str, Any], params: dict[str, Any]
@@ -98,11 +93,7 @@ def train_unet(pairs: dict[str, Any], params: dict[str, Any]
     """Train the residual U-Net on (noisy, clean) pairs with the mean squared error."""
     run = check_params(params).unet
     method = ImageRegression(forward=CpuBf16Forward(enabled=run.cpu_bf16, device=run.fit.device))
-
-    def validate(net) -> dict[str, float]:
-        return {"val_psnr": mean_view_psnr(pairs["val"], functools.partial(apply_in_batches, net))}
-
-    return _train(method, "residual_unet", run.model.config(), pairs, run, validate,
+    return _train(method, "residual_unet", run.model.config(), pairs, run, denoiser_psnr,
                   name="denoising_unet")
 
 
@@ -142,10 +133,7 @@ def plot_denoising_figure(figure_images: dict[str, torch.Tensor], train_pairs: d
 
 def write_denoising_report(metrics: dict[str, float]) -> tuple[dict[str, float], dict[str, Any]]:
     """The flat ``denoising_metrics`` report and the same shaped for MLflow."""
-    report = {name: float(value) for name, value in sorted(metrics.items())}
-    bad = [name for name, value in report.items() if not np.isfinite(value)]
-    if bad:
-        raise ValueError(f"non-finite metrics: {bad}")
+    report = finite_report(metrics)
     return report, final_metrics_as_steps(report)
 
 

@@ -1,13 +1,13 @@
-"""Typed parameters of the ``denoising`` pipeline (``conf/base/parameters_denoising.yml``):
-the blocks of the data, the models, the methods and the TV baseline live beside them; this
-composes them and checks what ties them together, in the first node, before any training."""
+"""Typed parameters of the ``denoising`` pipeline (``conf/base/parameters_denoising.yml``),
+composed of the blocks that live beside the data, models, methods and the TV baseline;
+checked by :func:`check_params` in the first node, before any training."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
-from contrastive_signals.config import from_params, require_bool
+from contrastive_signals.config import from_params, require_at_least, require_bool
 from contrastive_signals.data.sparse_view_ct import (
     BUILTIN_DATASETS,
     DataParams,
@@ -26,17 +26,14 @@ from contrastive_signals.training.fit import FitConfig
 class TrainingParams:
     """How one denoiser trains: images per step, CPU threads, the CPU bf16 policy, the fit."""
 
-    min_batch_size: ClassVar[int] = 2  # full random batches (and the HVAE's triplets)
-    batch_size: int = 32
+    batch_size: int = 32    # >= 2: full random batches, the HVAE's triplets
     num_threads: int | None = 1
     cpu_bf16: bool = True   # bf16 autocast and channels-last images when training on the CPU
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
         require_bool(self, ("cpu_bf16",))
-        if self.batch_size < self.min_batch_size:
-            raise ValueError(f"batch_size must be >= {self.min_batch_size}, got "
-                             f"{self.batch_size}")
+        require_at_least(self, ("batch_size",), 2)
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")
 
