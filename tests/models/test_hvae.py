@@ -15,6 +15,7 @@ from contrastive_signals.models.hvae import (
     swap_noise,
     swap_panels,
 )
+from contrastive_signals.models.registry import build_model
 
 
 def _model(seed: int = 0) -> HierarchicalVAE:
@@ -167,9 +168,9 @@ def test_bad_model_parameters_are_named(key, value, message):
         from_params(HVAEModelParams, {key: value}, path="hvae")
 
 
-def test_model_parameters_build_the_model():
-    params = HVAEModelParams(channels=(4, 8, 8), spatial_signal=3, spatial_noise=2)
-    model = params.build(16)
+def test_model_parameters_are_the_registry_config():
+    params = HVAEModelParams(channels=[4, 8, 8], spatial_signal=3, spatial_noise=2)
+    model = build_model("hvae", {"image_size": 16, **params.config()}, seed=0)
     assert model.splits == {"spatial": (3, 2), "global": (32, 16)}
 
 

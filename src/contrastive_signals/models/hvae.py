@@ -14,7 +14,7 @@ the reverse); :func:`swap_noise` does the swap on posterior means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -114,14 +114,9 @@ class HVAEModelParams:
     def __post_init__(self) -> None:
         check_hvae_config(**self.config())  # the model's own checks, under this path
 
-    def build(self, image_size: int) -> HierarchicalVAE:
-        return HierarchicalVAE(image_size=image_size, **self.config())
-
     def config(self) -> dict[str, Any]:
-        return {"channels": tuple(self.channels), "spatial_signal": self.spatial_signal,
-                "spatial_noise": self.spatial_noise, "global_signal": self.global_signal,
-                "global_noise": self.global_noise, "latent_stride": self.latent_stride,
-                "decoder_blocks": self.decoder_blocks, "noise_channels": self.noise_channels}
+        """The model's keyword arguments (a bundle's ``config`` with ``image_size``)."""
+        return {**asdict(self), "channels": tuple(self.channels)}
 
 
 @dataclass

@@ -3,7 +3,7 @@ image and predicts the correction, ``output = input + unet(input)``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -33,7 +33,8 @@ class UNetModelParams:
         check_unet_config(**self.config())  # the model's own checks, under this path
 
     def config(self) -> dict[str, Any]:
-        return {"base_channels": self.base_channels, "depth": self.depth}
+        """The model's keyword arguments (a bundle's ``config``)."""
+        return asdict(self)
 
 
 class ResidualUNet(nn.Module):
