@@ -4,8 +4,14 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
+from contrastive_signals.metrics.report import (
+    finite_report,
+    flatten_metrics,
+    results_table,
+    to_markdown,
+)
 
 ROWS = {
     "simclr": {"linear_probe.acc": 0.91234, "knn.acc": 0.8},
@@ -47,3 +53,9 @@ def test_flatten_metrics_names_and_skips_missing():
         "vae.loss": 1.5,
     }
     assert all(type(v) is float for v in flat.values())
+
+
+def test_finite_report_sorts_and_names_non_finite_metrics():
+    assert list(finite_report({"b": 1, "a": np.float32(2.5)}).items()) == [("a", 2.5), ("b", 1.0)]
+    with pytest.raises(ValueError, match=r"non-finite metrics: \['a', 'c'\]"):
+        finite_report({"a": math.nan, "b": 0.0, "c": -math.inf})

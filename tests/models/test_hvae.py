@@ -2,15 +2,20 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from contrastive_signals.config import ParameterError, from_params
 from contrastive_signals.losses.elbo import derangement
 from contrastive_signals.models.hvae import (
     Gaussian,
     HierarchicalVAE,
+    HVAEModelParams,
     cross_swap_codes,
     own_decode,
     swap_decode,
+    swap_donors,
     swap_noise,
+    swap_panels,
 )
+from contrastive_signals.models.registry import build_model
 
 
 def _model(seed: int = 0) -> HierarchicalVAE:
@@ -151,3 +156,53 @@ def test_bf16_autocast_keeps_latents_in_float32():
 def test_bad_configuration_is_rejected(kwargs):
     with pytest.raises(ValueError):
         HierarchicalVAE(**{"image_size": 16, **kwargs})
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("latent_stride", 3, r"hvae: latent_stride must be 2 or 4"),
+    ("channels", [4, 8], r"hvae: channels must be three positive integers"),
+    ("global_noise", 0, r"hvae: global_noise must be >= 1"),
+])
+def test_bad_model_parameters_are_named(key, value, message):
+    with pytest.raises(ParameterError, match=message):
+        from_params(HVAEModelParams, {key: value}, path="hvae")
+
+
+def test_model_parameters_are_the_registry_config():
+    params = HVAEModelParams(channels=[4, 8, 8], spatial_signal=3, spatial_noise=2)
+    model = build_model("hvae", {"image_size": 16, **params.config()}, seed=0)
+    assert model.splits == {"spatial": (3, 2), "global": (32, 16)}
+
+
+def _train_part(count: int = 6):
+    g = torch.Generator().manual_seed(0)
+    return {"clean": torch.rand(count, 8, 8, generator=g),
+            "noisy": {4: torch.rand(count, 8, 8, generator=g) + 10,
+                      8: torch.rand(count, 8, 8, generator=g) + 20}}
+
+
+def test_swap_donors_come_from_the_pool_at_the_same_or_nearest_view_count():
+    train = _train_part()
+    clean, noisy = swap_donors(train, 8, 5, pool=3, generator=torch.Generator().manual_seed(1))
+    assert clean.shape == noisy.shape == (5, 1, 8, 8)
+    g = torch.Generator().manual_seed(1)
+    clean_rows = torch.randint(0, 3, (5,), generator=g)  # clean donors first, then noisy
+    noisy_rows = torch.randint(0, 3, (5,), generator=g)
+    torch.testing.assert_close(clean[:, 0], train["clean"][clean_rows])
+    torch.testing.assert_close(noisy[:, 0], train["noisy"][8][noisy_rows])
+    _, nearest = swap_donors(train, 5, 5, pool=3, generator=torch.Generator().manual_seed(1))
+    assert (nearest < 20).all()  # 5 views: the donors of the 4-view training images
+
+
+def test_swap_panels_show_other_images_noisy_and_both_swaps():
+    model = _model()
+    clean = torch.rand(3, 16, 16)
+    true_noisy = clean + 0.1
+    donors = torch.rand(3, 1, 16, 16), torch.rand(3, 1, 16, 16)
+    panels = swap_panels(model, clean, true_noisy, *donors)
+    assert list(panels) == ["noisy", "noisy recon.", "clean", "clean recon.",
+                            "noise removed (swap)", "noise injected (swap)", "true noisy of clean"]
+    assert all(p.shape == (3, 16, 16) for p in panels.values())
+    torch.testing.assert_close(panels["noisy"][0], true_noisy[1])
+    torch.testing.assert_close(panels["noise removed (swap)"],
+                               swap_decode(model, panels["noisy"][:, None], donors[0])[:, 0])

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from contrastive_signals.models.unet import ResidualUNet, apply_in_batches
+from contrastive_signals.config import ParameterError, from_params
+from contrastive_signals.models.unet import ResidualUNet, UNetModelParams, apply_in_batches
 
 
 def test_starts_as_identity_and_keeps_shape():
@@ -35,3 +36,9 @@ def test_bad_input_is_rejected():
         model(torch.rand(1, 2, 16, 16))
     with pytest.raises(ValueError):
         ResidualUNet(base_channels=0)
+
+
+def test_bad_model_parameters_are_named():
+    with pytest.raises(ParameterError, match=r"unet.model: base_channels and depth must be >= 1"):
+        from_params(UNetModelParams, {"depth": 0}, path="unet.model")
+    assert ResidualUNet(**UNetModelParams(base_channels=4).config()).depth == 3

@@ -5,15 +5,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 
 from contrastive_signals.config import ParameterError
 from contrastive_signals.data.validation import MalformedDataError
 from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.features.nodes import build_image_features
 from contrastive_signals.pipelines.ingestion.nodes import split_digit_images
-from tests.pipelines.kept_memory import KeptMemoryDataset
+from tests.pipelines.kept_memory import run_in_memory
 
 FIT = {"epochs": 1, "learning_rate": 0.001, "device": "cpu", "seed": 0, "progress": False}
 ENCODER = {"architecture": "digit_cnn", "config": {"embedding_dim": 16}}
@@ -44,18 +42,7 @@ TINY_PARAMS = {
 
 def run(pipeline, inputs: dict, params: dict = TINY_PARAMS, keep: tuple[str, ...] = ()) -> dict:
     """Run ``pipeline`` on in-memory ``inputs``; return its free outputs and the ``keep`` ones."""
-    datasets = {name: MemoryDataset(copy.deepcopy(value)) for name, value in inputs.items()}
-    datasets.update({name: KeptMemoryDataset() for name in keep})
-    for key, value in params.items():
-        datasets[f"params:{key}"] = MemoryDataset(value)
-        if isinstance(value, dict):
-            for sub, sub_value in value.items():
-                datasets[f"params:{key}.{sub}"] = MemoryDataset(sub_value)
-    catalog = DataCatalog(datasets=datasets)
-    outputs = SequentialRunner().run(pipeline, catalog)
-    # Kedro returns the pipeline's free outputs (possibly as lazy datasets).
-    loaded = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
-    return {**loaded, **{name: catalog.load(name) for name in keep}}
+    return run_in_memory(pipeline, inputs, params, keep)
 
 
 @pytest.fixture(scope="module")

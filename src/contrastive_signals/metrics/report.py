@@ -79,3 +79,13 @@ def flatten_metrics(rows: Mapping[str, Mapping[str, float | None]]) -> dict[str,
                 continue
             flat[f"{model}.{metric}"] = float(value)
     return flat
+
+
+def finite_report(metrics: Mapping[str, float]) -> dict[str, float]:
+    """``metrics`` as a flat report sorted by name, values as floats; a ``ValueError`` naming
+    every metric that is not finite (NaN or inf)."""
+    report = {name: float(value) for name, value in sorted(metrics.items())}
+    bad = [name for name, value in report.items() if not math.isfinite(value)]
+    if bad:
+        raise ValueError(f"non-finite metrics: {bad}")
+    return report

@@ -14,7 +14,8 @@ the reverse); :func:`swap_noise` does the swap on posterior means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -95,6 +96,27 @@ def check_hvae_config(*, channels: tuple[int, ...], spatial_signal: int, spatial
         raise ValueError(f"noise_channels must be >= 0, got {noise_channels}")
     if latent_stride not in (2, 4):
         raise ValueError(f"latent_stride must be 2 or 4, got {latent_stride}")
+
+
+@dataclass(frozen=True)
+class HVAEModelParams:
+    """:class:`HierarchicalVAE`'s arguments but ``image_size`` (which comes from the data)."""
+
+    channels: tuple[int, int, int] = (16, 32, 48)
+    spatial_signal: int = 8
+    spatial_noise: int = 4
+    global_signal: int = 32
+    global_noise: int = 16
+    latent_stride: int = 4
+    decoder_blocks: int = 1
+    noise_channels: int = 0
+
+    def __post_init__(self) -> None:
+        check_hvae_config(**self.config())  # the model's own checks, under this path
+
+    def config(self) -> dict[str, Any]:
+        """The model's keyword arguments (a bundle's ``config`` with ``image_size``)."""
+        return {**asdict(self), "channels": tuple(self.channels)}
 
 
 @dataclass
@@ -299,3 +321,45 @@ def swap_decode(model: HierarchicalVAE, images: Tensor, donors: Tensor, *,
 def own_decode(model: HierarchicalVAE, images: Tensor, *, batch_size: int = 256) -> Tensor:
     """Decode each image's own posterior-mean code -> ``[B, 1, N, N]``."""
     return swap_decode(model, images, images, batch_size=batch_size)
+
+
+def swap_donors(train: dict[str, Any], views: int, count: int, *, pool: int,
+                generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Random swap donors for ``count`` images seen at ``views`` views: clean training images
+    (to remove noise) and noisy ones at the same view count (to inject it; the nearest
+    training view count when ``views`` was not trained on), drawn in this order among the
+    first ``pool`` training images.
+
+    Args:
+        train: ``{"clean": [M, N, N], "noisy": {views: [M, N, N]}}``.
+
+    Returns:
+        ``(clean donors [count, 1, N, N], noisy donors [count, 1, N, N])``.
+    """
+    available = list(train["noisy"])
+    donor_views = views if views in available else min(available, key=lambda c: abs(c - views))
+    clean = train["clean"][torch.randint(0, pool, (count,), generator=generator)]
+    noisy = train["noisy"][donor_views][torch.randint(0, pool, (count,), generator=generator)]
+    return clean[:, None], noisy[:, None]
+
+
+def swap_panels(model: HierarchicalVAE, clean: Tensor, true_noisy: Tensor, clean_donors: Tensor,
+                noisy_donors: Tensor) -> dict[str, Tensor]:
+    """The classic swap panels ``{title: [K, N, N]}`` of clean images ``[K, N, N]``, their true
+    noisy versions ``[K, N, N]`` and donors ``[K, 1, N, N]`` (:func:`swap_donors`): noisy, its
+    reconstruction, clean, its reconstruction, noise removed by swap, noise injected by swap,
+    true noisy of clean.
+
+    Row ``i``'s noisy image is the noisy version of clean image ``i + 1`` (another image), so
+    that removal and injection are shown on different images, as in the paper's figure.
+    """
+    noisy = true_noisy.roll(-1, dims=0)
+    return {
+        "noisy": noisy,
+        "noisy recon.": own_decode(model, noisy[:, None])[:, 0],
+        "clean": clean,
+        "clean recon.": own_decode(model, clean[:, None])[:, 0],
+        "noise removed (swap)": swap_decode(model, noisy[:, None], clean_donors)[:, 0],
+        "noise injected (swap)": swap_decode(model, clean[:, None], noisy_donors)[:, 0],
+        "true noisy of clean": true_noisy,
+    }

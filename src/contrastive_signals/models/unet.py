@@ -3,6 +3,9 @@ image and predicts the correction, ``output = input + unet(input)``."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -11,6 +14,27 @@ def _double_conv(c_in: int, c_out: int) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
         nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+def check_unet_config(*, base_channels: int, depth: int) -> None:
+    """Raise ``ValueError`` when a :class:`ResidualUNet` argument is out of range."""
+    if base_channels < 1 or depth < 1:
+        raise ValueError(f"base_channels and depth must be >= 1, got {base_channels}, {depth}")
+
+
+@dataclass(frozen=True)
+class UNetModelParams:
+    """:class:`ResidualUNet`'s arguments."""
+
+    base_channels: int = 16
+    depth: int = 3
+
+    def __post_init__(self) -> None:
+        check_unet_config(**self.config())  # the model's own checks, under this path
+
+    def config(self) -> dict[str, Any]:
+        """The model's keyword arguments (a bundle's ``config``)."""
+        return asdict(self)
 
 
 class ResidualUNet(nn.Module):
@@ -22,8 +46,7 @@ class ResidualUNet(nn.Module):
 
     def __init__(self, *, base_channels: int = 32, depth: int = 3) -> None:
         super().__init__()
-        if base_channels < 1 or depth < 1:
-            raise ValueError(f"base_channels and depth must be >= 1, got {base_channels}, {depth}")
+        check_unet_config(base_channels=base_channels, depth=depth)
         self.depth = depth
         widths = [base_channels * 2**k for k in range(depth + 1)]
         self.down = nn.ModuleList([_double_conv(1, widths[0])]

@@ -1,11 +1,10 @@
 """Sparse-view CT denoising: data, noise, HVAE and U-Net training, evaluation of all methods
 (FBP, TV, U-Net, HVAE swap/own, injection), one figure per data set, the report."""
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 from kedro.pipeline import Pipeline, node
+
+from contrastive_signals.data.sparse_view_ct import BUILTIN_DATASETS
+from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import (
     evaluate_denoising,
@@ -18,22 +17,12 @@ from .nodes import (
     train_unet,
     write_denoising_report,
 )
-from .params import BUILTIN_DATASETS
-
-
-def _bound(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with fixed keyword arguments; a real function (not a ``partial``) keeping
-    ``func``'s name, and its source for kedro-viz through ``__wrapped__``."""
-    @functools.wraps(func)
-    def bound(*args: Any) -> Any:
-        return func(*args, **kwargs)
-    return bound
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     params = "params:denoising"
     figures = [
-        node(_bound(plot_denoising_figure, dataset=name),
+        node(bind(plot_denoising_figure, dataset=name),
              ["denoising_figure_images", "denoising_train_pairs", "denoising_hvae.encoder",
               params], f"denoising_{name}_figure", name=f"plot_denoising_{name}_figure")
         for name in BUILTIN_DATASETS
