@@ -133,3 +133,19 @@ class EncoderWithHead(nn.Module):
                 generator: torch.Generator | None = None) -> Tensor:
         """``[B, ...]`` -> head output ``[B, out_dim]``."""
         return self.head(self.encoder(x, mask, generator))
+
+
+class StatelessMethod:
+    """The hooks of a method without state of its own (a plain supervised loss): nothing after
+    a step or an epoch, and the whole trained model is what gets bundled."""
+
+    def on_step_end(self, model: nn.Module, step: int) -> None:
+        """No state to step."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        """Nothing to add to the history."""
+        return {}
+
+    def export(self, model: nn.Module) -> nn.Module:
+        """The whole model."""
+        return model

@@ -79,3 +79,18 @@ def flatten_metrics(rows: Mapping[str, Mapping[str, float | None]]) -> dict[str,
                 continue
             flat[f"{model}.{metric}"] = float(value)
     return flat
+
+
+def merge_reports(*reports: Mapping[str, float]) -> dict[str, float]:
+    """One flat report ``{name: float}`` from several.
+
+    Raises:
+        ValueError: when two reports name the same metric.
+    """
+    merged: dict[str, float] = {}
+    for report in reports:
+        clashes = sorted(set(merged) & set(report))
+        if clashes:
+            raise ValueError(f"metric names reported twice: {clashes}")
+        merged.update({name: float(value) for name, value in report.items()})
+    return merged
