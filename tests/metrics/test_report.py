@@ -4,8 +4,14 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
+from contrastive_signals.metrics.report import (
+    flatten_metrics,
+    merge_reports,
+    results_table,
+    to_markdown,
+)
 
 ROWS = {
     "simclr": {"linear_probe.acc": 0.91234, "knn.acc": 0.8},
@@ -47,3 +53,9 @@ def test_flatten_metrics_names_and_skips_missing():
         "vae.loss": 1.5,
     }
     assert all(type(v) is float for v in flat.values())
+
+
+def test_merge_reports_refuses_a_name_twice():
+    assert merge_reports({"a.x": 1}, {"b.y": 2.5}) == {"a.x": 1.0, "b.y": 2.5}
+    with pytest.raises(ValueError, match=r"reported twice: \['a.x'\]"):
+        merge_reports({"a.x": 1}, {"a.x": 2})
