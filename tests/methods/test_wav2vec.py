@@ -124,6 +124,9 @@ def test_non_finite_steps_are_skipped_and_still_advance_the_temperature(caplog):
     assert result.history["nonfinite_steps"] == [1.0, 1.0]
     assert m.steps == 8                                  # every step counts, skipped ones too
     assert result.history["temperature"][-1] == pytest.approx(0.5)
+    resumed = method(total_steps=8)
+    resumed.load_state_dict(m.state_dict())
+    assert (resumed.steps, resumed.temperature) == (8, m.temperature)
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 

@@ -252,6 +252,13 @@ class Wav2VecMethod:
         """The feature encoder: what a downstream model (the sleep stager) starts from."""
         return model.feature_encoder
 
+    def state_dict(self) -> dict[str, float]:
+        """The schedule's position (for a checkpoint)."""
+        return {"steps": self.steps, "temperature": self.temperature}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.steps, self.temperature = int(state["steps"]), float(state["temperature"])
+
 
 @dataclass(frozen=True)
 class Wav2VecPretraining:
