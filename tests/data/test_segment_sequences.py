@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from contrastive_signals.data.segment_sequences import (
+    SegmentDataParams,
     SegmentSequenceSpec,
     make_segment_sequences,
     segment_boundaries,
@@ -122,3 +123,18 @@ def test_target_sequences_unpads():
 def test_bad_specs_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SegmentSequenceSpec(**kwargs)
+
+
+def test_data_params_give_the_spec_and_fixed_evaluation_sets():
+    params = SegmentDataParams(sequence_length=160, min_segment=20, max_segment=60, val_size=3,
+                               test_size=5)
+    assert params.spec == SegmentSequenceSpec(length=160, min_segment=20, max_segment=60,
+                                              noise_std=1.0)
+    sets = params.evaluation_sets()
+    assert sets["val"]["signals"].shape == (3, 1, 160) and sets["test"]["signals"].shape == (5, 1, 160)
+    again = params.evaluation_sets()
+    assert all(torch.equal(sets[p]["signals"], again[p]["signals"]) for p in ("val", "test"))
+    with pytest.raises(ValueError, match="val_size must be >= 1"):
+        SegmentDataParams(val_size=0)
+    with pytest.raises(ValueError, match="noise_std"):
+        SegmentDataParams(noise_std=-1.0)

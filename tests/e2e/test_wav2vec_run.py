@@ -30,8 +30,8 @@ def test_report_model_and_mlflow_run(project):
     experiment = client.get_experiment_by_name("contrastive_signals")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    for curve in ("wav2vec.loss", "wav2vec.contrastive", "wav2vec.diversity",
-                  "wav2vec.code_perplexity", "wav2vec.prob_perplexity"):
+    for curve in ("wav2vec.train_loss", "wav2vec.contrastive", "wav2vec.diversity",
+                  "wav2vec.code_perplexity", "wav2vec.prob_perplexity", "wav2vec.temperature"):
         assert [m.step for m in client.get_metric_history(run.info.run_id, curve)] == [0, 1]
     assert run.data.metrics["sleep.w2v_10pc.cer"] == pytest.approx(metrics["sleep.w2v_10pc.cer"])
     reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}

@@ -9,6 +9,7 @@ import pytest
 from contrastive_signals.metrics.report import (
     finite_report,
     flatten_metrics,
+    merge_reports,
     results_table,
     to_markdown,
 )
@@ -59,3 +60,9 @@ def test_finite_report_sorts_and_names_non_finite_metrics():
     assert list(finite_report({"b": 1, "a": np.float32(2.5)}).items()) == [("a", 2.5), ("b", 1.0)]
     with pytest.raises(ValueError, match=r"non-finite metrics: \['a', 'c'\]"):
         finite_report({"a": math.nan, "b": 0.0, "c": -math.inf})
+
+
+def test_merge_reports_refuses_a_name_twice():
+    assert merge_reports({"a.x": 1}, {"b.y": 2.5}) == {"a.x": 1.0, "b.y": 2.5}
+    with pytest.raises(ValueError, match=r"reported twice: \['a.x'\]"):
+        merge_reports({"a.x": 1}, {"a.x": 2})

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from contrastive_signals.metrics.sleep import count_transitions, sleep_staging_metrics
-from contrastive_signals.models.registry import ARCHITECTURES, build_model, from_bundle, to_bundle
+from contrastive_signals.models.registry import build_model, from_bundle, get_entry, to_bundle
 from contrastive_signals.models.sleep import (
     BLANK,
     SleepStager,
@@ -35,7 +35,7 @@ def model() -> SleepStager:
 
 
 def test_registered_and_forward_shapes(model):
-    assert ARCHITECTURES["sleep_stager"] is SleepStager
+    assert get_entry("sleep_stager").factory is SleepStager
     epoch_logits, ctc_logits = model(torch.randn(2, 7, 3, 3000))
     assert epoch_logits.shape == (2, 7, 5) and ctc_logits.shape == (2, 7, 6)
 

@@ -1,23 +1,17 @@
-"""wav2vec model pieces: span mask, quantiser, forward shapes, the pretraining loop and its
-guards against NaN spikes, and loading the encoder into the sleep stager."""
-
-import logging
+"""wav2vec model pieces: span mask, temperature schedule, quantiser, and the network's
+forward shapes around either registered feature encoder (the training recipe is tested in
+tests/methods/test_wav2vec.py)."""
 
 import pytest
 import torch
 
-from contrastive_signals.models.sleep import SleepStager, load_encoder_features
+from contrastive_signals.models.registry import build_model
 from contrastive_signals.models.wav2vec import (
     GumbelQuantizer,
-    PretrainConfig,
     Wav2Vec2,
-    Wav2VecObjective,
-    evaluate_wav2vec,
     gumbel_temperature,
-    pretrain_wav2vec,
     span_mask,
 )
-from contrastive_signals.training.fit import FitConfig
 
 # Tiny models: one torch thread (the fixture is in tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,10 +69,14 @@ def test_quantizer_hard_choices_straight_through_and_eval_argmax():
         quantizer(z, temperature=1.0)
 
 
-@pytest.mark.parametrize("encoder,length,frames", [("conv", 1600, 79), ("sleep_cnn", 6000, 31)])
-def test_forward_shapes(encoder, length, frames):
-    model = Wav2Vec2(3, encoder=encoder, base_channels=4, conv_layers=[[8, 10, 5], [8, 3, 2],
-                                                                          [8, 3, 2]], **SMALL)
+@pytest.mark.parametrize("architecture,config,length,frames", [
+    ("w2v_conv", {"layers": [[8, 10, 5], [8, 3, 2], [8, 3, 2]]}, 1600, 79),
+    ("sleep_cnn", {"base_channels": 4}, 6000, 31),
+])
+def test_forward_shapes(architecture, config, length, frames):
+    encoder = build_model(architecture, {"in_channels": 3, **config}, seed=0)
+    model = Wav2Vec2(encoder, 8, **SMALL)
+    assert model.feature_encoder is encoder
     x = torch.randn(2, 3, length)
     out = model(x, mask_prob=0.5, mask_span=2, temperature=1.0,
                 generator=torch.Generator().manual_seed(0))
@@ -86,71 +84,4 @@ def test_forward_shapes(encoder, length, frames):
     masked = int(out["mask"].sum())
     assert out["context"].shape == out["quantized"].shape == (masked, 16)
     assert out["probs"].shape == (2, 8)
-
-
-def batches_of(x, steps=3, batch=4):
-    def batches(epoch, generator):
-        for _ in range(steps):
-            yield x[torch.randint(len(x), (batch,), generator=generator)]
-    return batches
-
-
-def config(epochs=2, **kwargs):
-    fit = FitConfig(epochs=epochs, learning_rate=1e-3, grad_clip_norm=1.0, progress=False,
-                    device="cpu")
-    return PretrainConfig(objective=Wav2VecObjective(mask_prob=0.5, mask_span=2, num_negatives=4,
-                                                     cross_sample_negatives=2),
-                          steps_per_epoch=3, fit=fit, **kwargs)
-
-
-def test_pretraining_history_and_reproducibility():
-    x = torch.randn(12, 3, 800, generator=torch.Generator().manual_seed(0))
-
-    def run():
-        torch.manual_seed(0)
-        model = Wav2Vec2(3, encoder="conv", **SMALL)
-        return pretrain_wav2vec(model, batches=batches_of(x), config=config(),
-                                validate=lambda m: evaluate_wav2vec(
-                                    m, [x[:4]], objective=config().objective, seed=0))
-
-    model, history = run()
-    for key in ("loss", "contrastive", "diversity", "prob_perplexity", "code_perplexity",
-                "accuracy", "temperature", "lr", "nonfinite_steps", "val_contrastive", "val_loss"):
-        assert len(history[key]) == 2, key
-    assert history["temperature"][-1] == pytest.approx(0.5)
-    assert all(1.0 <= p <= 8.0 for p in history["code_perplexity"])
-    assert history["nonfinite_steps"] == [0.0, 0.0]
-    assert not model.training
-    _, again = run()
-    assert again == history
-
-
-def test_non_finite_steps_are_skipped_then_stop_the_run(caplog):
-    x = torch.randn(8, 3, 800)
-    x[0] = float("nan")                      # one poisoned recording: some batches hit it
-
-    model = Wav2Vec2(3, encoder="conv", **SMALL)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    with caplog.at_level(logging.WARNING), pytest.raises(FloatingPointError, match="non-finite"):
-        pretrain_wav2vec(model, batches=batches_of(x[:1], steps=3, batch=2),
-                         config=config(max_nonfinite_steps=2))
-    assert "skipped" in caplog.text
-    # every step was non-finite: no parameter changed
-    after = model.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
-
-
-def test_pretrain_config_needs_clipping():
-    with pytest.raises(ValueError, match="grad_clip_norm"):
-        PretrainConfig(fit=FitConfig(epochs=1, learning_rate=1e-3))
-
-
-def test_sleep_stager_takes_the_pretrained_encoder():
-    model = Wav2Vec2(3, encoder="sleep_cnn", base_channels=4, **SMALL)
-    stager = SleepStager(3, base_channels=4, embedding_dim=8, hidden_dim=8)
-    load_encoder_features(stager, model.feature_encoder.state_dict())
-    for key, value in model.feature_encoder.state_dict().items():
-        assert torch.equal(stager.encoder.features.state_dict()[key], value)
-    wrong = SleepStager(3, base_channels=8, embedding_dim=8, hidden_dim=8)
-    with pytest.raises(ValueError, match="base_channels"):
-        load_encoder_features(wrong, model.feature_encoder.state_dict())
+    assert out["feature_penalty"].ndim == 0

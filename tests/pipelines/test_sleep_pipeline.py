@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from contrastive_signals.config import ParameterError
 from contrastive_signals.io.sleep_edf_dataset import SleepEdfDataset, SyntheticSleepEdfDataset
-from contrastive_signals.pipeline_registry import register_pipelines
+from contrastive_signals.pipelines.sleep import create_pipeline
 from contrastive_signals.pipelines.sleep.nodes import build_sleep_epochs, train_sleep_model
 from tests.pipelines.kept_memory import KeptMemoryDataset
 
@@ -41,7 +41,7 @@ def run_sleep(folder, params=PARAMS, pipeline=None) -> dict:
         **{f"params:sleep.{key}": MemoryDataset(value) for key, value in params.items()},
     }
     catalog = DataCatalog(datasets=datasets)
-    outputs = SequentialRunner().run(pipeline or register_pipelines()["sleep"], catalog)
+    outputs = SequentialRunner().run(pipeline or create_pipeline(), catalog)
     loaded = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
     return {**loaded, **{name: catalog.load(name) for name in KEPT}}
 
@@ -97,13 +97,12 @@ def test_epochs_split_model_and_predictions(sleep_run):
 @pytest.mark.slow
 def test_same_seed_same_metrics(sleep_run, tmp_path):
     _, first = sleep_run
-    again = run_sleep(tmp_path, pipeline=register_pipelines()["sleep"])
+    again = run_sleep(tmp_path, pipeline=create_pipeline())
     assert again["sleep_metrics"] == first["sleep_metrics"]
 
 
 def test_pipeline_nodes_are_named_in_the_sleep_namespace():
-    pipelines = register_pipelines()
-    pipeline = pipelines["sleep"]
+    pipeline = create_pipeline()
     assert {n.name for n in pipeline.nodes} == {
         "sleep.generate_synthetic_recordings", "sleep.build_epochs", "sleep.split_subjects",
         "sleep.train_stager", "sleep.predict_test_nights", "sleep.evaluate",

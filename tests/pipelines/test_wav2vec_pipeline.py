@@ -11,11 +11,9 @@ from matplotlib.figure import Figure
 
 from contrastive_signals.config import ParameterError
 from contrastive_signals.io.sleep_edf_dataset import SleepEdfDataset, SyntheticSleepEdfDataset
-from contrastive_signals.pipeline_registry import register_pipelines
+from contrastive_signals.models.registry import from_bundle
+from contrastive_signals.pipelines.wav2vec import create_pipeline
 from contrastive_signals.pipelines.wav2vec.nodes import (
-    encoder_features_of,
-    fraction_name,
-    label_subset,
     pretrain_sleep_wav2vec,
     run_label_efficiency,
     summarise_label_efficiency,
@@ -29,10 +27,10 @@ PARAMS = {
     "ingestion": {"split": {"val_subjects": 1, "test_subjects": 1, "seed": 0}},
     "pretraining": {"segment_epochs": 2, "batch_size": 3, "val_batches": 1, "steps_per_epoch": 2,
                     "num_threads": 1,
-                    "model": {"model_dim": 8, "heads": 2, "ff_dim": 16, "layers": 1,
-                              "codebook_entries": 4, "code_dim": 8, "final_dim": 8},
-                    "objective": {"num_negatives": 3, "cross_sample_negatives": 2},
-                    "fit": {**FIT, "epochs": 2, "grad_clip_norm": 5.0}},
+                    "method": {"model": {"model_dim": 8, "heads": 2, "ff_dim": 16, "layers": 1,
+                                         "codebook_entries": 4, "code_dim": 8, "final_dim": 8},
+                               "objective": {"num_negatives": 3, "cross_sample_negatives": 2}},
+                    "fit": {**FIT, "epochs": 2, "grad_clip_norm": 5.0, "max_nonfinite_steps": 10}},
     "label_efficiency": {"fractions": [0.5, 1.0], "epochs": [1, 1], "seeds": [0, 1],
                          "training": {"window": 6, "batch_size": 4, "val_stride": 6,
                                       "num_threads": 1, "fit": FIT,
@@ -56,7 +54,7 @@ def w2v_run(tmp_path_factory):
         **{f"params:wav2vec.{key}": MemoryDataset(value) for key, value in PARAMS.items()},
     }
     catalog = DataCatalog(datasets=datasets)
-    outputs = SequentialRunner().run(register_pipelines()["wav2vec"], catalog)
+    outputs = SequentialRunner().run(create_pipeline(), catalog)
     torch.set_num_threads(threads)
     loaded = {n: v.load() if hasattr(v, "load") else v for n, v in outputs.items()}
     return folder, {**loaded, **{name: catalog.load(name) for name in KEPT}}
@@ -83,11 +81,12 @@ def test_reports_every_metric_for_both_inits_and_fractions(w2v_run):
 def test_pretraining_curves_and_runs(w2v_run):
     _, out = w2v_run
     history = out["wav2vec.history"]
-    for key in ("loss", "contrastive", "diversity", "prob_perplexity", "code_perplexity",
-                "val_loss", "nonfinite_steps"):
+    for key in ("train_loss", "contrastive", "diversity", "prob_perplexity", "code_perplexity",
+                "temperature", "val_loss", "val_code_perplexity", "nonfinite_steps"):
         assert len(history[key]) == 2, key
-    assert "wav2vec.code_perplexity" in out["wav2vec.history_metrics"]
-    assert out["wav2vec.encoder"]["architecture"] == "wav2vec2"
+    assert history["temperature"][-1] == pytest.approx(0.5)       # gumbel_end at the last step
+    assert {"wav2vec.train_loss", "wav2vec.code_perplexity"} <= set(out["wav2vec.history_metrics"])
+    assert out["wav2vec.encoder"]["architecture"] == "sleep_cnn"
     runs = out["wav2vec.label_efficiency"]["runs"]
     assert len(runs) == 2 * 2 * 2
     for seed in (0, 1):  # both inits train on the same subset for a seed
@@ -97,12 +96,18 @@ def test_pretraining_curves_and_runs(w2v_run):
     assert all(set(r["recordings"]) <= train for r in runs)
 
 
-def test_fine_tuning_starts_from_the_pretrained_encoder(w2v_run):
+def test_the_bundle_is_the_stagers_epoch_cnn(w2v_run):
     _, out = w2v_run
-    features = encoder_features_of(out["wav2vec.encoder"])
-    assert features and all(k.startswith(("0.", "1.", "5.", "6.", "8.", "9.")) for k in features)
-    with pytest.raises(ValueError, match="not a wav2vec2 model"):
-        encoder_features_of({"architecture": "sleep_stager", "state_dict": {}})
+    encoder = from_bundle(out["wav2vec.encoder"], modality="signal", outputs=("frames",))
+    assert set(encoder.state_dict()) and all(
+        k.startswith(("0.", "1.", "5.", "6.", "8.", "9.")) for k in encoder.state_dict())
+    assert out["wav2vec.encoder"]["config"] == {"in_channels": 3, "dropout": 0.0,
+                                                "base_channels": 4}
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    with pytest.raises(ValueError, match="unknown architecture 'sleep_stager' for signal data "
+                                         "with output frames"):
+        run_label_efficiency(epochs, split, {"architecture": "sleep_stager", "config": {},
+                                             "state_dict": {}}, PARAMS["label_efficiency"])
 
 
 def test_nodes_do_not_mutate_and_bad_parameters_are_named(w2v_run):
@@ -114,31 +119,27 @@ def test_nodes_do_not_mutate_and_bad_parameters_are_named(w2v_run):
     with pytest.raises(ParameterError, match=r"wav2vec\.label_efficiency: epochs needs one value"):
         run_label_efficiency(epochs, split, out["wav2vec.encoder"],
                              {**PARAMS["label_efficiency"], "epochs": [1]})
-    with pytest.raises(ParameterError, match=r"wav2vec\.pretraining\.objective: mask_prob"):
-        pretrain_sleep_wav2vec(epochs, split, {**PARAMS["pretraining"], "objective": {"mask_prob": 0}},
+    pretraining = PARAMS["pretraining"]
+    with pytest.raises(ParameterError, match=r"wav2vec\.pretraining\.method\.objective: mask_prob"):
+        pretrain_sleep_wav2vec(epochs, split, {**pretraining, "method": {"objective": {"mask_prob": 0}}},
                                PARAMS["label_efficiency"])
-    with pytest.raises(ParameterError, match=r"wav2vec\.pretraining\.fit: .*grad_clip_norm|"
-                                             r"wav2vec\.pretraining"):
-        pretrain_sleep_wav2vec(epochs, split, {**PARAMS["pretraining"], "segment_epochs": 0},
+    with pytest.raises(ParameterError, match=r"wav2vec\.pretraining: segment_epochs"):
+        pretrain_sleep_wav2vec(epochs, split, {**pretraining, "segment_epochs": 0},
+                               PARAMS["label_efficiency"])
+    no_skipping = {**pretraining, "fit": {**pretraining["fit"], "max_nonfinite_steps": None}}
+    with pytest.raises(ParameterError, match=r"wav2vec\.pretraining: fit\.grad_clip_norm and "
+                                             r"fit\.max_nonfinite_steps must be set"):
+        pretrain_sleep_wav2vec(epochs, split, no_skipping, PARAMS["label_efficiency"])
+    with pytest.raises(ValueError, match=r"no recording holds 99 epochs "
+                                         r"\(wav2vec\.pretraining\.segment_epochs\)"):
+        pretrain_sleep_wav2vec(epochs, split, {**pretraining, "segment_epochs": 99},
                                PARAMS["label_efficiency"])
 
 
-def test_label_subsets():
-    assert fraction_name(0.1) == "10pc" and fraction_name(1.0) == "100pc"
-    assert label_subset(16, fraction=0.1, seed=0, subset_seed=0) == \
-        label_subset(16, fraction=0.1, seed=0, subset_seed=0)
-    assert len(label_subset(16, fraction=0.1, seed=0, subset_seed=0)) == 2
-    assert len(label_subset(5, fraction=0.1, seed=0, subset_seed=0)) == 1
-    assert label_subset(16, fraction=1.0, seed=3, subset_seed=0) == list(range(16))
-    subsets = {tuple(label_subset(16, fraction=0.25, seed=s, subset_seed=0)) for s in range(3)}
-    assert len(subsets) == 3
-
-
-def test_pipeline_nodes_are_named_and_ctc_still_builds():
-    pipelines = register_pipelines()
-    assert {n.name for n in pipelines["wav2vec"].nodes} == {
+def test_pipeline_nodes_are_named():
+    pipeline = create_pipeline()
+    assert {n.name for n in pipeline.nodes} == {
         "wav2vec.generate_synthetic_recordings", "wav2vec.build_epochs", "wav2vec.split_subjects",
         "wav2vec.pretrain", "wav2vec.fine_tune_label_efficiency", "wav2vec.summarise",
         "wav2vec.plot_label_efficiency"}
-    assert {"ts_sleep_metrics", "wav2vec_metrics"} <= pipelines["wav2vec"].all_outputs()
-    assert "sleep_metrics" in pipelines["ctc"].all_outputs()
+    assert {"ts_sleep_metrics", "wav2vec_metrics"} <= pipeline.all_outputs()

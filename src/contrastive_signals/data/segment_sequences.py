@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from contrastive_signals.config import require_at_least
+
 BLANK = 0
 MAX_REJECTION_ROUNDS = 1000
 
@@ -167,3 +169,38 @@ def segment_boundaries(frame_labels: Sequence[int] | torch.Tensor) -> list[int]:
 def target_sequences(targets: torch.Tensor, target_lengths: torch.Tensor) -> list[list[int]]:
     """Padded targets ``[N, S]`` and lengths ``[N]`` -> ``N`` label lists."""
     return [row[:length].tolist() for row, length in zip(targets, target_lengths.tolist(), strict=True)]
+
+
+@dataclass(frozen=True)
+class SegmentDataParams:
+    """Generator settings (see :class:`SegmentSequenceSpec`) and the fixed evaluation sets."""
+
+    sequence_length: int = 400
+    min_segment: int = 40
+    max_segment: int = 120
+    frequencies: tuple[float, ...] = (0.1, 0.2, 0.3)
+    noise_std: float = 1.0
+    amplitude: float = 1.0
+    val_size: int = 200
+    test_size: int = 500
+    val_seed: int = 1
+    test_seed: int = 2
+
+    def __post_init__(self) -> None:
+        require_at_least(self, ("val_size", "test_size"), 1)
+        self.spec  # noqa: B018 - the spec validates lengths, frequencies and noise
+
+    @property
+    def spec(self) -> SegmentSequenceSpec:
+        return SegmentSequenceSpec(
+            length=self.sequence_length, min_segment=self.min_segment,
+            max_segment=self.max_segment, frequencies=tuple(self.frequencies),
+            noise_std=self.noise_std, amplitude=self.amplitude)
+
+    def evaluation_sets(self) -> dict[str, dict[str, torch.Tensor]]:
+        """``{"val": ..., "test": ...}`` (as :func:`make_segment_sequences` returns them), each
+        drawn from its own seed."""
+        return {part: make_segment_sequences(size, spec=self.spec,
+                                             generator=torch.Generator().manual_seed(seed))
+                for part, size, seed in (("val", self.val_size, self.val_seed),
+                                         ("test", self.test_size, self.test_seed))}

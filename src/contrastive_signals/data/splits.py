@@ -34,3 +34,12 @@ def stratified_split_indices(
         )
     return {name: np.sort(idx).astype(np.int64) for name, idx in
             {"train": train, "val": val, "test": test}.items()}
+
+
+def label_subset(n_items: int, *, fraction: float, seed: int, subset_seed: int) -> list[int]:
+    """Sorted indices of ``max(1, round(fraction * n))`` of ``n_items`` items (e.g. labelled
+    training recordings), drawn from ``default_rng([subset_seed, seed])``: each seed its own
+    subset, the same for every condition compared under that seed."""
+    count = min(n_items, max(1, round(fraction * n_items)))
+    rng = np.random.default_rng([subset_seed, seed])
+    return sorted(int(i) for i in rng.choice(n_items, count, replace=False))

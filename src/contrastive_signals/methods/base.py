@@ -177,3 +177,12 @@ def fit_method(method: Method, encoder: nn.Module, *, batches: BatchesFn, config
     result = fit(model, loss_fn=method.loss, batches=batches, config=config, validate=validate,
                  hooks=method)
     return method.export(result.model), result
+
+
+class StatelessMethod(StatelessHooks):
+    """The hooks of a method without state of its own (a plain supervised loss): nothing after
+    a step or an epoch, and the whole trained model is what gets bundled."""
+
+    def export(self, model: nn.Module) -> nn.Module:
+        """The whole model."""
+        return model

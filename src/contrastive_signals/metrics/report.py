@@ -89,3 +89,18 @@ def finite_report(metrics: Mapping[str, float]) -> dict[str, float]:
     if bad:
         raise ValueError(f"non-finite metrics: {bad}")
     return report
+
+
+def merge_reports(*reports: Mapping[str, float]) -> dict[str, float]:
+    """One flat report ``{name: float}`` from several.
+
+    Raises:
+        ValueError: when two reports name the same metric.
+    """
+    merged: dict[str, float] = {}
+    for report in reports:
+        clashes = sorted(set(merged) & set(report))
+        if clashes:
+            raise ValueError(f"metric names reported twice: {clashes}")
+        merged.update({name: float(value) for name, value in report.items()})
+    return merged

@@ -15,12 +15,16 @@ Names (without the ``sleep.`` prefix the pipeline adds):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from contrastive_signals.metrics.cer import corpus_cer
+
+logger = logging.getLogger(__name__)
 
 
 def count_transitions(labels: Sequence[int] | np.ndarray) -> int:
@@ -63,3 +67,19 @@ def sleep_staging_metrics(
         "cer": float(corpus_cer(window_references, window_hypotheses)),
         "transitions_abs_err": float(np.mean(transitions)),
     }
+
+
+def staged_recordings_metrics(recordings: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """:func:`sleep_staging_metrics` of staged recordings (``{"name", "true": [E],
+    "predicted": [E], "window_references", "window_hypotheses"}`` each, tensors), logging each
+    recording's true and predicted number of transitions."""
+    if not recordings:
+        raise ValueError("no test recording to evaluate")
+    metrics = sleep_staging_metrics(
+        [r["true"].numpy() for r in recordings], [r["predicted"].numpy() for r in recordings],
+        [w for r in recordings for w in r["window_references"]],
+        [w for r in recordings for w in r["window_hypotheses"]])
+    for r in recordings:
+        logger.info("sleep: %s transitions true=%d predicted=%d", r["name"],
+                    count_transitions(r["true"].numpy()), count_transitions(r["predicted"].numpy()))
+    return metrics

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contrastive_signals.losses.ctc import full_length_ctc_loss
+
 BLANK = 0  # CTC blank; stage k is CTC symbol k + 1
 BLANK_BIAS_INIT = -3.0
 
@@ -138,9 +140,8 @@ def joint_loss(epoch_logits: torch.Tensor, ctc_logits: torch.Tensor, labels: tor
         targets = [torch.unique_consecutive(row) + 1 for row in labels]
         lengths = torch.tensor([len(t) for t in targets])
         log_probs = F.log_softmax(ctc_logits.float(), dim=-1).transpose(0, 1)  # [T, B, K + 1]
-        steps = torch.full((labels.shape[0],), labels.shape[1], dtype=torch.long)
-        loss = loss + ctc_weight * F.ctc_loss(log_probs, torch.cat(targets), steps, lengths,
-                                              blank=BLANK, zero_infinity=True)
+        loss = loss + ctc_weight * full_length_ctc_loss(log_probs, torch.cat(targets), lengths,
+                                                        blank=BLANK)
     return loss
 
 

@@ -2,7 +2,6 @@
 namespaces (``ctc_cnn``, ``ctc_bilstm``), plus the shared data, curves and report nodes in the
 ``ctc`` group."""
 
-
 from kedro.pipeline import Pipeline, node, pipeline
 
 from contrastive_signals.pipelines.wiring import bind
@@ -19,8 +18,7 @@ from .nodes import (
 )
 
 SEQUENCES = "ctc_synthetic_sequences"
-# Flat metric dicts made outside this pipeline that ctc.write_ctc_report merges into
-# ctc_metrics next to ctc_synthetic_metrics (e.g. a sleep-staging CTC report).
+# Flat metric dicts from other pipelines that ctc.write_ctc_report merges into ctc_metrics.
 EXTRA_REPORTS: tuple[str, ...] = ("sleep_metrics",)  # from the sleep pipeline
 
 
@@ -34,13 +32,9 @@ def _model_pipeline(model: str) -> Pipeline:
         node(bind(plot_ctc_emissions, name=namespace), [SEQUENCES, "encoder", "params:plots"],
              "emissions_plot", name="plot_ctc_emissions"),
     ])
-    return pipeline(
-        template,
-        namespace=namespace,
-        inputs={SEQUENCES},
-        parameters={"params:data": "params:ctc.data", "params:settings": f"params:ctc.{model}",
-                    "params:decoding": "params:ctc.decoding", "params:plots": "params:ctc.plots"},
-    )
+    return pipeline(template, namespace=namespace, inputs={SEQUENCES}, parameters={
+        "params:data": "params:ctc.data", "params:settings": f"params:ctc.{model}",
+        "params:decoding": "params:ctc.decoding", "params:plots": "params:ctc.plots"})
 
 
 def _shared_pipeline() -> Pipeline:

@@ -5,8 +5,6 @@ pipeline, so 10 % of the training recordings is more than one) -> epochs -> subj
 stager fine-tuned from the wav2vec encoder and from scratch on 10 % / 100 % of the labelled
 nights, 3 seeds -> report and plot."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node, pipeline
 
 from contrastive_signals.pipelines.sleep.nodes import (
@@ -14,6 +12,7 @@ from contrastive_signals.pipelines.sleep.nodes import (
     generate_synthetic_sleep_edf,
     split_sleep_subjects,
 )
+from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import (
     plot_label_efficiency,
@@ -26,19 +25,14 @@ PARAMETERS = {"params:wav2vec.synthetic", "params:wav2vec.ingestion",
               "params:wav2vec.pretraining", "params:wav2vec.label_efficiency"}
 
 
-def _with_path(func, path: str):
-    """``func`` reporting parameter errors under ``path`` (the `sleep` nodes, reused)."""
-    return update_wrapper(partial(func, path=path), func)
-
-
 def create_pipeline(**kwargs) -> Pipeline:
     template = Pipeline([
-        node(_with_path(generate_synthetic_sleep_edf, "wav2vec.synthetic"),
+        node(bind(generate_synthetic_sleep_edf, path="wav2vec.synthetic"),
              "params:wav2vec.synthetic", "synthetic_edf", name="generate_synthetic_recordings"),
-        node(_with_path(build_sleep_epochs, "wav2vec.ingestion"),
+        node(bind(build_sleep_epochs, path="wav2vec.ingestion"),
              ["edf_recordings", "synthetic_edf", "params:wav2vec.ingestion"], "epochs",
              name="build_epochs"),
-        node(_with_path(split_sleep_subjects, "wav2vec.ingestion"),
+        node(bind(split_sleep_subjects, path="wav2vec.ingestion"),
              ["epochs", "params:wav2vec.ingestion"], "split", name="split_subjects"),
         node(pretrain_sleep_wav2vec, ["epochs", "split", "params:wav2vec.pretraining",
                                       "params:wav2vec.label_efficiency"],

@@ -1,0 +1,313 @@
+"""wav2vec 2.0-style pretraining as a method for :func:`~contrastive_signals.training.fit.fit`.
+
+The registry gives the *feature encoder* (any ``signal`` encoder with ``frames`` output:
+``w2v_conv``, ``sleep_cnn``); the method owns the rest of :class:`~contrastive_signals.models.wav2vec.Wav2Vec2`
+(norm, projection, mask embedding, positional convolution, context Transformer, quantiser,
+``project_q``). Per batch ``x`` ``[B, C, L]`` the loss draws the span mask, the Gumbel noise and
+the distractors from fit's generator and returns the contrastive loss
+``L_m + alpha L_d + beta * feature penalty`` with its parts (contrastive, diversity, feature
+penalty, accuracy, perplexities per codebook group: 1 = collapsed, ``entries`` = uniform).
+
+State: the Gumbel temperature, annealed geometrically over ``total_steps`` training steps; every
+call of :meth:`Wav2VecMethod.loss` is one step, also when fit then skips the step as non-finite
+(so the schedule does not stall on a NaN spike). The epoch's last temperature joins the history
+(``temperature``), and a warning says when the codebook collapses. Failure guards: float32
+logits, gradient clipping required, non-finite steps skipped by fit
+(``FitConfig.max_nonfinite_steps``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from contrastive_signals.config import require_positive
+from contrastive_signals.data.sleep_epochs import segment_sampler
+from contrastive_signals.losses.wav2vec import (
+    diversity_loss,
+    sample_cross_distractors,
+    sample_distractors,
+    wav2vec_contrastive_loss,
+)
+from contrastive_signals.methods.base import Requirements, check_compatible
+from contrastive_signals.models.registry import build_model_with_rng_state
+from contrastive_signals.models.wav2vec import Wav2Vec2, gumbel_temperature
+from contrastive_signals.training.device import seed_everything, torch_threads
+from contrastive_signals.training.fit import BatchesFn, FitConfig, LossOutput, ValidateFn, fit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ContextParams:
+    """The Transformer context network and the quantiser (see :class:`Wav2Vec2`)."""
+
+    model_dim: int = 64
+    layers: int = 2
+    heads: int = 4
+    ff_dim: int = 128
+    pos_conv_kernel: int = 9
+    pos_conv_groups: int = 4
+    dropout: float = 0.1
+    codebook_groups: int = 2
+    codebook_entries: int = 32
+    code_dim: int = 64
+    final_dim: int = 64
+
+    def __post_init__(self) -> None:
+        if self.model_dim % self.heads or self.model_dim % self.pos_conv_groups:
+            raise ValueError(f"model_dim ({self.model_dim}) must be divisible by heads "
+                             f"({self.heads}) and pos_conv_groups ({self.pos_conv_groups})")
+        if self.code_dim % self.codebook_groups:
+            raise ValueError(f"code_dim ({self.code_dim}) must be divisible by codebook_groups "
+                             f"({self.codebook_groups})")
+        if self.codebook_entries < 2:
+            raise ValueError(f"codebook_entries must be >= 2, got {self.codebook_entries}")
+
+
+@dataclass(frozen=True)
+class Wav2VecObjective:
+    """Masking and loss settings (wav2vec 2.0's defaults where they carry over)."""
+
+    mask_prob: float = 0.65          # share of frames picked as span starts
+    mask_span: int = 3               # frames per masked span
+    num_negatives: int = 20          # distractors K per masked frame, from the same sequence
+    cross_sample_negatives: int = 0  # extra distractors from any sequence of the batch
+    logit_temperature: float = 0.1   # kappa of the cosine logits
+    diversity_weight: float = 0.1    # alpha
+    feature_penalty_weight: float = 1.0
+    gumbel_start: float = 2.0        # Gumbel temperature, annealed geometrically per step
+    gumbel_end: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.mask_prob <= 1:
+            raise ValueError(f"mask_prob must lie in (0, 1], got {self.mask_prob}")
+        if self.cross_sample_negatives < 0:
+            raise ValueError(f"cross_sample_negatives must be >= 0, got {self.cross_sample_negatives}")
+        if self.mask_span < 1 or self.num_negatives < 1:
+            raise ValueError(f"mask_span and num_negatives must be >= 1, got {self.mask_span}, "
+                             f"{self.num_negatives}")
+        require_positive(self, ("logit_temperature", "gumbel_start", "gumbel_end"))
+        if self.diversity_weight < 0 or self.feature_penalty_weight < 0:
+            raise ValueError("diversity_weight and feature_penalty_weight must be >= 0")
+
+
+@dataclass(frozen=True)
+class Wav2VecParams:
+    """The method: context network and quantiser (``model``), ``objective``, and the code
+    perplexity per group below which an epoch warns of codebook collapse."""
+
+    model: ContextParams = field(default_factory=ContextParams)
+    objective: Wav2VecObjective = field(default_factory=Wav2VecObjective)
+    collapse_perplexity: float = 1.5
+
+
+def check_fit(config: FitConfig) -> None:
+    """wav2vec's guards against loss spikes must be on: gradient clipping (fit checks the
+    clipped norm's finiteness only when clipping) and skipping of non-finite steps."""
+    if config.grad_clip_norm is None or config.max_nonfinite_steps is None:
+        raise ValueError("fit.grad_clip_norm and fit.max_nonfinite_steps must be set: wav2vec "
+                         "pretraining clips gradients and skips the odd non-finite step")
+
+
+def wav2vec_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObjective,
+                   temperature: float, generator: torch.Generator) -> LossOutput:
+    """Total loss ``L_m + alpha L_d + beta * feature penalty`` and its parts (contrastive,
+    diversity, feature_penalty, accuracy, prob_perplexity, code_perplexity; float32 scalars,
+    perplexities per codebook group) for one batch ``x`` ``[B, C, L]``."""
+    out = model(x, mask_prob=objective.mask_prob, mask_span=objective.mask_span,
+                temperature=temperature, generator=generator)
+    negatives = sample_distractors(out["mask"], num_negatives=objective.num_negatives,
+                                   generator=generator)
+    if objective.cross_sample_negatives:
+        negatives = torch.cat([negatives, sample_cross_distractors(
+            len(negatives), num_negatives=objective.cross_sample_negatives, generator=generator,
+            device=negatives.device)], dim=1)
+    contrastive, accuracy = wav2vec_contrastive_loss(
+        out["context"], out["quantized"], negatives, temperature=objective.logit_temperature)
+    diversity = diversity_loss(out["probs"])
+    loss = (contrastive + objective.diversity_weight * diversity
+            + objective.feature_penalty_weight * out["feature_penalty"])
+    groups = out["probs"].shape[0]
+    return LossOutput(loss, {
+        "contrastive": contrastive.detach(), "diversity": diversity.detach(),
+        "feature_penalty": out["feature_penalty"].detach(), "accuracy": accuracy,
+        "prob_perplexity": out["prob_perplexity"].detach() / groups,
+        "code_perplexity": out["code_perplexity"] / groups})
+
+
+@torch.no_grad()
+def evaluate_wav2vec(model: Wav2Vec2, batches: Iterable[torch.Tensor], *,
+                     objective: Wav2VecObjective, seed: int) -> dict[str, float]:
+    """Mean ``loss`` and parts over ``batches`` (each ``[B, C, L]``) in eval mode (hard argmax
+    codes, temperature ``gumbel_end``), masks and distractors drawn from a fresh generator
+    seeded ``seed`` (the same every call, so epochs compare). Non-finite means are left out."""
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for x in batches:
+        out = wav2vec_losses(model, x.to(device), objective=objective,
+                             temperature=objective.gumbel_end, generator=generator)
+        for key, value in {"loss": out.total, **out.parts}.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        count += 1
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("no validation batch")
+    return {key: value / count for key, value in sums.items() if math.isfinite(value)}
+
+
+class Wav2VecMethod:
+    """wav2vec 2.0 pretraining around a registered frame encoder (see the module docstring).
+
+    Args:
+        params: the method's settings.
+        total_steps: training steps of the whole run (epochs x steps per epoch), over which the
+            Gumbel temperature falls from ``gumbel_start`` to ``gumbel_end``.
+    """
+
+    name = "wav2vec"
+    requires = Requirements(modalities=("signal",), outputs=("frames",))
+
+    def __init__(self, params: Wav2VecParams, *, total_steps: int) -> None:
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        self.params = params
+        self.total_steps = total_steps
+        self.steps = 0                                   # loss calls, skipped steps included
+        self.temperature = params.objective.gumbel_start  # of the last step
+        self._code_perplexity = 0.0                       # of the last step
+        self._epoch_code_perplexity: list[float] = []     # of the epoch's finite steps
+
+    def build(self, encoder: nn.Module, *, feature_dim: int) -> Wav2Vec2:
+        """The network around ``encoder`` (``[B, C, L]`` -> ``[B, feature_dim, T]``); its own
+        parameters are drawn from torch's global generator (use :meth:`build_seeded`)."""
+        return Wav2Vec2(encoder, feature_dim, **asdict(self.params.model))
+
+    def build_seeded(self, architecture: str, config: dict, *, seed: int) -> Wav2Vec2:
+        """The registered encoder ``architecture`` built with ``config``, then the method's
+        modules, all from one stream seeded ``seed`` (encoder weights first), leaving the
+        caller's random state alone."""
+        entry = check_compatible(self.name, self.requires, architecture)
+        encoder, state = build_model_with_rng_state(architecture, config, seed=seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(state)
+            return self.build(encoder, feature_dim=entry.embedding_dim(config))
+
+    @staticmethod
+    def batches(draw: Callable[[int, torch.Generator], torch.Tensor], *, batch_size: int,
+                steps: int) -> BatchesFn:
+        """fit's ``batches``: ``steps`` batches ``([B, C, L],)`` per epoch from
+        ``draw(batch_size, generator)``."""
+        def batches(epoch: int, generator: torch.Generator):
+            for _ in range(steps):
+                yield (draw(batch_size, generator),)
+
+        return batches
+
+    def loss(self, model: Wav2Vec2, batch: tuple[torch.Tensor], generator: torch.Generator
+             ) -> LossOutput:
+        """One training step's loss; advances the temperature schedule."""
+        objective = self.params.objective
+        self.temperature = gumbel_temperature(self.steps, total_steps=self.total_steps,
+                                              start=objective.gumbel_start, end=objective.gumbel_end)
+        self.steps += 1
+        out = wav2vec_losses(model, batch[0], objective=objective, temperature=self.temperature,
+                             generator=generator)
+        self._code_perplexity = float(out.parts["code_perplexity"].detach())
+        return out
+
+    def on_step_end(self, model: nn.Module, step: int) -> None:
+        self._epoch_code_perplexity.append(self._code_perplexity)
+
+    def on_epoch_end(self, model: Wav2Vec2, epoch: int) -> dict[str, float]:
+        """``{"temperature": of the epoch's last step}``; warns when the epoch's mean code
+        perplexity per group is below ``collapse_perplexity``."""
+        values, self._epoch_code_perplexity = self._epoch_code_perplexity, []
+        code_ppl = sum(values) / len(values) if values else math.nan
+        if code_ppl < self.params.collapse_perplexity:
+            logger.warning("%s epoch %d: codebook collapse suspected (code perplexity %.2f per "
+                           "group of %d entries); raise diversity_weight or gumbel_start",
+                           self.name, epoch + 1, code_ppl, model.quantizer.entries)
+        return {"temperature": self.temperature}
+
+    def validation(self, batches: Sequence[torch.Tensor], *, seed: int) -> ValidateFn:
+        """fit's ``validate``: :func:`evaluate_wav2vec` on fixed ``batches``, names ``val_*``."""
+        def validate(model: Wav2Vec2) -> dict[str, float]:
+            scores = evaluate_wav2vec(model, batches, objective=self.params.objective, seed=seed)
+            return {f"val_{key}": value for key, value in scores.items()}
+
+        return validate
+
+    def export(self, model: Wav2Vec2) -> nn.Module:
+        """The feature encoder: what a downstream model (the sleep stager) starts from."""
+        return model.feature_encoder
+
+    def state_dict(self) -> dict[str, float]:
+        """The schedule's position (for a checkpoint)."""
+        return {"steps": self.steps, "temperature": self.temperature}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.steps, self.temperature = int(state["steps"]), float(state["temperature"])
+
+
+@dataclass(frozen=True)
+class Wav2VecPretraining:
+    """A pretraining run on recordings of 30-s epochs (the sleep epochs dataset)."""
+
+    segment_epochs: int = 4      # consecutive epochs per pretraining sequence
+    batch_size: int = 16         # sequences per step
+    val_batches: int = 4         # fixed validation batches (validation recordings), 0: none
+    steps_per_epoch: int = 50
+    num_threads: int | None = 1
+    method: Wav2VecParams = field(default_factory=Wav2VecParams)
+    fit: FitConfig = field(default_factory=lambda: FitConfig(
+        epochs=8, learning_rate=1e-3, grad_clip_norm=5.0, max_nonfinite_steps=10))
+
+    def __post_init__(self) -> None:
+        if min(self.segment_epochs, self.batch_size, self.steps_per_epoch) < 1 or self.val_batches < 0:
+            raise ValueError("segment_epochs, batch_size and steps_per_epoch must be >= 1, "
+                             "val_batches >= 0")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")
+        check_fit(self.fit)
+
+
+def pretrain_on_recordings(train: list[dict[str, Any]], val: list[dict[str, Any]], *,
+                           params: Wav2VecPretraining, architecture: str,
+                           encoder_config: dict[str, Any], path: str = "pretraining"
+                           ) -> tuple[nn.Module, dict[str, list[float]]]:
+    """wav2vec on sequences of ``segment_epochs`` consecutive epochs drawn from the training
+    recordings (labels unused), monitored on ``val_batches`` fixed batches of the validation
+    recordings (if any); ``path`` names the parameters in errors.
+
+    Returns:
+        the trained feature encoder (``architecture`` with ``encoder_config``) and the
+        per-epoch history: ``train_loss`` and the loss parts, ``lr``, ``nonfinite_steps``,
+        ``temperature`` and their ``val_*`` counterparts.
+    """
+    what = f"{path}.segment_epochs"
+    draw = segment_sampler(train, params.segment_epochs, what=what)
+    method = Wav2VecMethod(params.method, total_steps=params.fit.epochs * params.steps_per_epoch)
+    seed_everything(params.fit.seed)  # dropout draws from torch's global stream
+    model = method.build_seeded(architecture, encoder_config, seed=params.fit.seed)
+    validate = None
+    if val and params.val_batches:
+        val_draw = segment_sampler(val, params.segment_epochs, what=what)
+        fixed = torch.Generator().manual_seed(params.fit.seed)
+        validate = method.validation([val_draw(params.batch_size, fixed)
+                                      for _ in range(params.val_batches)], seed=params.fit.seed)
+    batches = method.batches(draw, batch_size=params.batch_size, steps=params.steps_per_epoch)
+    with torch_threads(params.num_threads):
+        result = fit(model, loss_fn=method.loss, batches=batches, validate=validate, hooks=method,
+                     config=replace(params.fit, name=method.name))
+    return method.export(result.model), result.history

@@ -1,0 +1,181 @@
+"""The wav2vec method: its network around a registered frame encoder, its loss for fit, the
+Gumbel temperature schedule (skipped steps count), non-finite steps skipped by fit and the
+error after too many, the collapse warning, validation and the exported encoder."""
+
+import logging
+
+import pytest
+import torch
+
+from contrastive_signals.methods.wav2vec import (
+    ContextParams,
+    Wav2VecMethod,
+    Wav2VecObjective,
+    Wav2VecParams,
+    Wav2VecPretraining,
+    check_fit,
+)
+from contrastive_signals.models.registry import build_model
+from contrastive_signals.models.sleep import SleepStager, load_encoder_features
+from contrastive_signals.models.wav2vec import gumbel_temperature
+from contrastive_signals.training.fit import FitConfig, LossOutput, fit
+from tests.methods.few_steps import losses_over_steps
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CONV = {"in_channels": 3, "layers": [[8, 10, 5], [8, 3, 2], [8, 3, 2]]}  # 800 samples: 39 frames
+CONTEXT = ContextParams(model_dim=16, ff_dim=32, codebook_entries=8, code_dim=16, final_dim=16,
+                        layers=1, dropout=0.0)
+OBJECTIVE = Wav2VecObjective(mask_prob=0.5, mask_span=2, num_negatives=4, cross_sample_negatives=2)
+PARAMS = Wav2VecParams(model=CONTEXT, objective=OBJECTIVE)
+LOGGED = ("train_loss", "contrastive", "diversity", "feature_penalty", "accuracy",
+          "prob_perplexity", "code_perplexity")
+
+
+def method(total_steps: int = 6, params: Wav2VecParams = PARAMS) -> Wav2VecMethod:
+    return Wav2VecMethod(params, total_steps=total_steps)
+
+
+def fit_config(epochs: int = 2, max_nonfinite_steps: int = 10) -> FitConfig:
+    return FitConfig(epochs=epochs, learning_rate=1e-3, grad_clip_norm=1.0, progress=False,
+                     device="cpu", max_nonfinite_steps=max_nonfinite_steps, name="wav2vec")
+
+
+def batches_of(x: torch.Tensor, steps: int = 3, batch: int = 4):
+    return Wav2VecMethod.batches(
+        lambda count, generator: x[torch.randint(len(x), (count,), generator=generator)],
+        batch_size=batch, steps=steps)
+
+
+def signals(n: int = 12) -> torch.Tensor:
+    return torch.randn(n, 3, 800, generator=torch.Generator().manual_seed(0))
+
+
+def test_build_seeded_draws_the_encoder_first_and_leaves_the_global_state_alone():
+    state = torch.get_rng_state()
+    model = method().build_seeded("w2v_conv", CONV, seed=3)
+    again = method().build_seeded("w2v_conv", CONV, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), key
+    encoder = build_model("w2v_conv", CONV, seed=3)
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(model.feature_encoder.state_dict()[key], value)
+    assert model.project.in_features == 8 and model.quantizer.entries == 8
+
+
+def test_encoders_that_do_not_give_frames_are_refused():
+    with pytest.raises(ValueError, match=r"method 'wav2vec' needs an encoder of signal data with "
+                                         r"output frames; 'curve_cnn'.*\['sleep_cnn', 'w2v_conv'\]"):
+        method().build_seeded("curve_cnn", {"in_channels": 3}, seed=0)
+
+
+def test_one_step_gives_the_logged_parts_and_the_loss_decreases():
+    m = method()
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    out = m.loss(model, (signals(4),), torch.Generator().manual_seed(0))
+    assert isinstance(out, LossOutput) and out.total.ndim == 0
+    assert set(out.parts) == set(LOGGED) - {"train_loss"}
+    assert m.steps == 1 and m.temperature == OBJECTIVE.gumbel_start
+    losses = losses_over_steps(m, model, (signals(4),), steps=6, learning_rate=3e-3)
+    assert losses[-1] < losses[0]
+
+
+def test_fit_history_temperature_and_reproducibility():
+    x = signals()
+
+    def run():
+        m = method()
+        model = m.build_seeded("w2v_conv", CONV, seed=0)
+        validate = m.validation([x[:4]], seed=0)
+        return fit(model, loss_fn=m.loss, batches=batches_of(x), config=fit_config(),
+                   validate=validate, hooks=m)
+
+    result = run()
+    history = result.history
+    for key in (*LOGGED, "temperature", "lr", "nonfinite_steps", "val_loss", "val_contrastive",
+                "val_code_perplexity"):
+        assert len(history[key]) == 2, key
+    # the temperature of each epoch's last step: step 2 of 6, then step 5 (the end value)
+    assert history["temperature"] == [gumbel_temperature(2, total_steps=6, start=2.0, end=0.5),
+                                      pytest.approx(0.5)]
+    assert all(1.0 <= p <= 8.0 for p in history["code_perplexity"])
+    assert history["nonfinite_steps"] == [0.0, 0.0]
+    assert not result.model.training
+    assert run().history == history
+
+
+def poisoned(x: torch.Tensor, bad_steps: set[int], steps: int):
+    """Batches of ``x`` where the steps in ``bad_steps`` (0-based within each epoch) hold NaN."""
+    def batches(epoch, generator):
+        for step in range(steps):
+            batch = x[torch.randint(len(x), (4,), generator=generator)]
+            yield (torch.full_like(batch, float("nan")) if step in bad_steps else batch,)
+    return batches
+
+
+def test_non_finite_steps_are_skipped_and_still_advance_the_temperature(caplog):
+    m = method(total_steps=8)
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    with caplog.at_level(logging.WARNING):
+        result = fit(model, loss_fn=m.loss, batches=poisoned(signals(), {1}, steps=4),
+                     config=fit_config(), hooks=m)
+    assert "skipped" in caplog.text
+    assert result.history["nonfinite_steps"] == [1.0, 1.0]
+    assert m.steps == 8                                  # every step counts, skipped ones too
+    assert result.history["temperature"][-1] == pytest.approx(0.5)
+    resumed = method(total_steps=8)
+    resumed.load_state_dict(m.state_dict())
+    assert (resumed.steps, resumed.temperature) == (8, m.temperature)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_too_many_non_finite_steps_stop_the_run_without_an_update():
+    m = method()
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match=r"3 steps with a non-finite loss or gradient "
+                                                 r"\(more than max_nonfinite_steps=2\)"):
+        fit(model, loss_fn=m.loss, batches=poisoned(signals(), {0, 1, 2}, steps=3),
+            config=fit_config(max_nonfinite_steps=2), hooks=m)
+    assert m.steps == 3
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_codebook_collapse_is_reported(caplog):
+    m = method(params=Wav2VecParams(model=CONTEXT, objective=OBJECTIVE, collapse_perplexity=100.0))
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    with caplog.at_level(logging.WARNING):
+        fit(model, loss_fn=m.loss, batches=batches_of(signals(), steps=2),
+            config=fit_config(epochs=1), hooks=m)
+    assert "codebook collapse suspected" in caplog.text
+
+
+def test_guards_and_parameters_are_checked():
+    with pytest.raises(ValueError, match="grad_clip_norm and fit.max_nonfinite_steps must be set"):
+        check_fit(FitConfig(epochs=1, learning_rate=1e-3, max_nonfinite_steps=3))
+    with pytest.raises(ValueError, match="max_nonfinite_steps must be set"):
+        Wav2VecPretraining(fit=FitConfig(epochs=1, learning_rate=1e-3, grad_clip_norm=1.0))
+    with pytest.raises(ValueError, match="segment_epochs, batch_size and steps_per_epoch"):
+        Wav2VecPretraining(segment_epochs=0)
+    with pytest.raises(ValueError, match="divisible by heads"):
+        ContextParams(model_dim=10, heads=4)
+    with pytest.raises(ValueError, match="mask_prob"):
+        Wav2VecObjective(mask_prob=0.0)
+    with pytest.raises(ValueError, match="total_steps"):
+        Wav2VecMethod(PARAMS, total_steps=0)
+
+
+def test_export_warm_starts_the_sleep_stager():
+    m = method()
+    model = m.build_seeded("sleep_cnn", {"in_channels": 3, "base_channels": 4}, seed=0)
+    encoder = m.export(model)
+    assert encoder is model.feature_encoder
+    stager = SleepStager(3, base_channels=4, embedding_dim=8, hidden_dim=8)
+    load_encoder_features(stager, encoder.state_dict())
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(stager.encoder.features.state_dict()[key], value)
+    wrong = SleepStager(3, base_channels=8, embedding_dim=8, hidden_dim=8)
+    with pytest.raises(ValueError, match="base_channels"):
+        load_encoder_features(wrong, encoder.state_dict())
