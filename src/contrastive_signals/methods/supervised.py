@@ -22,6 +22,7 @@ from contrastive_signals.training.batches import shuffled_minibatches
 
 LOSSES = ("cross_entropy", "hinge")
 HINGE_KINDS = ("weston_watkins", "crammer_singer")
+REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"), needs_labels=True)
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,7 @@ class ClassifierMethod(StatelessHooks):
         self.params, self.augment = params, augment
         self.modality, self.output = modality, output
         self.num_classes, self.self_classifying = num_classes, self_classifying
-        self.requires = Requirements(("image", "signal", "series"), ("instance", "per_step"),
-                                     needs_labels=True)
+        self.requires = REQUIRES
 
     def build(self, encoder: nn.Module, *, seed: int) -> nn.Module:
         """The encoder itself when it classifies, else encoder + head (head drawn from

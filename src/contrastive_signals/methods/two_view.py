@@ -8,7 +8,7 @@ with the head and applies the objective. Views of time series keep the series' m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import torch
@@ -33,6 +33,8 @@ from contrastive_signals.training.batches import shuffled_minibatches
 
 OBJECTIVES = ("simclr", "supcon", "pair")
 INSTANCE_MODALITIES = ("image", "signal", "series")
+REQUIRES = Requirements(INSTANCE_MODALITIES, ("instance", "per_step"))
+"""What every two-view method needs of its encoder (SupCon needs labels besides)."""
 
 
 class ViewMaker(Protocol):
@@ -97,8 +99,7 @@ class TwoViewMethod(StatelessHooks):
                              f"instance or per-step output, got {modality}/{output}")
         self.params, self.views = params, views
         self.modality, self.output = modality, output
-        self.requires = Requirements(INSTANCE_MODALITIES, ("instance", "per_step"),
-                                     needs_labels=params.objective == "supcon")
+        self.requires = replace(REQUIRES, needs_labels=params.objective == "supcon")
 
     def build(self, encoder: nn.Module, *, seed: int) -> EncoderWithHead:
         """``encoder`` plus the projection head, whose weights are drawn from ``seed``."""

@@ -2,18 +2,17 @@
 
 simulate -> afmformats HDF5 files in data/01_raw/afm -> ingest every file there -> split ->
 preprocess twice (``deriv``: force + derivative channels, ``noderiv``: force only) ->
-per input: SimCLR encoder and a freshly initialised one -> per ablation variant
+per input: a pretrained encoder (``afm.pretraining.method``: SimCLR, SupCon or triplet) and a
+freshly initialised one -> per ablation variant
 ``<deriv|noderiv>_<pre|scratch>_<5pc|100pc>``: triplet fine-tuning + classifier head, test
 scores -> supervised CNN and find_peaks baselines -> ``afm_metrics`` and plots.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 from kedro.pipeline import Pipeline, node
+
+from contrastive_signals.pipelines.wiring import bind
 
 from . import nodes
 from .params import LABEL_SUBSETS
@@ -21,28 +20,19 @@ from .params import LABEL_SUBSETS
 INPUTS = ("deriv", "noderiv")
 VARIANTS = tuple(f"{inp}_{start}_{labels}" for inp in INPUTS for start in ("pre", "scratch")
                  for labels in LABEL_SUBSETS)
-"""The 2 x 2 x 2 ablation: derivative channel, SimCLR pretraining, label fraction."""
-
-
-def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with fixed keyword arguments; a real function (not a ``partial``) that keeps
-    ``func``'s name, and its source for kedro-viz through ``__wrapped__``."""
-    @functools.wraps(func)
-    def bound(*args: Any) -> Any:
-        return func(*args, **kwargs)
-    return bound
+"""The 2 x 2 x 2 ablation: derivative channel, pretraining, label fraction."""
 
 
 def _input_nodes(inp: str) -> list:
     features = f"afm.{inp}.features"
     return [
-        node(_bind(nodes.preprocess_afm_curves, derivative=inp == "deriv"),
+        node(bind(nodes.preprocess_afm_curves, derivative=inp == "deriv"),
              ["afm.curves", "params:afm.preprocessing"], features,
              name=f"afm_preprocess_{inp}"),
-        node(_bind(nodes.pretrain_simclr_encoder, name=f"{inp}.simclr"),
+        node(bind(nodes.pretrain_encoder, name=f"{inp}.pretrained"),
              [features, "afm.split", "params:afm.model", "params:afm.pretraining"],
-             [f"afm.{inp}.simclr.encoder", f"afm.{inp}.simclr.history",
-              f"afm.{inp}.simclr.history_metrics"], name=f"afm_pretrain_simclr_{inp}"),
+             [f"afm.{inp}.pretrained.encoder", f"afm.{inp}.pretrained.history",
+              f"afm.{inp}.pretrained.history_metrics"], name=f"afm_pretrain_{inp}"),
         node(nodes.initial_encoder, [features, "params:afm.model", "params:afm.finetuning"],
              f"afm.{inp}.initial_encoder", name=f"afm_initial_encoder_{inp}"),
     ]
@@ -50,10 +40,10 @@ def _input_nodes(inp: str) -> list:
 
 def _variant_nodes(variant: str) -> list:
     inp, start, labels = variant.split("_")
-    encoder = f"afm.{inp}.simclr.encoder" if start == "pre" else f"afm.{inp}.initial_encoder"
+    encoder = f"afm.{inp}.pretrained.encoder" if start == "pre" else f"afm.{inp}.initial_encoder"
     features = f"afm.{inp}.features"
     return [
-        node(_bind(nodes.finetune_classifier, label_subset=labels, name=variant),
+        node(bind(nodes.finetune_classifier, label_subset=labels, name=variant),
              [features, encoder, "afm.split", "params:afm.finetuning"],
              [f"afm.{variant}.encoder", f"afm.{variant}.history",
               f"afm.{variant}.history_metrics"], name=f"afm_finetune_{variant}"),
