@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from contrastive_signals.data.afm_simulator import AFM_CLASSES
 
@@ -288,12 +289,13 @@ def curves_dataset(outcomes: Sequence[Mapping[str, Any]], params: IngestionParam
 
     Returns:
         ``{"force": [N, 1, P] float32, "labels": [N] int64 (-1 unlabelled), "files",
-        "curve_ids", "spacing_m": [N]}`` and the report (``files``, ``curves``,
-        ``bad_files``, ``labelled_curves``).
+        "curve_ids", "spacing_m": [N] float64}`` (tensors and lists) and the report
+        (``files``, ``curves``, ``bad_files``, ``labelled_curves``).
     """
     curves, report = collect_curves(outcomes, on_bad_file=params.on_bad_file)
     force, spacing = curves_to_grid(curves, points=params.grid_points)
     labels = np.array([c["label"] for c in curves], dtype=np.int64)
     report["labelled_curves"] = int(np.sum(labels != UNLABELLED))
-    return {"force": force, "labels": labels, "files": [c["file"] for c in curves],
-            "curve_ids": [c["curve_id"] for c in curves], "spacing_m": spacing}, report
+    return {"force": torch.from_numpy(force), "labels": torch.from_numpy(labels),
+            "files": [c["file"] for c in curves], "curve_ids": [c["curve_id"] for c in curves],
+            "spacing_m": torch.from_numpy(spacing)}, report

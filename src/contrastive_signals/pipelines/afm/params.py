@@ -1,7 +1,6 @@
-"""Typed parameters of the ``afm`` pipeline (``conf/base/parameters_afm.yml``); each node
-builds its section with :func:`contrastive_signals.config.from_params`, so a bad value (or a
-method that does not fit the encoder) fails before any training with its path in the message.
-The methods' own blocks (``two_view``, ``triplet``, ``classifier``) are the methods' classes."""
+"""Typed parameters of the ``afm`` pipeline (``conf/base/parameters_afm.yml``): a bad value,
+or a method that does not fit the encoder, fails before any training, naming its path. The
+methods' blocks (``two_view``, ``triplet``, ``classifier``) are the methods' own classes."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ from typing import Any
 
 from contrastive_signals.augment.curves import CurveAugmentation
 from contrastive_signals.data.splits import LabelledSplitParams
-from contrastive_signals.methods.base import HeadParams
 from contrastive_signals.methods.select import MethodParams
 from contrastive_signals.methods.supervised import ClassifierParams
 from contrastive_signals.methods.train import HeadStage
 from contrastive_signals.methods.triplet import TripletParams
-from contrastive_signals.methods.two_view import TwoViewParams
 from contrastive_signals.signal.steps import validate_feature_steps
 from contrastive_signals.training.fit import FitConfig
 
@@ -51,19 +48,12 @@ class PreprocessingParams:
         return [dict(s) for s in self.steps if derivative or s["name"] != "derivative_channel"]
 
 
-def _afm_triplet() -> TripletParams:
-    return TripletParams(normalize_embeddings=False, classes_per_batch=4, batches_per_epoch=20)
-
-
 @dataclass(frozen=True, kw_only=True)
 class PretrainingParams(MethodParams):
     """``method``: ``simclr`` (training + unlabelled curves), ``supcon`` or ``triplet`` (the
     labelled training curves); ``batch_size`` and ``augmentation`` serve the two-view ones."""
 
     fit: FitConfig
-    two_view: TwoViewParams = field(default_factory=lambda: TwoViewParams(
-        temperature=0.2, head=HeadParams(hidden_dim=128, out_dim=64), joint_forward=False))
-    triplet: TripletParams = field(default_factory=_afm_triplet)
     batch_size: int = 256
     augmentation: CurveAugmentation = field(default_factory=CurveAugmentation)
     num_threads: int | None = 2
@@ -79,7 +69,7 @@ class PretrainingParams(MethodParams):
 class FinetuningParams:
     fit: FitConfig
     head: HeadStage
-    triplet: TripletParams = field(default_factory=_afm_triplet)
+    triplet: TripletParams = field(default_factory=TripletParams)
     num_threads: int | None = 2
 
 

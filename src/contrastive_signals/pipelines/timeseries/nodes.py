@@ -1,13 +1,11 @@
 """Nodes of the ``timeseries`` pipeline: UCR/UEA sets and MNIST-1D, pretraining by any method
-on any series encoder, TS2Vec's SVM protocol, linear probes, the raw 1-NN floor, t-SNE plots
-and one flat report. The methods and the protocol live in the library."""
+on any series encoder (:mod:`contrastive_signals.methods.series`), TS2Vec's SVM protocol,
+linear probes, the raw 1-NN floor, t-SNE plots and one flat report."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,16 +14,19 @@ from matplotlib.figure import Figure
 
 from contrastive_signals.config import from_params
 from contrastive_signals.data.mnist1d_data import generate_mnist1d
-from contrastive_signals.methods.series import SeriesPretrainParams, pretrain_series
-from contrastive_signals.methods.supervised import ClassifierMethod
-from contrastive_signals.methods.train import train_method
+from contrastive_signals.data.ucr import load_named
+from contrastive_signals.methods.series import (
+    SeriesPretrainParams,
+    pretrain_series_bundle,
+    train_series_classifier,
+)
 from contrastive_signals.metrics.probes import accuracy, linear_probe_predict
 from contrastive_signals.metrics.report import merge_flat_reports, reference_table
 from contrastive_signals.metrics.svm_protocol import nearest_neighbour_predict, protocol_accuracies
-from contrastive_signals.models.registry import build_model, from_bundle, to_bundle
-from contrastive_signals.models.ts_encoders import encode_instances
+from contrastive_signals.models.registry import from_bundle
+from contrastive_signals.models.ts_encoders import encode_splits
 from contrastive_signals.plots.ts_embeddings import tsne_panels_figure
-from contrastive_signals.training.device import seeded_global_rng, torch_threads
+from contrastive_signals.training.device import torch_threads
 from contrastive_signals.training.history import final_metrics_as_steps, history_as_metric_steps
 
 from .params import Mnist1dParams, UcrParams
@@ -40,46 +41,31 @@ def _ucr_params(params: dict[str, Any]) -> tuple[UcrParams, dict[str, SeriesPret
                     for name, values in config.methods.items()}
 
 
-def _all_steps(x: torch.Tensor) -> torch.Tensor:
-    return torch.ones(x.shape[:2], dtype=torch.bool)
-
-
-def _pretrain(x: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+def _pretrain(x: torch.Tensor, mask: torch.Tensor | None, labels: torch.Tensor,
               params: SeriesPretrainParams, *, name: str) -> tuple[dict[str, Any], dict, float]:
-    """``(bundle, history shaped for MLflow, seconds)`` of one pretraining run."""
-    start = time.perf_counter()
-    encoder, result = pretrain_series(x, mask, params, labels=labels, name=name)
-    seconds = time.perf_counter() - start
+    """``(bundle, loss history shaped for MLflow, seconds)`` of one pretraining run."""
+    bundle, history, seconds = pretrain_series_bundle(x, mask, params, labels=labels, name=name)
     logger.info("%s: pretrained in %.1f s", name, seconds)
-    bundle = to_bundle(encoder, params.architecture, {"in_channels": x.shape[2], **params.encoder})
-    return bundle, history_as_metric_steps({"train_loss": result.history["train_loss"]},
+    return bundle, history_as_metric_steps({"train_loss": history["train_loss"]},
                                            prefix=name), seconds
 
 
-def load_ucr_datasets(archive: dict[str, Callable[[], dict[str, Any]]],
+def load_ucr_datasets(archive: dict[str, Callable[..., dict[str, Any]]],
                       params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The parameter's datasets from the archive (user folder, then aeon's bundled sets),
-    z-scored as ``standardise`` says, as tensors: ``{name: {"x_train" [N, T, C],
-    "mask_train" [N, T], "y_train" [N], "x_test", ..., "classes"}}``.
-
-    Raises:
-        KeyError: for a name the archive lacks, listing the known names.
-    """
+    prepared as ``standardise`` says, as tensors (:func:`~contrastive_signals.data.ucr.load_named`)."""
     config, _ = _ucr_params(params)
-    unknown = [name for name in config.datasets if name not in archive]
-    if unknown:
-        raise KeyError(f"timeseries.ucr.datasets: unknown UCR/UEA dataset(s) {unknown}; known "
-                       f"datasets: {sorted(archive)} (place others under data/01_raw/ucr/<Name>/)")
     return {name: {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
-                   for key, value in archive[name](standardise=config.standardise).items()}
-            for name in config.datasets}
+                   for key, value in data.items()}
+            for name, data in load_named(archive, config.datasets,
+                                         standardise=config.standardise).items()}
 
 
 def pretrain_ts_encoders(ucr_data: dict[str, dict[str, Any]], params: dict[str, Any]
                          ) -> tuple[dict[str, dict[str, Any]], dict[str, float], dict[str, Any]]:
-    """Pretrain every method on every dataset's training series (labels only for the methods
-    that read them: SupCon, triplet). Returns bundles ``{dataset: {method: bundle}}``,
-    ``{"ts.<Dataset>.<method>.pretrain_seconds"}`` and the loss histories for MLflow."""
+    """Every method on every dataset's training series (labels: SupCon and triplet only):
+    bundles ``{dataset: {method: bundle}}``, ``ts.<Dataset>.<method>.pretrain_seconds``, and
+    the loss histories for MLflow."""
     config, methods = _ucr_params(params)
     bundles: dict[str, dict[str, Any]] = {dataset: {} for dataset in ucr_data}
     seconds, histories = {}, {}
@@ -97,13 +83,11 @@ def pretrain_ts_encoders(ucr_data: dict[str, dict[str, Any]], params: dict[str, 
 def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
                          bundles: dict[str, dict[str, Any]], params: dict[str, Any]
                          ) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
-    """TS2Vec's SVM protocol and a linear probe on frozen, max-pooled embeddings, plus 1-NN on
-    the raw series; ``ts.<Dataset>.best.svm.acc`` repeats the default method's SVM figure.
-    Returns the flat metrics and the default method's test embeddings for the plots."""
+    """TS2Vec's SVM protocol and a linear probe on frozen, max-pooled embeddings, 1-NN on the
+    raw series, ``ts.<Dataset>.best.svm.acc`` = the default method's; and the default
+    method's test embeddings for the plots."""
     config, methods = _ucr_params(params)
-    metrics: dict[str, float] = {}
-    embeddings = {}
-    pool_padding = config.evaluation.pooling == "padded_window"
+    metrics, embeddings = {}, {}
     with torch_threads(config.num_threads):
         for dataset, data in ucr_data.items():
             y_train, y_test = data["y_train"].numpy(), data["y_test"].numpy()
@@ -111,10 +95,9 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
                                             data["x_test"].numpy())
             metrics[f"ts.{dataset}.raw_1nn.acc"] = accuracy(y_test, raw)
             for method_name in methods:
-                encoder = from_bundle(bundles[dataset][method_name], modality="series")
-                train, test = (encode_instances(encoder, data[f"x_{split}"], data[f"mask_{split}"],
-                                                pool_padding=pool_padding).numpy()
-                               for split in ("train", "test"))
+                train, test = (z.numpy() for z in encode_splits(
+                    from_bundle(bundles[dataset][method_name], modality="series"), data,
+                    pooling=config.evaluation.pooling))
                 scores = protocol_accuracies(train, y_train, test, y_test,
                                              probe_c=config.evaluation.probe_c)
                 metrics.update({f"ts.{dataset}.{method_name}.{k}": v for k, v in scores.items()})
@@ -128,18 +111,17 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
 def plot_ts_embeddings(embeddings: dict[str, dict[str, np.ndarray]],
                        params: dict[str, Any]) -> Figure:
     """One t-SNE panel per dataset of the default method's test embeddings."""
-    config, _ = _ucr_params(params)
-    return tsne_panels_figure(
-        {name: (e["embeddings"], e["labels"]) for name, e in embeddings.items()},
-        seed=config.evaluation.seed, perplexity=config.evaluation.tsne_perplexity,
-        max_iter=config.evaluation.tsne_iterations,
-        title=f"t-SNE of {config.default_method} test embeddings")
+    config = _ucr_params(params)[0]
+    panels = {name: (e["embeddings"], e["labels"]) for name, e in embeddings.items()}
+    return tsne_panels_figure(panels, seed=config.evaluation.seed,
+                              perplexity=config.evaluation.tsne_perplexity,
+                              max_iter=config.evaluation.tsne_iterations,
+                              title=f"t-SNE of {config.default_method} test embeddings")
 
 
 def ts_results_table(metrics: dict[str, float], seconds: dict[str, float],
                      params: dict[str, Any]) -> str:
-    """Markdown table: per dataset and method, our accuracies beside the targets and the
-    published figures, and pretraining seconds as a ratio to TS2Vec's reference seconds."""
+    """Markdown table of accuracies beside targets, published figures and time ratios."""
     config, methods = _ucr_params(params)
     return reference_table(metrics, seconds, prefix="ts", datasets=config.datasets,
                            methods=list(methods), targets=config.targets,
@@ -156,24 +138,19 @@ def generate_mnist1d_data(params: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def pretrain_mnist1d_simclr(data: dict[str, torch.Tensor], params: dict[str, Any]
                             ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ``simclr`` block's method on the MNIST-1D training signals (labels only for the
-    methods that read them). Returns the encoder bundle and its loss history for MLflow."""
-    config = from_params(Mnist1dParams, params, path="timeseries.mnist1d")
-    x = data["x_train"]
+    """The ``simclr`` block's method on the MNIST-1D training signals: bundle and history."""
+    config, x = from_params(Mnist1dParams, params, path="timeseries.mnist1d"), data["x_train"]
     with torch_threads(config.num_threads):
-        bundle, history, _ = _pretrain(x, _all_steps(x), data["y_train"], config.simclr,
-                                       name="mnist1d.simclr")
-    return bundle, history
+        return _pretrain(x, None, data["y_train"], config.simclr, name="mnist1d.simclr")[:2]
 
 
 def evaluate_mnist1d_simclr(data: dict[str, torch.Tensor], bundle: dict[str, Any],
                             params: dict[str, Any]) -> dict[str, float]:
     """``mnist1d.simclr.linear.acc``: linear probe on the frozen, max-pooled embeddings."""
     config = from_params(Mnist1dParams, params, path="timeseries.mnist1d")
-    encoder = from_bundle(bundle, modality="series")
     with torch_threads(config.num_threads):
-        train, test = (encode_instances(encoder, data[k], _all_steps(data[k])).numpy()
-                       for k in ("x_train", "x_test"))
+        train, test = (z.numpy() for z in encode_splits(from_bundle(bundle, modality="series"),
+                                                        data))
     predicted = linear_probe_predict(train, data["y_train"].numpy(), test, c=config.probe_c)
     return {"mnist1d.simclr.linear.acc": accuracy(data["y_test"].numpy(), predicted)}
 
@@ -182,22 +159,16 @@ def train_mnist1d_supervised(data: dict[str, torch.Tensor], params: dict[str, An
                              ) -> dict[str, float]:
     """``mnist1d.supervised.acc``: the same kind of encoder trained end to end with labels."""
     config = from_params(Mnist1dParams, params, path="timeseries.mnist1d")
-    s, (x, y) = config.supervised, (data["x_train"], data["y_train"])
-    method = ClassifierMethod(s.classifier, modality="series", output="per_step",
-                              num_classes=int(y.max()) + 1, self_classifying=False)
-    with seeded_global_rng(s.fit.seed), torch_threads(config.num_threads):
-        encoder = build_model(s.architecture, {"in_channels": x.shape[2], **s.encoder},
-                              seed=s.fit.seed)
-        model = train_method(method, encoder, x=x, labels=y, mask=_all_steps(x),
-                             config=replace(s.fit, name="mnist1d.supervised")).model
+    with torch_threads(config.num_threads):
+        model = train_series_classifier(data["x_train"], None, data["y_train"], config.supervised,
+                                        name="mnist1d.supervised")
         with torch.no_grad():
-            predicted = model(data["x_test"], _all_steps(data["x_test"])).argmax(1).numpy()
+            predicted = model(data["x_test"]).argmax(1).numpy()
     return {"mnist1d.supervised.acc": accuracy(data["y_test"].numpy(), predicted)}
 
 
 def merge_metric_reports(*reports: dict[str, float]) -> tuple[dict[str, float],
                                                                dict[str, dict[str, float]]]:
-    """One flat report from several flat ``{name: value}`` dicts, as JSON and for MLflow;
-    a name in two reports is an error."""
+    """One flat report (a name in two reports is an error), as JSON and for MLflow."""
     merged = merge_flat_reports(*reports)
     return merged, final_metrics_as_steps(merged)

@@ -8,22 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contrastive_signals.data.ucr import check_standardise_mode
-from contrastive_signals.methods.base import check_compatible
-from contrastive_signals.methods.series import SeriesPretrainParams
-from contrastive_signals.methods.supervised import REQUIRES, ClassifierParams
-from contrastive_signals.models.registry import get_entry
-from contrastive_signals.training.fit import FitConfig
-
-POOLING_MODES = ("padded_window", "observed_steps")
+from contrastive_signals.methods.series import SeriesClassifierParams, SeriesPretrainParams
+from contrastive_signals.models.ts_encoders import POOLING
 
 
 @dataclass(frozen=True)
 class EvaluationParams:
-    """``pooling``: where the instance embedding takes its max over time. ``padded_window`` is
-    TS2Vec's ``encoding_window='full_series'``: every step of the padded array, so for a series
-    shorter than the array the encoder's outputs just past its end (which still see its last
-    steps) count too; ``observed_steps`` keeps the series' own steps only. Equal-length sets
-    give the same embedding either way."""
+    """``pooling``: where the instance embedding takes its max over time (one of
+    :data:`~contrastive_signals.models.ts_encoders.POOLING`)."""
 
     probe_c: float = 1.0
     tsne_perplexity: float = 30.0
@@ -32,8 +24,8 @@ class EvaluationParams:
     pooling: str = "padded_window"
 
     def __post_init__(self) -> None:
-        if self.pooling not in POOLING_MODES:
-            raise ValueError(f"pooling must be one of {POOLING_MODES}, got '{self.pooling}'")
+        if self.pooling not in POOLING:
+            raise ValueError(f"pooling must be one of {POOLING}, got '{self.pooling}'")
         if self.probe_c <= 0 or self.tsne_iterations < 250:
             raise ValueError(f"probe_c must be > 0 and tsne_iterations >= 250, got "
                              f"{self.probe_c}, {self.tsne_iterations}")
@@ -67,23 +59,8 @@ class UcrParams:
 
 
 @dataclass(frozen=True)
-class Mnist1dSupervisedParams:
-    """The series encoder ``architecture`` (config ``encoder``) with a classifier head,
-    trained end to end with labels."""
-
-    fit: FitConfig
-    architecture: str = "dilated_conv"
-    encoder: dict[str, Any] = field(default_factory=dict)
-    classifier: ClassifierParams = field(default_factory=ClassifierParams)
-
-    def __post_init__(self) -> None:
-        check_compatible("supervised", REQUIRES, self.architecture)
-        get_entry(self.architecture, modality="series")
-
-
-@dataclass(frozen=True)
 class Mnist1dParams:
-    supervised: Mnist1dSupervisedParams
+    supervised: SeriesClassifierParams
     num_samples: int = 5000
     seed: int = 42
     probe_c: float = 1.0
