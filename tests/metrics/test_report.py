@@ -4,8 +4,15 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
+from contrastive_signals.metrics.report import (
+    flatten_metrics,
+    merge_flat_reports,
+    reference_table,
+    results_table,
+    to_markdown,
+)
 
 ROWS = {
     "simclr": {"linear_probe.acc": 0.91234, "knn.acc": 0.8},
@@ -47,3 +54,18 @@ def test_flatten_metrics_names_and_skips_missing():
         "vae.loss": 1.5,
     }
     assert all(type(v) is float for v in flat.values())
+
+
+def test_merge_flat_reports_rejects_duplicates():
+    assert merge_flat_reports({"a.x": 1}, {"b.y": 2.5}) == {"a.x": 1.0, "b.y": 2.5}
+    with pytest.raises(ValueError, match=r"\['a.x'\]"):
+        merge_flat_reports({"a.x": 1}, {"a.x": 2})
+
+
+def test_reference_table_shows_targets_and_time_ratios():
+    metrics = {"ts.D.m.svm.acc": 0.9, "ts.D.m.linear.acc": 0.8, "ts.D.raw_1nn.acc": 0.7}
+    table = reference_table(metrics, {"ts.D.m.pretrain_seconds": 4.0}, prefix="ts",
+                            datasets=["D"], methods=["m"], targets={"D": 0.95},
+                            published={"D": "paper 0.9"}, reference_seconds={"D": 2.0})
+    row = next(line for line in table.splitlines() if line.startswith("| D / m"))
+    assert "0.900" in row and "paper 0.9" in row and "2.000" in row and table.endswith("\n")

@@ -15,7 +15,7 @@ from contrastive_signals.methods.supervised import ClassifierMethod
 from contrastive_signals.methods.triplet import TripletMethod, TripletParams
 from contrastive_signals.methods.ts2vec import Ts2VecMethod, Ts2VecParams
 from contrastive_signals.methods.two_view import TwoViewMethod, TwoViewParams, ViewMaker
-from contrastive_signals.models.registry import EncoderEntry, get_entry
+from contrastive_signals.models.registry import EncoderEntry, get_entry, list_encoders
 from contrastive_signals.training.batches import BatchesFn
 
 METHODS = (*two_view.OBJECTIVES, "triplet", "ts2vec")
@@ -54,8 +54,14 @@ class MethodParams:
     def check(self, architecture: str, *, modality: str) -> EncoderEntry:
         """The entry of ``architecture``; a ``ValueError`` naming the method and the encoder
         when they do not fit, or when the encoder does not read ``modality`` (the data's)."""
-        check_compatible(self.method, self.requires, architecture)
-        return get_entry(architecture, modality=modality)
+        entry = check_compatible(self.method, self.requires, architecture)
+        if entry.modality != modality:
+            fit = [name for name in list_encoders(modality)
+                   if get_entry(name).output in self.requires.outputs]
+            raise ValueError(f"method '{self.method}' on {modality} data needs an encoder of "
+                             f"{modality} data; '{architecture}' reads {entry.modality} data. "
+                             f"Encoders that fit: {fit}")
+        return entry
 
     def build(self, entry: EncoderEntry, *, views: ViewMaker | None = None, seed: int) -> Any:
         """The method object for an encoder of ``entry``; ``views`` make the two-view methods'
