@@ -8,7 +8,9 @@ import pytest
 from contrastive_signals.data.afm_curves import (
     UNLABELLED,
     AfmFileError,
+    IngestionParams,
     collect_curves,
+    curves_dataset,
     curves_to_grid,
     find_afm_files,
     label_of_curve_id,
@@ -117,3 +119,14 @@ def test_find_files_lists_supported_suffixes_only(tmp_path, written):
     (tmp_path / "notes.md").write_text("x")   # .txt would count: afmformats reads some
     (tmp_path / ".tmp-x.h5").write_text("x")
     assert find_afm_files(tmp_path) == [written]
+
+
+def test_curves_dataset_grids_every_good_curve_and_counts_labels():
+    curves = [{"distance": np.linspace(0, 1, 20), "force": np.ones(20), "label": label,
+               "file": "f.h5", "curve_id": f"c{i}"} for i, label in enumerate([0, -1, 2])]
+    data, report = curves_dataset([{"file": "f.h5", "curves": curves}],
+                                  IngestionParams(grid_points=16))
+    assert data["force"].shape == (3, 1, 16) and data["labels"].tolist() == [0, -1, 2]
+    assert data["curve_ids"] == ["c0", "c1", "c2"] and report["labelled_curves"] == 2
+    with pytest.raises(ValueError, match="grid_points"):
+        IngestionParams(grid_points=4)

@@ -11,6 +11,7 @@ from contrastive_signals.data.ucr import (
     available_datasets,
     bundled_ucr_root,
     check_ts_header,
+    load_named,
     load_ucr_dataset,
     pad_series,
     read_ucr_file,
@@ -173,3 +174,10 @@ def test_auto_standardise_follows_ts2vec_loaders(tmp_path, no_network):
     write_ts(tmp_path, "Toy", "TEST", MULTI_TEST)
     multi = load_ucr_dataset("Toy", available_datasets([tmp_path]), standardise="auto")
     assert np.allclose(multi["x_train"][multi["mask_train"]].mean(0), 0, atol=1e-6)
+
+
+def test_load_named_reads_the_asked_sets_and_lists_the_known_ones():
+    archive = {"A": lambda standardise: {"standardise": standardise}, "B": lambda **_: {}}
+    assert load_named(archive, ["A"], standardise="auto") == {"A": {"standardise": "auto"}}
+    with pytest.raises(KeyError, match=r"\['Nope'\]; known datasets: \['A', 'B'\]"):
+        load_named(archive, ["A", "Nope"], standardise=True)

@@ -39,7 +39,7 @@ def test_mlflow_run_holds_metrics_plots_and_models(afm_project):
     assert 0 <= run.data.metrics["afm.single_rupture.f1"] <= 1
     assert "afm.deriv_pre_5pc.macro_f1" in run.data.metrics
     assert run.data.params["afm.ingestion.on_bad_file"] == "raise"
-    assert len(client.get_metric_history(run.info.run_id, "afm.deriv.simclr.train_loss")) == 1
+    assert len(client.get_metric_history(run.info.run_id, "afm.deriv.pretrained.train_loss")) == 1
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert {"plots/afm_examples.png", "plots/afm_tsne.png", "plots/afm_confusion.png"} <= plots
     models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}

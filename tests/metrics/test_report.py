@@ -10,6 +10,7 @@ from contrastive_signals.metrics.report import (
     finite_report,
     flatten_metrics,
     merge_reports,
+    reference_table,
     results_table,
     to_markdown,
 )
@@ -66,3 +67,12 @@ def test_merge_reports_refuses_a_name_twice():
     assert merge_reports({"a.x": 1}, {"b.y": 2.5}) == {"a.x": 1.0, "b.y": 2.5}
     with pytest.raises(ValueError, match=r"reported twice: \['a.x'\]"):
         merge_reports({"a.x": 1}, {"a.x": 2})
+
+
+def test_reference_table_shows_targets_and_time_ratios():
+    metrics = {"ts.D.m.svm.acc": 0.9, "ts.D.m.linear.acc": 0.8, "ts.D.raw_1nn.acc": 0.7}
+    table = reference_table(metrics, {"ts.D.m.pretrain_seconds": 4.0}, prefix="ts",
+                            datasets=["D"], methods=["m"], targets={"D": 0.95},
+                            published={"D": "paper 0.9"}, reference_seconds={"D": 2.0})
+    row = next(line for line in table.splitlines() if line.startswith("| D / m"))
+    assert "0.900" in row and "paper 0.9" in row and "2.000" in row and table.endswith("\n")

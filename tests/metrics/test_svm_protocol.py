@@ -58,3 +58,13 @@ def test_grid_and_hard_margin_are_ts2vecs():
     # large finite stand-in.
     assert C_GRID == (1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1e3, 1e4, np.inf)
     assert np.isinf(HARD_MARGIN_C)
+
+
+def test_protocol_accuracies_report_svm_and_linear_probe():
+    from contrastive_signals.metrics.svm_protocol import protocol_accuracies
+
+    rng = np.random.default_rng(0)
+    train = np.r_[rng.normal(-2, 0.3, (10, 3)), rng.normal(2, 0.3, (10, 3))]
+    labels = np.r_[np.zeros(10, int), np.ones(10, int)]
+    scores = protocol_accuracies(train, labels, train[::2], labels[::2], probe_c=1.0)
+    assert scores == {"svm.acc": 1.0, "linear.acc": 1.0}

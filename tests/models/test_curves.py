@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from contrastive_signals.models.curves import CurveCNN
+from contrastive_signals.models.curves import CurveCNN, CurveCNNParams
 from contrastive_signals.models.registry import build_model, from_bundle, to_bundle
 
 CONFIG = {"in_channels": 2, "length": 64, "channels": [4, 8], "kernel_size": 5,
@@ -31,3 +31,12 @@ def test_bad_sizes():
         CurveCNN(length=100, channels=(4, 4, 4))
     with pytest.raises(ValueError, match="odd"):
         CurveCNN(kernel_size=4)
+
+
+def test_curve_cnn_params_give_the_registry_config():
+    config = CurveCNNParams(channels=(4, 8), embedding_dim=6).config(in_channels=2, length=32,
+                                                                      num_classes=3)
+    model = build_model("curve_cnn", config, seed=0)
+    assert model(torch.zeros(2, 2, 32)).shape == (2, 3) and model.embedding_dim == 6
+    with pytest.raises(ValueError, match="kernel_size"):
+        CurveCNNParams(kernel_size=4)

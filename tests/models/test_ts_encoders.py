@@ -1,17 +1,16 @@
-"""Time-series encoders: shapes, padding handled by the mask, bundles, pooling."""
+"""Time-series encoders (built through the one registry): shapes, padding handled by the
+mask, bundles, pooling."""
 
 import pytest
 import torch
 
+from contrastive_signals.models.registry import build_model, from_bundle, list_encoders, to_bundle
 from contrastive_signals.models.ts_encoders import (
-    ARCHITECTURES,
     RecurrentTSEncoder,
-    build_ts_encoder,
     encode_instances,
+    encode_splits,
     max_pool_time,
     sinusoidal_positions,
-    ts_encoder_bundle,
-    ts_encoder_from_bundle,
 )
 
 CONFIGS = {
@@ -23,8 +22,12 @@ CONFIGS = {
 }
 
 
-def test_every_architecture_is_covered():
-    assert set(CONFIGS) == set(ARCHITECTURES)
+def build_ts_encoder(arch, in_channels, config, *, seed):
+    return build_model(arch, {"in_channels": in_channels, **config}, seed=seed)
+
+
+def test_the_ts_encoders_are_registered_as_per_step_series_encoders():
+    assert set(CONFIGS) <= set(list_encoders("series", "per_step"))
 
 
 @pytest.mark.parametrize("arch", CONFIGS)
@@ -52,7 +55,8 @@ def test_same_seed_same_weights_and_bundle_round_trip(arch):
     b = build_ts_encoder(arch, 2, CONFIGS[arch], seed=7)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
                                                 b.state_dict().values(), strict=True))
-    restored = ts_encoder_from_bundle(ts_encoder_bundle(a, arch, 2, CONFIGS[arch]))
+    restored = from_bundle(to_bundle(a, arch, {"in_channels": 2, **CONFIGS[arch]}),
+                           modality="series")
     x = torch.randn(2, 9, 2)
     assert torch.allclose(restored(x), a.eval()(x))
 
@@ -83,7 +87,7 @@ def test_sinusoidal_positions():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="unknown time-series encoder"):
+    with pytest.raises(ValueError, match="unknown architecture 'wavenet'"):
         build_ts_encoder("wavenet", 1, {}, seed=0)
     model = build_ts_encoder("cnn1d", 2, CONFIGS["cnn1d"], seed=0)
     with pytest.raises(ValueError, match=r"\[B, T, 2\]"):
@@ -92,3 +96,27 @@ def test_bad_inputs():
         model(torch.zeros(2, 5, 2), torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="cell"):
         RecurrentTSEncoder(1, cell="rnn")
+
+
+def test_bundles_written_before_the_one_registry_still_load():
+    model = build_ts_encoder("gru", 2, CONFIGS["gru"], seed=1)
+    old = {"architecture": "gru", "in_channels": 2, "config": CONFIGS["gru"],
+           "state_dict": model.state_dict()}
+    x = torch.randn(2, 5, 2)
+    assert torch.equal(from_bundle(old)(x), model.eval()(x))
+
+
+def test_encode_splits_pools_as_asked():
+    model = build_ts_encoder("cnn1d", 1, CONFIGS["cnn1d"], seed=0).eval()
+    x = torch.randn(3, 8, 1)
+    mask = torch.ones(3, 8, dtype=torch.bool)
+    mask[0, 5:] = False
+    data = {"x_train": x, "mask_train": mask, "x_test": x[:2]}
+    observed, unmasked = encode_splits(model, data)
+    assert observed.shape == (3, 12) and unmasked.shape == (2, 12)
+    assert torch.equal(observed, encode_instances(model, x, mask))
+    (window,) = encode_splits(model, data, ("train",), pooling="padded_window")
+    assert torch.equal(window, encode_instances(model, x, mask, pool_padding=True))
+    assert torch.equal(unmasked, encode_instances(model, x[:2], torch.ones(2, 8, dtype=torch.bool)))
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        encode_splits(model, data, pooling="mean")

@@ -16,7 +16,11 @@ from contrastive_signals.config import ParameterError
 from contrastive_signals.data.afm_curves import AfmFileError
 from contrastive_signals.io.afm_dataset import AfmCurveFolderDataset, SimulatedAfmCurvesDataset
 from contrastive_signals.pipeline_registry import register_pipelines
-from contrastive_signals.pipelines.afm.nodes import finetune_classifier, preprocess_afm_curves
+from contrastive_signals.pipelines.afm.nodes import (
+    finetune_classifier,
+    preprocess_afm_curves,
+    pretrain_encoder,
+)
 from contrastive_signals.pipelines.afm.pipeline import VARIANTS
 from tests.conftest import PROJECT_ROOT
 from tests.pipelines.kept_memory import KeptMemoryDataset
@@ -124,8 +128,8 @@ def test_preprocessing_leaves_its_input_alone_and_drops_the_derivative():
 
 def test_bad_parameters_fail_before_training_with_their_path():
     params = test_params()
-    params["finetuning"]["mining"] = "hardest"
-    with pytest.raises(ParameterError, match=r"afm.finetuning: mining must be one of"):
+    params["finetuning"]["triplet"]["sampling"] = "hardest"
+    with pytest.raises(ParameterError, match=r"afm.finetuning.triplet: sampling must be one of"):
         finetune_classifier({}, {}, {}, params["finetuning"], label_subset="5pc", name="x")
     steps = test_params()["preprocessing"]
     steps["steps"] = steps["steps"][:-1]
@@ -137,3 +141,24 @@ def test_same_seeds_give_the_same_metrics(full_run, tmp_path):
     _, first = full_run
     again = run_afm(tmp_path, test_params())
     assert again["afm_metrics"] == first["afm_metrics"]
+
+
+def test_a_pretraining_method_that_does_not_fit_the_curve_encoder_fails_naming_both():
+    params = test_params()
+    params["pretraining"]["method"] = "ts2vec"
+    with pytest.raises(ParameterError, match=r"afm.pretraining: method 'ts2vec' needs an encoder "
+                                             r"of series data .*'curve_cnn' reads signal data"):
+        pretrain_encoder({}, {}, params["model"], params["pretraining"], name="x")
+
+
+@pytest.mark.parametrize("method", ["supcon", "triplet"])
+def test_supcon_and_triplet_pretraining_by_configuration(full_run, method):
+    """The labelled training curves only; the encoder bundle is a curve_cnn."""
+    _, out = full_run
+    params = test_params()
+    params["pretraining"]["method"] = method
+    features, split = out["afm.deriv.features"], out["afm.split"]
+    bundle, history, steps = pretrain_encoder(features, split, params["model"],
+                                              params["pretraining"], name="deriv.pretrained")
+    assert bundle["architecture"] == "curve_cnn" and len(history["train_loss"]) == 1
+    assert 0 <= history["val_knn_acc"][0] <= 1 and "afm.deriv.pretrained.train_loss" in steps

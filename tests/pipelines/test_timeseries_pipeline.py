@@ -25,11 +25,18 @@ UCR = {
     "num_threads": 1,
     "default_method": "ts2vec",
     "methods": {
-        "ts2vec": {"architecture": "dilated_conv", "objective": "hierarchical",
-                   "encoder": TINY_ENCODER, "iterations": 3, "batch_size": 4},
-        "simclr": {"architecture": "gru", "objective": "simclr",
+        "ts2vec": {"method": "ts2vec", "architecture": "dilated_conv", "encoder": TINY_ENCODER,
+                   "iterations": 3, "batch_size": 4},
+        "simclr": {"method": "simclr", "architecture": "gru",
                    "encoder": {"output_dim": 8, "hidden_dim": 4}, "iterations": 2,
-                   "batch_size": 4, "projection_dim": 4, "projection_hidden_dim": 8},
+                   "batch_size": 4,
+                   "two_view": {"head": {"hidden_dim": 8, "out_dim": 4, "batch_norm": False}}},
+        "supcon": {"method": "supcon", "architecture": "cnn1d",
+                   "encoder": {"output_dim": 8, "hidden_dim": 4, "layers": 1}, "iterations": 2,
+                   "batch_size": 6, "swa": False},
+        "triplet": {"method": "triplet", "architecture": "transformer",
+                    "encoder": {"output_dim": 8, "hidden_dim": 4, "layers": 1, "heads": 2},
+                    "iterations": 3, "triplet": {"classes_per_batch": 2, "samples_per_class": 3}},
     },
     "evaluation": {"tsne_iterations": 250, "tsne_perplexity": 3.0},
     "targets": {"Toy": 0.9},
@@ -37,12 +44,16 @@ UCR = {
     "reference_seconds": {"Toy": 1.0},
 }
 MNIST1D = {"num_samples": 60, "num_threads": 1,
-           "simclr": {"objective": "simclr", "encoder": TINY_ENCODER, "iterations": 2,
+           "simclr": {"method": "simclr", "encoder": TINY_ENCODER, "iterations": 2,
                       "batch_size": 16, "swa": False},
-           "supervised": {"encoder": TINY_ENCODER, "epochs": 1, "batch_size": 16}}
-EXPECTED = {f"ts.Toy.{m}.{p}.acc" for m in ("ts2vec", "simclr") for p in ("svm", "linear")} | {
-    "ts.Toy.raw_1nn.acc", "ts.Toy.best.svm.acc", "ts.Toy.ts2vec.pretrain_seconds",
-    "ts.Toy.simclr.pretrain_seconds", "mnist1d.simclr.linear.acc", "mnist1d.supervised.acc"}
+           "supervised": {"encoder": TINY_ENCODER, "classifier": {"batch_size": 16},
+                          "fit": {"epochs": 1, "learning_rate": 1e-3, "device": "cpu",
+                                  "amp": False, "progress": False}}}
+METHODS = tuple(UCR["methods"])
+EXPECTED = {f"ts.Toy.{m}.{p}.acc" for m in METHODS for p in ("svm", "linear")} | {
+    f"ts.Toy.{m}.pretrain_seconds" for m in METHODS} | {
+    "ts.Toy.raw_1nn.acc", "ts.Toy.best.svm.acc", "mnist1d.simclr.linear.acc",
+    "mnist1d.supervised.acc"}
 
 
 # Tiny models: one torch thread (the fixture is in tests/conftest.py).
@@ -111,6 +122,24 @@ def test_bad_parameters_fail_with_their_path(tmp_path):
         load_ucr_datasets(archive, {**UCR, "default_method": "tloss"})
 
 
+@pytest.mark.parametrize(("method", "architecture", "message"), [
+    ("ts2vec", "curve_cnn", r"method 'ts2vec' needs an encoder of series data with output "
+                            r"per_step; 'curve_cnn' reads signal data"),
+    ("simclr", "digit_cnn", r"method 'simclr' on series data needs an encoder of series data; "
+                           r"'digit_cnn' reads image data"),
+    ("triplet", "w2v_conv", r"method 'triplet' needs .* output instance/per_step; 'w2v_conv'"),
+    ("tloss", "dilated_conv", r"method must be one of"),
+])
+def test_a_method_that_does_not_fit_the_encoder_fails_naming_both(tmp_path, method,
+                                                                   architecture, message):
+    write_toy(tmp_path)
+    archive = UcrArchiveDataset(folder=str(tmp_path), include_bundled=False).load()
+    bad = copy.deepcopy(UCR)
+    bad["methods"]["ts2vec"].update(method=method, architecture=architecture)
+    with pytest.raises(ParameterError, match=r"timeseries\.ucr\.methods\.ts2vec: " + message):
+        pretrain_ts_encoders(load_ucr_datasets(archive, UCR), bad)
+
+
 def test_pretraining_does_not_mutate_inputs(tmp_path):
     write_toy(tmp_path)
     archive = UcrArchiveDataset(folder=str(tmp_path), include_bundled=False).load()
@@ -136,21 +165,6 @@ def test_extra_reports_join_the_merge_without_namespace():
     assert "timeseries_metrics" in merge.outputs()
 
 
-def test_same_seed_same_encoder_whatever_the_global_state(tmp_path):
-    from contrastive_signals.pipelines.timeseries.params import MethodParams
-    from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
-
-    x = torch.randn(8, 12, 1, generator=torch.Generator().manual_seed(0))
-    mask = torch.ones(8, 12, dtype=torch.bool)
-    method = MethodParams(encoder={**TINY_ENCODER, "dropout": 0.5}, iterations=2, batch_size=4)
-    torch.manual_seed(1)
-    first, _ = pretrain_encoder(x, mask, method, name="a")
-    torch.manual_seed(2)
-    second, _ = pretrain_encoder(x, mask, method, name="b")
-    assert all(torch.equal(p, q) for p, q in zip(first.state_dict().values(),
-                                                second.state_dict().values(), strict=True))
-
-
 def test_timeseries_run_joins_the_sleep_label_efficiency_figures():
     """`timeseries` = `timeseries_ucr` + `wav2vec`, wav2vec's flat figures merged into the
     one report; `timeseries_ucr` needs nothing from wav2vec."""
@@ -162,58 +176,6 @@ def test_timeseries_run_joins_the_sleep_label_efficiency_figures():
     assert "ts_sleep_metrics" not in pipelines["timeseries"].inputs()
     assert set(pipelines["wav2vec"].nodes) <= set(pipelines["timeseries"].nodes)
     assert not any(name.startswith("wav2vec") for name in pipelines["timeseries_ucr"].inputs())
-
-
-def test_swa_average_starts_from_the_initial_weights():
-    # TS2Vec's AveragedModel takes the initial weights as its first snapshot, so after one step
-    # the average is the mean of the initial and the trained weights.
-    from contrastive_signals.models.ts_encoders import build_ts_encoder
-    from contrastive_signals.pipelines.timeseries.params import MethodParams
-    from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
-    from contrastive_signals.training.ts2vec_draws import ts2vec_torch_seed
-
-    x = torch.randn(8, 12, 1, generator=torch.Generator().manual_seed(0))
-    mask = torch.ones(8, 12, dtype=torch.bool)
-    method = MethodParams(encoder=TINY_ENCODER, iterations=1, batch_size=4, learning_rate=0.1)
-    averaged, _ = pretrain_encoder(x, mask, method, name="swa")
-    trained, _ = pretrain_encoder(x, mask, MethodParams(**{**method.__dict__, "swa": False}),
-                                  name="plain")
-    initial = build_ts_encoder("dilated_conv", 1, TINY_ENCODER,
-                               seed=ts2vec_torch_seed(method.seed))
-    for key, value in averaged.state_dict().items():
-        expected = (initial.state_dict()[key] + trained.state_dict()[key]) / 2
-        torch.testing.assert_close(value, expected)
-    assert not torch.equal(trained.state_dict()["input_fc.weight"],
-                           initial.state_dict()["input_fc.weight"])
-
-
-def test_default_iterations_follow_ts2vec():
-    from contrastive_signals.pipelines.timeseries.params import MethodParams
-    from contrastive_signals.pipelines.timeseries.training import default_iterations
-
-    assert default_iterations(torch.zeros(50, 150, 1)) == 200
-    assert default_iterations(torch.zeros(100, 1000, 1)) == 200  # exactly 100,000 values
-    assert default_iterations(torch.zeros(101, 1000, 1)) == 600
-    assert MethodParams(iterations=None).iterations is None
-    with pytest.raises(ValueError, match="iterations"):
-        MethodParams(iterations=0)
-
-
-def test_centred_padding_matches_ts2vec():
-    ts2vec_utils = pytest.importorskip("ts2vec.utils")
-    from contrastive_signals.pipelines.timeseries.training import centre_padded_series
-
-    lengths = [3, 7, 1, 6, 7]
-    mask = torch.arange(7).view(1, 7) < torch.tensor(lengths).view(-1, 1)
-    x = torch.randn(5, 7, 2, generator=torch.Generator().manual_seed(0)) * mask.unsqueeze(-1)
-    before = x.clone()
-    centred, centred_mask = centre_padded_series(x, mask)
-    theirs = x.numpy().astype(np.float64)
-    theirs[~mask.numpy()] = np.nan
-    theirs = ts2vec_utils.centerize_vary_length_series(theirs)
-    assert np.array_equal(centred_mask.numpy(), ~np.isnan(theirs).all(-1))
-    assert np.allclose(centred.numpy(), np.nan_to_num(theirs))
-    assert centred_mask.sum(1).tolist() == lengths and torch.equal(x, before)
 
 
 def test_standardise_parameter_is_checked():

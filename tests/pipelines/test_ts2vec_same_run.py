@@ -17,14 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from contrastive_signals.losses.hierarchical_contrastive import contextual_crop_views
-from contrastive_signals.models.ts_encoders import (
-    build_ts_encoder_with_rng_state,
-    dropout_from,
-    encode_instances,
-)
-from contrastive_signals.pipelines.timeseries.params import MethodParams
-from contrastive_signals.pipelines.timeseries.training import pretrain_encoder
-from contrastive_signals.training.ts2vec_draws import Ts2VecDraws, ts2vec_torch_seed
+from contrastive_signals.methods._ts2vec_draws import Ts2VecDraws, ts2vec_torch_seed
+from contrastive_signals.methods.series import SeriesPretrainParams, pretrain_series
+from contrastive_signals.models.registry import build_model_with_rng_state
+from contrastive_signals.models.ts_encoders import dropout_from, encode_instances
 
 ENCODER = {"output_dim": 16, "hidden_dim": 8, "depth": 3}
 SEED = 42
@@ -66,8 +62,9 @@ def reference_run(x: np.ndarray, iterations: int, seed: int = SEED) -> torch.nn.
 
 def our_run(x: np.ndarray, iterations: int, seed: int = SEED) -> torch.nn.Module:
     mask = torch.from_numpy(~np.isnan(x).all(-1))
-    method = MethodParams(encoder=ENCODER, iterations=iterations, seed=seed)
-    encoder, _ = pretrain_encoder(torch.from_numpy(np.nan_to_num(x)), mask, method, name="ours")
+    method = SeriesPretrainParams(method="ts2vec", encoder=ENCODER, iterations=iterations,
+                                  seed=seed)
+    encoder, _ = pretrain_series(torch.from_numpy(np.nan_to_num(x)), mask, method, name="ours")
     return encoder
 
 
@@ -98,16 +95,17 @@ def test_same_seed_same_weights_as_the_authors_code(one_torch_thread, varying_le
 
 def test_training_moves_the_weights(one_torch_thread):
     x = series(False)
-    initial, _ = build_ts_encoder_with_rng_state("dilated_conv", 2, ENCODER,
-                                                 seed=ts2vec_torch_seed(SEED))
+    initial, _ = build_model_with_rng_state("dilated_conv", {"in_channels": 2, **ENCODER},
+                                            seed=ts2vec_torch_seed(SEED))
     assert max_weight_difference(our_run(x, iterations=3), initial) > 1e-4
 
 
 def test_weights_and_rng_state_match_a_globally_seeded_construction():
-    encoder, state = build_ts_encoder_with_rng_state("dilated_conv", 2, ENCODER, seed=3)
+    config = {"in_channels": 2, **ENCODER}
+    encoder, state = build_model_with_rng_state("dilated_conv", config, seed=3)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
-        reference, _ = build_ts_encoder_with_rng_state("dilated_conv", 2, ENCODER, seed=3)
+        reference, _ = build_model_with_rng_state("dilated_conv", config, seed=3)
         torch.testing.assert_close(encoder.state_dict(), reference.state_dict(), rtol=0, atol=0)
         torch.manual_seed(3)
         type(encoder)(2, **ENCODER)  # the draws of construction, from the global generator

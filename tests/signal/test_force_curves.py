@@ -5,16 +5,20 @@ import numpy as np
 import pytest
 
 from contrastive_signals.signal.force_curves import (
+    PeakDetectorGrid,
     align_contact,
+    aligned_contact_index,
     classify_by_peaks,
     clip,
     contact_indices,
     detect_events,
+    find_peaks_predict,
     flatten,
     noise_sigma,
     resample_length,
     scale,
     subtract_baseline,
+    tune_find_peaks,
 )
 from contrastive_signals.signal.steps import apply_feature_steps, validate_feature_steps
 
@@ -96,3 +100,28 @@ def test_peak_rules_tell_the_four_classes_apart():
     assert labels.tolist() == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="prominence"):
         detect_events(base, prominence=0.0)
+
+
+def test_find_peaks_tuning_takes_the_best_and_first_setting():
+    base = np.zeros((4, 100))
+    base[1, 50] = -1.0
+    base[2, [40, 70]] = -1.0
+    base[3, 7] = -2.0
+    labels = np.array([0, 1, 2, 3])
+    grid = PeakDetectorGrid(prominences=(0.2, 0.5, 3.0), contact_zones=(0, 4, 8))
+    accuracy = lambda y, p: float(np.mean(y == p))  # noqa: E731
+    best = tune_find_peaks(base, labels, contact_index=5, grid=grid, score=accuracy)
+    assert best == {"prominence": 0.2, "contact_zone": 4, "contact_index": 5,
+                    "train_macro_f1": 1.0}
+    predicted, events = find_peaks_predict(base, best)
+    assert predicted.tolist() == [0, 1, 2, 3] and len(events) == 4
+    with pytest.raises(ValueError, match="prominences"):
+        PeakDetectorGrid(prominences=())
+
+
+def test_the_aligned_contact_index_comes_from_the_align_step():
+    steps = [{"name": "baseline"}, {"name": "align_contact", "target_fraction": 0.1}]
+    assert aligned_contact_index(steps, 256) == 26
+    assert aligned_contact_index([{"name": "align_contact"}], 100) == 5
+    with pytest.raises(ValueError, match="align_contact"):
+        aligned_contact_index([{"name": "baseline"}], 100)

@@ -1,9 +1,17 @@
-"""Mini-batch iterators: noisy versions drawn per image."""
+"""Mini-batch iterators (noisy versions drawn per image), the iteration budget and
+TS2Vec's default budget."""
 
 import pytest
 import torch
 
-from contrastive_signals.training.batches import noisy_version_batches
+from contrastive_signals.training.batches import (
+    batches_per_epoch,
+    default_iterations,
+    iteration_budget,
+    minibatches,
+    noisy_version_batches,
+    shuffled_minibatches,
+)
 
 
 def _data():
@@ -39,3 +47,44 @@ def test_mismatched_noisy_stack_is_rejected():
     with pytest.raises(ValueError, match=r"noisy must be \[V, \*clean.shape\]"):
         next(noisy_version_batches(clean, noisy[:, :5], batch_size=2,
                                    generator=torch.Generator()))
+
+
+
+
+def test_minibatches_follow_the_order_and_drop_the_tail():
+    x = torch.arange(7)
+    batches = [b for (b,) in minibatches(x, order=torch.tensor([6, 5, 4, 3, 2, 1, 0]),
+                                         batch_size=3)]
+    assert [b.tolist() for b in batches] == [[6, 5, 4], [3, 2, 1]]
+    assert len(list(minibatches(x, order=torch.arange(7), batch_size=3, drop_last=False))) == 3
+    with pytest.raises(ValueError, match="first dimension"):
+        list(minibatches(x, torch.arange(6), order=torch.arange(7), batch_size=2))
+
+
+def test_shuffled_minibatches_are_the_generators_permutation():
+    x = torch.arange(6)
+    (first, *_), order = shuffled_minibatches(x, batch_size=6, generator=torch.Generator(
+        ).manual_seed(3)), torch.randperm(6, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(first[0], order)
+
+
+def test_the_budget_gives_exactly_the_iterations():
+    calls = []
+
+    def batches(epoch, generator):
+        calls.append(epoch)
+        return iter([(torch.tensor(epoch),)] * 4)
+
+    epochs, limited = iteration_budget(batches, iterations=10, per_epoch=4)
+    assert epochs == 3
+    counts = [len(list(limited(epoch, None))) for epoch in range(epochs)]
+    assert counts == [4, 4, 2] and calls == [0, 1, 2]
+    assert batches_per_epoch(10, 4) == 2 and batches_per_epoch(3, 8) == 1
+    with pytest.raises(ValueError, match="iterations"):
+        iteration_budget(batches, iterations=0, per_epoch=1)
+
+
+def test_default_iterations_follow_ts2vec():
+    assert default_iterations(torch.zeros(50, 150, 1)) == 200
+    assert default_iterations(torch.zeros(100, 1000, 1)) == 200  # exactly 100,000 values
+    assert default_iterations(torch.zeros(101, 1000, 1)) == 600

@@ -90,3 +90,15 @@ def test_minibatches_cover_every_item_once():
     batches = list(shuffled_minibatches(x, batch_size=3, generator=torch.Generator().manual_seed(0),
                                         drop_last=False))
     assert sorted(torch.cat([b[0] for b in batches]).tolist()) == list(range(10))
+
+
+def test_seeded_global_rng_is_reproducible_and_leaves_the_callers_state():
+    from contrastive_signals.training.device import seeded_global_rng
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    with seeded_global_rng(5):
+        first = torch.rand(3)
+    with seeded_global_rng(5):
+        assert torch.equal(torch.rand(3), first)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -20,10 +20,12 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from contrastive_signals.data.afm_simulator import AFM_CLASSES
 
@@ -264,3 +266,36 @@ def curves_to_grid(curves: Sequence[Mapping[str, Any]], *, points: int
         forces[i, 0] = np.interp(grid, distance, force)
         spacing[i] = grid[1] - grid[0]
     return forces, spacing
+
+
+@dataclass(frozen=True)
+class IngestionParams:
+    """``on_bad_file``: :func:`collect_curves`'s policy; ``grid_points``: samples of the
+    uniform distance grid every retract curve is put on."""
+
+    on_bad_file: str = "raise"
+    grid_points: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.on_bad_file not in ON_BAD_FILE or self.grid_points < MIN_RETRACT_POINTS:
+            raise ValueError(f"on_bad_file must be one of {ON_BAD_FILE} and grid_points >= "
+                             f"{MIN_RETRACT_POINTS}; got {self.on_bad_file!r}, {self.grid_points}")
+
+
+def curves_dataset(outcomes: Sequence[Mapping[str, Any]], params: IngestionParams
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every good curve of the per-file read outcomes (:func:`collect_curves` with
+    ``params.on_bad_file``) on its distance grid (:func:`curves_to_grid`).
+
+    Returns:
+        ``{"force": [N, 1, P] float32, "labels": [N] int64 (-1 unlabelled), "files",
+        "curve_ids", "spacing_m": [N] float64}`` (tensors and lists) and the report
+        (``files``, ``curves``, ``bad_files``, ``labelled_curves``).
+    """
+    curves, report = collect_curves(outcomes, on_bad_file=params.on_bad_file)
+    force, spacing = curves_to_grid(curves, points=params.grid_points)
+    labels = np.array([c["label"] for c in curves], dtype=np.int64)
+    report["labelled_curves"] = int(np.sum(labels != UNLABELLED))
+    return {"force": torch.from_numpy(force), "labels": torch.from_numpy(labels),
+            "files": [c["file"] for c in curves], "curve_ids": [c["curve_id"] for c in curves],
+            "spacing_m": torch.from_numpy(spacing)}, report

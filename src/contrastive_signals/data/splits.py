@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
@@ -43,3 +47,66 @@ def label_subset(n_items: int, *, fraction: float, seed: int, subset_seed: int) 
     count = min(n_items, max(1, round(fraction * n_items)))
     rng = np.random.default_rng([subset_seed, seed])
     return sorted(int(i) for i in rng.choice(n_items, count, replace=False))
+
+
+def label_fraction_subsets(labels: np.ndarray, train: np.ndarray,
+                           fractions: Mapping[str, float], *, seed: int,
+                           min_per_class: int = 2) -> dict[str, list[int]]:
+    """Nested-by-fraction labelled subsets of the ``train`` indices: for each name, a share
+    ``fraction`` of every class's training indices (at least ``min_per_class``, at most all),
+    drawn with one generator seeded by ``seed`` in the order of ``fractions``.
+
+    Returns:
+        ``{name: sorted indices}``.
+    """
+    rng = np.random.default_rng(seed)
+    subsets = {}
+    for name, fraction in fractions.items():
+        chosen = []
+        for cls in np.unique(labels[train]):
+            members = train[labels[train] == cls]
+            n = min(len(members), max(min_per_class, int(round(fraction * len(members)))))
+            chosen.append(rng.choice(members, size=n, replace=False))
+        subsets[name] = np.sort(np.concatenate(chosen)).tolist()
+    return subsets
+
+
+@dataclass(frozen=True)
+class LabelledSplitParams:
+    """Fractions of the labelled items held out for validation and test, the seed, and the
+    labelled training subsets by name (``{name: fraction of each class}``)."""
+
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+    label_fractions: dict[str, float] = field(default_factory=lambda: {"100pc": 1.0})
+
+    def __post_init__(self) -> None:
+        if not all(0 < value <= 1 for value in self.label_fractions.values()):
+            raise ValueError(f"label_fractions must lie in (0, 1]; got {self.label_fractions}")
+
+
+def split_with_unlabelled(labels: np.ndarray, params: LabelledSplitParams, *,
+                          unlabelled: int = -1) -> dict[str, Any]:
+    """A stratified train / val / test split of the labelled items of ``labels`` ``[N]``
+    (``unlabelled`` marks the others), the unlabelled indices, and labelled training subsets
+    (:func:`label_fraction_subsets` with ``params.label_fractions``).
+
+    Returns:
+        ``{"train", "val", "test", "unlabelled": [indices], "labelled": {name: [indices]}}``.
+
+    Raises:
+        ValueError: fewer than 2 labelled classes.
+    """
+    labelled = np.flatnonzero(labels != unlabelled)
+    classes = len(np.unique(labels[labelled]))
+    if classes < 2:
+        raise ValueError(f"the labelled items carry {classes} class(es); classification needs "
+                         "at least 2")
+    parts = stratified_split_indices(labels[labelled], val_fraction=params.val_fraction,
+                                     test_fraction=params.test_fraction, seed=params.seed)
+    split: dict[str, Any] = {name: labelled[idx].tolist() for name, idx in parts.items()}
+    split["unlabelled"] = np.flatnonzero(labels == unlabelled).tolist()
+    split["labelled"] = label_fraction_subsets(labels, np.asarray(split["train"]),
+                                               params.label_fractions, seed=params.seed)
+    return split

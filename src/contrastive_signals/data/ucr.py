@@ -13,9 +13,10 @@ truncated.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -284,3 +285,18 @@ def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
     return {"x_train": x_train, "mask_train": mask_train, "y_train": y_train,
             "x_test": x_test, "mask_test": mask_test, "y_test": y_test, "classes": classes,
             "train_path": str(train_path), "test_path": str(test_path)}
+
+
+def load_named(archive: Mapping[str, Callable[..., dict[str, Any]]], names: Sequence[str], *,
+               standardise: bool | str) -> dict[str, dict[str, Any]]:
+    """``{name: load(standardise=...)}`` for each of ``names`` from an archive of loaders
+    (``UcrArchiveDataset``'s ``{name: loader}``, see :func:`load_ucr_dataset`).
+
+    Raises:
+        KeyError: for names the archive lacks, listing the known names.
+    """
+    unknown = [name for name in names if name not in archive]
+    if unknown:
+        raise KeyError(f"unknown UCR/UEA dataset(s) {unknown}; known datasets: {sorted(archive)} "
+                       "(place others under data/01_raw/ucr/<Name>/)")
+    return {name: archive[name](standardise=standardise) for name in names}

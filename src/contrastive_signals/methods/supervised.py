@@ -23,6 +23,7 @@ from contrastive_signals.methods.base import (
 from contrastive_signals.training.batches import shuffled_minibatches
 
 LOSSES = ("cross_entropy", "hinge")
+REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"), needs_labels=True)
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,6 @@ class ClassifierMethod(StatelessHooks):
     entry's ``classifier`` flag); otherwise a head is added on its instance embedding.
     """
 
-    REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"),
-                            needs_labels=True)
 
     def __init__(self, params: ClassifierParams, *, modality: str, output: str,
                  num_classes: int, self_classifying: bool,
@@ -79,7 +78,7 @@ class ClassifierMethod(StatelessHooks):
         self.params, self.augment = params, augment
         self.modality, self.output = modality, output
         self.num_classes, self.self_classifying = num_classes, self_classifying
-        self.requires = self.REQUIRES
+        self.requires = REQUIRES
 
     def build(self, encoder: nn.Module, *, seed: int) -> nn.Module:
         """The encoder itself when it classifies, else encoder + head (head drawn from

@@ -18,6 +18,7 @@ from contrastive_signals.losses import METRICS, MINERS, mined_triplet_loss, trip
 from contrastive_signals.methods.base import InstanceEncoder, Requirements, StatelessHooks
 
 SAMPLING = ("offline", *MINERS)
+REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"), needs_labels=True)
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,6 @@ class TripletMethod(StatelessHooks):
     (``augment(x, generator=)``).
     """
 
-    REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"),
-                            needs_labels=True)
 
     def __init__(self, params: TripletParams, *, modality: str, output: str,
                  augment: Callable[..., Tensor] | None = None):
@@ -88,7 +87,7 @@ class TripletMethod(StatelessHooks):
                              "(batch_hard, semi_hard, all) for series")
         self.params, self.augment = params, augment
         self.modality, self.output = modality, output
-        self.requires = self.REQUIRES
+        self.requires = REQUIRES
 
     def build(self, encoder: nn.Module, *, seed: int = 0) -> InstanceEncoder:
         return InstanceEncoder(encoder, self.output)

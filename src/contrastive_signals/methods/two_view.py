@@ -33,6 +33,8 @@ from contrastive_signals.training.batches import shuffled_minibatches
 
 OBJECTIVES = ("simclr", "supcon", "pair")
 INSTANCE_MODALITIES = ("image", "signal", "series")
+REQUIRES = Requirements(INSTANCE_MODALITIES, ("instance", "per_step"))
+"""What every two-view method needs of its encoder (SupCon needs labels besides)."""
 
 
 class ViewMaker(Protocol):
@@ -91,7 +93,6 @@ class TwoViewMethod(StatelessHooks):
     ``[B, T]`` for series, ``labels`` ``[B]`` for SupCon.
     """
 
-    REQUIRES = Requirements(INSTANCE_MODALITIES, ("instance", "per_step"))
 
     def __init__(self, params: TwoViewParams, views: ViewMaker, *, modality: str, output: str):
         if modality not in INSTANCE_MODALITIES or output not in ("instance", "per_step"):
@@ -99,7 +100,7 @@ class TwoViewMethod(StatelessHooks):
                              f"instance or per-step output, got {modality}/{output}")
         self.params, self.views = params, views
         self.modality, self.output = modality, output
-        self.requires = replace(self.REQUIRES, needs_labels=params.objective == "supcon")
+        self.requires = replace(REQUIRES, needs_labels=params.objective == "supcon")
 
     def build(self, encoder: nn.Module, *, seed: int) -> EncoderWithHead:
         """``encoder`` plus the projection head, whose weights are drawn from ``seed``."""

@@ -104,3 +104,33 @@ def merge_reports(*reports: Mapping[str, float]) -> dict[str, float]:
             raise ValueError(f"metric names reported twice: {clashes}")
         merged.update({name: float(value) for name, value in report.items()})
     return merged
+
+
+def reference_table(metrics: Mapping[str, float], seconds: Mapping[str, float], *,
+                    prefix: str, datasets: Sequence[str], methods: Sequence[str],
+                    targets: Mapping[str, float], published: Mapping[str, str],
+                    reference_seconds: Mapping[str, float]) -> str:
+    """Markdown table, one row per dataset and method: the SVM / linear / raw 1-NN accuracy
+    (``<prefix>.<dataset>.<method>.{svm,linear}.acc``, ``<prefix>.<dataset>.raw_1nn.acc``)
+    beside each dataset's target and published figure, and the pretraining seconds
+    (``<prefix>.<dataset>.<method>.pretrain_seconds`` in ``seconds``) as a ratio to the
+    reference seconds."""
+    rows = {}
+    for dataset in datasets:
+        for method in methods:
+            key = f"{prefix}.{dataset}.{method}"
+            reference = reference_seconds.get(dataset)
+            took = seconds.get(f"{key}.pretrain_seconds")
+            rows[f"{dataset} / {method}"] = {
+                "svm acc": metrics.get(f"{key}.svm.acc"),
+                "linear acc": metrics.get(f"{key}.linear.acc"),
+                "raw 1-NN acc": metrics.get(f"{prefix}.{dataset}.raw_1nn.acc"),
+                "target (TS2Vec here)": targets.get(dataset),
+                "published": published.get(dataset),
+                "pretrain s": took,
+                "TS2Vec s": reference,
+                "time ratio": took / reference if took is not None and reference else None,
+            }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "dataset / method"
+    return to_markdown(table, float_format=".3f") + "\n"

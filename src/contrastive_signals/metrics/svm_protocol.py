@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from contrastive_signals.metrics.probes import _check_train_test
+from contrastive_signals.metrics.probes import _check_train_test, accuracy, linear_probe_predict
 
 # TS2Vec's grid, ending with a hard margin, and the iteration cap its grid search sets.
 HARD_MARGIN_C = float("inf")
@@ -61,3 +61,12 @@ def nearest_neighbour_predict(train_x: np.ndarray, train_y: np.ndarray,
     train_x, train_y, test_x = _check_train_test(train_x, train_y, test_x)
     return KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(train_x, train_y).predict(
         test_x)
+
+
+def protocol_accuracies(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                        test_y: np.ndarray, *, probe_c: float) -> dict[str, float]:
+    """Test accuracies of frozen embeddings ``[N, D]`` / ``[M, D]``: TS2Vec's SVM protocol
+    (``svm.acc``) and the linear probe of :mod:`.probes` with ``C = probe_c`` (``linear.acc``)."""
+    svm, _ = svm_protocol_predict(train_x, train_y, test_x)
+    linear = linear_probe_predict(train_x, train_y, test_x, c=probe_c)
+    return {"svm.acc": accuracy(test_y, svm), "linear.acc": accuracy(test_y, linear)}

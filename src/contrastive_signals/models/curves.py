@@ -8,6 +8,9 @@ representation ``[B, embedding_dim]``; ``forward`` the class logits ``[B, num_cl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -52,3 +55,29 @@ class CurveCNN(nn.Module):
     def forward(self, curves: torch.Tensor) -> torch.Tensor:
         """``[B, C, L]`` -> logits ``[B, num_classes]``."""
         return self.head(self.embed(curves))
+
+
+@dataclass(frozen=True)
+class CurveCNNParams:
+    """The architecture settings of :class:`CurveCNN` (``in_channels``, ``length`` and
+    ``num_classes`` come from the data, see :meth:`config`)."""
+
+    channels: tuple[int, ...] = (16, 32, 32, 64)
+    kernel_size: int = 7
+    embedding_dim: int = 64
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.channels or min(self.channels) < 1:
+            raise ValueError(f"channels must be a non-empty list of widths >= 1; got "
+                             f"{list(self.channels)}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 1; got {self.kernel_size}")
+        if self.embedding_dim < 1 or not 0 <= self.dropout < 1:
+            raise ValueError("embedding_dim must be >= 1 and dropout in [0, 1)")
+
+    def config(self, *, in_channels: int, length: int, num_classes: int) -> dict[str, Any]:
+        """The registry config of ``curve_cnn`` for this data."""
+        return {"in_channels": in_channels, "length": length, "channels": list(self.channels),
+                "kernel_size": self.kernel_size, "embedding_dim": self.embedding_dim,
+                "num_classes": num_classes, "dropout": self.dropout}

@@ -237,3 +237,26 @@ def encode_instances(model: nn.Module, x: Tensor, mask: Tensor, *, batch_size: i
         out.append(max_pool_time(h, None if pool_padding else valid).float().cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+POOLING = ("padded_window", "observed_steps")
+"""Where :func:`encode_splits` takes the max over time. ``padded_window`` is TS2Vec's
+``encoding_window='full_series'``: every step of the padded array, so for a series shorter than
+the array the encoder's outputs just past its end (which still see its last steps) count too;
+``observed_steps`` keeps the series' own steps only. Equal-length sets give the same embedding
+either way."""
+
+
+def encode_splits(model: nn.Module, data: dict[str, Tensor], splits: tuple[str, ...] = (
+        "train", "test"), *, pooling: str = "observed_steps") -> list[Tensor]:
+    """:func:`encode_instances` of ``data["x_<split>"]`` ``[N, T, C]`` (mask
+    ``data["mask_<split>"]``, all steps when absent) for each split, pooled as ``pooling``
+    says (one of :data:`POOLING`)."""
+    if pooling not in POOLING:
+        raise ValueError(f"pooling must be one of {POOLING}, got '{pooling}'")
+    out = []
+    for split in splits:
+        x = data[f"x_{split}"]
+        mask = data.get(f"mask_{split}", torch.ones(x.shape[:2], dtype=torch.bool))
+        out.append(encode_instances(model, x, mask, pool_padding=pooling == "padded_window"))
+    return out

@@ -17,6 +17,10 @@ All functions return new arrays and leave their input untouched.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 
@@ -219,3 +223,63 @@ def classify_by_peaks(events: list[np.ndarray], *, contact_index: int, contact_z
         adhesion = len(idx) > ruptures
         labels[i] = (2 if ruptures > 1 else 1 if ruptures == 1 else 3 if adhesion else 0)
     return labels
+
+
+@dataclass(frozen=True)
+class PeakDetectorGrid:
+    """The settings :func:`tune_find_peaks` tries: minimum dip ``prominences`` and contact
+    zones (samples after the contact point whose events count as adhesion)."""
+
+    prominences: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.8)
+    contact_zones: tuple[int, ...] = (2, 4, 8, 12)
+
+    def __post_init__(self) -> None:
+        if not self.prominences or min(self.prominences) <= 0:
+            raise ValueError("prominences must be a non-empty list of values > 0")
+        if not self.contact_zones or min(self.contact_zones) < 0:
+            raise ValueError("contact_zones must be a non-empty list of values >= 0")
+
+
+def aligned_contact_index(steps: Sequence[Mapping[str, Any]], length: int) -> int:
+    """The sample index where the ``align_contact`` step (the last one of ``steps``) puts the
+    contact point in curves of ``length`` samples."""
+    align = [step for step in steps if step["name"] == "align_contact"]
+    if not align:
+        raise ValueError("the preprocessing steps need an align_contact step: the peak "
+                         "detector tells adhesion from ruptures by the aligned contact point")
+    return int(round(align[-1].get("target_fraction", 0.05) * length))
+
+
+def tune_find_peaks(force: np.ndarray, labels: np.ndarray, *, contact_index: int,
+                       grid: PeakDetectorGrid,
+                       score: Callable[[np.ndarray, np.ndarray], float]) -> dict[str, Any]:
+    """Grid search of the detector's prominence and contact zone on labelled curves,
+    maximising ``score(labels, predicted)`` (ties: the first, i.e. smallest, setting).
+
+    Args:
+        force: ``[N, L]`` preprocessed force channel; labels: ``[N]``.
+        contact_index: the aligned contact point (sample index).
+
+    Returns:
+        ``{"prominence", "contact_zone", "contact_index", "train_macro_f1"}`` (the best
+        score under that name).
+    """
+    best: dict[str, Any] = {"train_macro_f1": -1.0}
+    for prominence in grid.prominences:
+        events = detect_events(force, prominence=prominence)
+        for zone in grid.contact_zones:
+            predicted = classify_by_peaks(events, contact_index=contact_index, contact_zone=zone)
+            value = score(labels, predicted)
+            if value > best["train_macro_f1"]:
+                best = {"prominence": float(prominence), "contact_zone": int(zone),
+                        "contact_index": int(contact_index), "train_macro_f1": value}
+    return best
+
+
+def find_peaks_predict(force: np.ndarray, detector: Mapping[str, Any]
+                          ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(labels [N], events)`` of a tuned detector (:func:`tune_find_peaks`) on ``force``
+    ``[N, L]``."""
+    events = detect_events(force, prominence=detector["prominence"])
+    return classify_by_peaks(events, contact_index=detector["contact_index"],
+                             contact_zone=detector["contact_zone"]), events

@@ -1,31 +1,44 @@
-"""Mini-batch iterators over in-memory tensors, driven by an explicit generator."""
+"""Mini-batch iterators over in-memory tensors, driven by an explicit generator, and the
+iteration budget (a number of optimiser steps rather than of epochs)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
+
+Batch = tuple[torch.Tensor, ...]
+BatchesFn = Callable[[int, torch.Generator], Iterable[Batch]]
+
+
+def minibatches(*tensors: torch.Tensor, order: torch.Tensor, batch_size: int,
+                drop_last: bool = True) -> Iterator[Batch]:
+    """Yield aligned slices of ``tensors`` (each ``[N, ...]``) in the order ``order`` ``[N]``;
+    ``drop_last`` skips the tail batch shorter than ``batch_size`` (when ``N >= batch_size``)."""
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"tensors must share their first dimension, got {[t.shape for t in tensors]}")
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2, got {batch_size}")
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    for start in range(0, stop, batch_size):
+        idx = order[start:start + batch_size]
+        yield tuple(t[idx] for t in tensors)
 
 
 def shuffled_minibatches(
     *tensors: torch.Tensor, batch_size: int, generator: torch.Generator, drop_last: bool = True
-) -> Iterator[tuple[torch.Tensor, ...]]:
+) -> Iterator[Batch]:
     """Yield aligned slices of ``tensors`` (each ``[N, ...]``) in a random order.
 
     Slicing in-memory tensors avoids DataLoader worker overhead, which dominates for the
     small datasets here. ``drop_last`` keeps batch statistics (BatchNorm, contrastive
     negatives) from being computed on a tiny tail batch.
     """
-    n = tensors[0].shape[0]
-    if any(t.shape[0] != n for t in tensors):
-        raise ValueError(f"tensors must share their first dimension, got {[t.shape for t in tensors]}")
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be >= 2, got {batch_size}")
-    order = torch.randperm(n, generator=generator)
-    stop = n - n % batch_size if drop_last and n >= batch_size else n
-    for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
-        yield tuple(t[idx] for t in tensors)
+    order = torch.randperm(tensors[0].shape[0], generator=generator)
+    yield from minibatches(*tensors, order=order, batch_size=batch_size, drop_last=drop_last)
 
 
 def noisy_version_batches(
@@ -47,3 +60,29 @@ def noisy_version_batches(
                                        generator=generator):
         version = torch.randint(0, noisy.shape[0], (idx.shape[0],), generator=generator)
         yield clean[idx][:, None], noisy[version, idx][:, None], version
+
+
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    """Full batches of ``min(batch_size, n)`` items in one pass over ``n`` items (at least 1)."""
+    return max(1, n // min(batch_size, n))
+
+
+def iteration_budget(batches: BatchesFn, *, iterations: int, per_epoch: int
+                     ) -> tuple[int, BatchesFn]:
+    """A budget in optimiser steps, as TS2Vec counts it: ``(epochs, batches_fn)`` where each
+    epoch takes at most ``per_epoch`` batches of ``batches(epoch, generator)`` and all epochs
+    together yield exactly ``iterations`` batches (the last epoch is cut short)."""
+    if iterations < 1 or per_epoch < 1:
+        raise ValueError(f"iterations and per_epoch must be >= 1, got {iterations}, {per_epoch}")
+
+    def limited(epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        return itertools.islice(batches(epoch, generator),
+                                min(per_epoch, iterations - epoch * per_epoch))
+
+    return math.ceil(iterations / per_epoch), limited
+
+
+def default_iterations(x: torch.Tensor) -> int:
+    """TS2Vec's default budget when none is given: 200 optimiser steps for a training array
+    ``x`` ``[N, T, C]`` of at most 100,000 values (padding included), 600 for a larger one."""
+    return 200 if x.numel() <= 100_000 else 600

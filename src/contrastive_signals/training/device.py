@@ -36,6 +36,18 @@ def seed_everything(seed: int) -> None:
 
 
 @contextmanager
+def seeded_global_rng(seed: int) -> Iterator[None]:
+    """Run a block with torch's global generators (CPU and every CUDA device) seeded with
+    ``seed``, for layers that draw from them (``nn.Dropout`` in some encoders), and restore
+    the caller's state afterwards: the block is reproducible whatever ran before it, and
+    nothing outside it sees a changed global state."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
 def torch_threads(num_threads: int | None) -> Iterator[None]:
     """Run a block with ``num_threads`` intra-op CPU threads, restoring the previous count
     afterwards; ``None`` leaves the setting alone.

@@ -1,19 +1,13 @@
-"""AFM rupture-event classification (``kedro run --pipeline=afm``).
-
-simulate -> afmformats HDF5 files in data/01_raw/afm -> ingest every file there -> split ->
-preprocess twice (``deriv``: force + derivative channels, ``noderiv``: force only) ->
-per input: SimCLR encoder and a freshly initialised one -> per ablation variant
-``<deriv|noderiv>_<pre|scratch>_<5pc|100pc>``: triplet fine-tuning + classifier head, test
-scores -> supervised CNN and find_peaks baselines -> ``afm_metrics`` and plots.
-"""
+"""AFM rupture-event classification (``kedro run --pipeline=afm``): simulate -> afmformats
+files -> ingest -> split -> preprocess per input (``deriv``, ``noderiv``) -> pretrained
+(``afm.pretraining.method``) and fresh encoders -> per variant: triplet fine-tuning + head ->
+supervised CNN and find_peaks baselines -> ``afm_metrics`` and plots."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 from kedro.pipeline import Pipeline, node
+
+from contrastive_signals.pipelines.wiring import bind
 
 from . import nodes
 from .params import LABEL_SUBSETS
@@ -21,54 +15,48 @@ from .params import LABEL_SUBSETS
 INPUTS = ("deriv", "noderiv")
 VARIANTS = tuple(f"{inp}_{start}_{labels}" for inp in INPUTS for start in ("pre", "scratch")
                  for labels in LABEL_SUBSETS)
-"""The 2 x 2 x 2 ablation: derivative channel, SimCLR pretraining, label fraction."""
+"""The 2 x 2 x 2 ablation: derivative channel, pretraining, label fraction."""
+MAIN = nodes.MAIN_VARIANT
 
 
-def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with fixed keyword arguments; a real function (not a ``partial``) that keeps
-    ``func``'s name, and its source for kedro-viz through ``__wrapped__``."""
-    @functools.wraps(func)
-    def bound(*args: Any) -> Any:
-        return func(*args, **kwargs)
-    return bound
+def _trained(name: str) -> list[str]:
+    return [f"afm.{name}.encoder", f"afm.{name}.history", f"afm.{name}.history_metrics"]
 
 
 def _input_nodes(inp: str) -> list:
     features = f"afm.{inp}.features"
     return [
-        node(_bind(nodes.preprocess_afm_curves, derivative=inp == "deriv"),
-             ["afm.curves", "params:afm.preprocessing"], features,
-             name=f"afm_preprocess_{inp}"),
-        node(_bind(nodes.pretrain_simclr_encoder, name=f"{inp}.simclr"),
+        node(bind(nodes.preprocess_afm_curves, derivative=inp == "deriv"),
+             ["afm.curves", "params:afm.preprocessing"], features, name=f"afm_preprocess_{inp}"),
+        node(bind(nodes.pretrain_encoder, name=f"{inp}.pretrained"),
              [features, "afm.split", "params:afm.model", "params:afm.pretraining"],
-             [f"afm.{inp}.simclr.encoder", f"afm.{inp}.simclr.history",
-              f"afm.{inp}.simclr.history_metrics"], name=f"afm_pretrain_simclr_{inp}"),
+             _trained(f"{inp}.pretrained"), name=f"afm_pretrain_{inp}"),
         node(nodes.initial_encoder, [features, "params:afm.model", "params:afm.finetuning"],
              f"afm.{inp}.initial_encoder", name=f"afm_initial_encoder_{inp}"),
     ]
 
 
+def _evaluate(name: str, features: str):
+    return node(nodes.evaluate_classifier, [features, f"afm.{name}.encoder", "afm.split"],
+                [f"afm.{name}.predictions", f"afm.{name}.scores"], name=f"afm_evaluate_{name}")
+
+
 def _variant_nodes(variant: str) -> list:
     inp, start, labels = variant.split("_")
-    encoder = f"afm.{inp}.simclr.encoder" if start == "pre" else f"afm.{inp}.initial_encoder"
     features = f"afm.{inp}.features"
-    return [
-        node(_bind(nodes.finetune_classifier, label_subset=labels, name=variant),
-             [features, encoder, "afm.split", "params:afm.finetuning"],
-             [f"afm.{variant}.encoder", f"afm.{variant}.history",
-              f"afm.{variant}.history_metrics"], name=f"afm_finetune_{variant}"),
-        node(nodes.evaluate_classifier, [features, f"afm.{variant}.encoder", "afm.split"],
-             [f"afm.{variant}.predictions", f"afm.{variant}.scores"],
-             name=f"afm_evaluate_{variant}"),
-    ]
+    encoder = f"afm.{inp}.pretrained.encoder" if start == "pre" else f"afm.{inp}.initial_encoder"
+    return [node(bind(nodes.finetune_classifier, label_subset=labels, name=variant),
+                 [features, encoder, "afm.split", "params:afm.finetuning"], _trained(variant),
+                 name=f"afm_finetune_{variant}"),
+            _evaluate(variant, features)]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     data = [
         node(nodes.simulate_afm_curves, "params:afm.simulation", "afm.simulated_files",
              name="afm_simulate_curves"),
-        node(nodes.ingest_afm_curves,
-             ["afm.raw_files", "afm.simulated_files", "params:afm.ingestion"],
+        node(nodes.ingest_afm_curves, ["afm.raw_files", "afm.simulated_files",
+                                       "params:afm.ingestion"],
              ["afm.curves", "afm.ingestion_report"], name="afm_ingest_curves"),
         node(nodes.split_afm_curves, ["afm.curves", "params:afm.split"], "afm.split",
              name="afm_split_curves"),
@@ -76,15 +64,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     baselines = [
         node(nodes.train_supervised_cnn,
              ["afm.deriv.features", "afm.split", "params:afm.model", "params:afm.supervised"],
-             ["afm.supervised_cnn.encoder", "afm.supervised_cnn.history",
-              "afm.supervised_cnn.history_metrics"], name="afm_train_supervised_cnn"),
-        node(nodes.evaluate_classifier,
-             ["afm.deriv.features", "afm.supervised_cnn.encoder", "afm.split"],
-             ["afm.supervised_cnn.predictions", "afm.supervised_cnn.scores"],
-             name="afm_evaluate_supervised_cnn"),
-        node(nodes.tune_peak_detector,
-             ["afm.noderiv.features", "afm.split", "params:afm.preprocessing",
-              "params:afm.find_peaks"], "afm.find_peaks.detector", name="afm_tune_find_peaks"),
+             _trained("supervised_cnn"), name="afm_train_supervised_cnn"),
+        _evaluate("supervised_cnn", "afm.deriv.features"),
+        node(nodes.tune_peak_detector, ["afm.noderiv.features", "afm.split",
+                                        "params:afm.preprocessing", "params:afm.find_peaks"],
+             "afm.find_peaks.detector", name="afm_tune_find_peaks"),
         node(nodes.evaluate_peak_detector,
              ["afm.noderiv.features", "afm.split", "afm.find_peaks.detector"],
              "afm.find_peaks.scores", name="afm_evaluate_find_peaks"),
@@ -95,14 +79,13 @@ def create_pipeline(**kwargs) -> Pipeline:
               "supervised": "afm.supervised_cnn.scores",
               **{variant: f"afm.{variant}.scores" for variant in VARIANTS}},
              ["afm_metrics", "afm_metrics_mlflow"], name="afm_report_metrics"),
-        node(nodes.plot_example_curves,
-             ["afm.noderiv.features", "afm.split", "afm.find_peaks.detector", "params:afm.plots"],
+        node(nodes.plot_example_curves, ["afm.noderiv.features", "afm.split",
+                                         "afm.find_peaks.detector", "params:afm.plots"],
              "afm.examples_plot", name="afm_plot_examples"),
-        node(nodes.plot_embedding_tsne,
-             [f"afm.{nodes.MAIN_VARIANT}.predictions", "params:afm.plots"], "afm.tsne_plot",
-             name="afm_plot_tsne"),
-        node(nodes.plot_confusion, f"afm.{nodes.MAIN_VARIANT}.predictions",
-             "afm.confusion_plot", name="afm_plot_confusion"),
+        node(nodes.plot_embedding_tsne, [f"afm.{MAIN}.predictions", "params:afm.plots"],
+             "afm.tsne_plot", name="afm_plot_tsne"),
+        node(nodes.plot_confusion, f"afm.{MAIN}.predictions", "afm.confusion_plot",
+             name="afm_plot_confusion"),
     ]
     per_input = [n for inp in INPUTS for n in _input_nodes(inp)]
     per_variant = [n for variant in VARIANTS for n in _variant_nodes(variant)]

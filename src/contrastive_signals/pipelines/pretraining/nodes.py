@@ -7,6 +7,7 @@ from typing import Any
 
 from contrastive_signals.augment.images import ViewAugmentation
 from contrastive_signals.config import from_params
+from contrastive_signals.methods import two_view
 from contrastive_signals.methods.base import check_compatible, fit_method
 from contrastive_signals.methods.two_view import TwoViewMethod, TwoViewParams
 from contrastive_signals.models.registry import EncoderSpec
@@ -27,7 +28,7 @@ class PretrainParams:
         if self.batch_size < 4:
             raise ValueError(f"batch_size must be >= 4, got {self.batch_size}")
         ViewAugmentation.from_params(dict(self.augmentation))  # fail early on bad augmentation
-        check_compatible(self.method.objective, TwoViewMethod.REQUIRES, self.encoder.architecture)
+        check_compatible(self.method.objective, two_view.REQUIRES, self.encoder.architecture)
 
 
 def train_contrastive_encoder(features: Features, params: dict[str, Any], name: str):

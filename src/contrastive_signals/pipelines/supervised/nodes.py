@@ -9,6 +9,7 @@ from typing import Any
 from contrastive_signals.augment.images import ViewAugmentation
 from contrastive_signals.config import from_params
 from contrastive_signals.data.digits import NUM_CLASSES
+from contrastive_signals.methods import supervised
 from contrastive_signals.methods.base import check_compatible, fit_method
 from contrastive_signals.methods.supervised import ClassifierMethod, ClassifierParams
 from contrastive_signals.models.registry import EncoderSpec
@@ -28,7 +29,7 @@ class SupervisedParams:
     def __post_init__(self) -> None:
         if self.augmentation is not None:
             ViewAugmentation.from_params(dict(self.augmentation))
-        check_compatible("supervised", ClassifierMethod.REQUIRES, self.encoder.architecture)
+        check_compatible("supervised", supervised.REQUIRES, self.encoder.architecture)
 
 
 def train_supervised_classifier(features: Features, params: dict[str, Any], *,

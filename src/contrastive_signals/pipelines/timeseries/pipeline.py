@@ -4,18 +4,7 @@ MNIST-1D generated -> SimCLR + linear probe, supervised CNN; one flat metrics re
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import (
-    evaluate_mnist1d_simclr,
-    evaluate_ts_encoders,
-    generate_mnist1d_data,
-    load_ucr_datasets,
-    merge_metric_reports,
-    plot_ts_embeddings,
-    pretrain_mnist1d_simclr,
-    pretrain_ts_encoders,
-    train_mnist1d_supervised,
-    ts_results_table,
-)
+from . import nodes
 
 PARAMETERS = {"params:timeseries.ucr", "params:timeseries.mnist1d"}
 # The flat reports merged into `timeseries_metrics`; other pipelines' flat reports (e.g.
@@ -29,28 +18,28 @@ def create_pipeline(extra_reports: tuple[str, ...] | list[str] = (), **kwargs) -
     flat ``{metric: value}`` dicts to merge into ``timeseries_metrics``."""
     extra = list(extra_reports)
     template = Pipeline([
-        node(load_ucr_datasets, ["ucr_archive", "params:timeseries.ucr"], "ucr_data",
+        node(nodes.load_ucr_datasets, ["ucr_archive", "params:timeseries.ucr"], "ucr_data",
              name="load_ucr_datasets"),
-        node(pretrain_ts_encoders, ["ucr_data", "params:timeseries.ucr"],
+        node(nodes.pretrain_ts_encoders, ["ucr_data", "params:timeseries.ucr"],
              ["ucr_encoders", "ucr_pretrain_seconds", "ucr_history_metrics"],
              name="pretrain_ucr_encoders"),
-        node(evaluate_ts_encoders, ["ucr_data", "ucr_encoders", "params:timeseries.ucr"],
+        node(nodes.evaluate_ts_encoders, ["ucr_data", "ucr_encoders", "params:timeseries.ucr"],
              ["ucr_metrics", "ucr_embeddings"], name="evaluate_ucr_encoders"),
-        node(plot_ts_embeddings, ["ucr_embeddings", "params:timeseries.ucr"], "ucr_tsne_plot",
+        node(nodes.plot_ts_embeddings, ["ucr_embeddings", "params:timeseries.ucr"], "ucr_tsne_plot",
              name="plot_ucr_tsne"),
-        node(ts_results_table, ["ucr_metrics", "ucr_pretrain_seconds", "params:timeseries.ucr"],
+        node(nodes.ts_results_table, ["ucr_metrics", "ucr_pretrain_seconds", "params:timeseries.ucr"],
              "ucr_results_table", name="ucr_results_table"),
-        node(generate_mnist1d_data, "params:timeseries.mnist1d", "mnist1d_data",
+        node(nodes.generate_mnist1d_data, "params:timeseries.mnist1d", "mnist1d_data",
              name="generate_mnist1d"),
-        node(pretrain_mnist1d_simclr, ["mnist1d_data", "params:timeseries.mnist1d"],
+        node(nodes.pretrain_mnist1d_simclr, ["mnist1d_data", "params:timeseries.mnist1d"],
              ["mnist1d_simclr_encoder", "mnist1d_simclr_history_metrics"],
              name="pretrain_mnist1d_simclr"),
-        node(evaluate_mnist1d_simclr,
+        node(nodes.evaluate_mnist1d_simclr,
              ["mnist1d_data", "mnist1d_simclr_encoder", "params:timeseries.mnist1d"],
              "mnist1d_simclr_metrics", name="evaluate_mnist1d_simclr"),
-        node(train_mnist1d_supervised, ["mnist1d_data", "params:timeseries.mnist1d"],
+        node(nodes.train_mnist1d_supervised, ["mnist1d_data", "params:timeseries.mnist1d"],
              "mnist1d_supervised_metrics", name="train_mnist1d_supervised"),
-        node(merge_metric_reports, REPORTS + extra, ["metrics", "metrics_mlflow"],
+        node(nodes.merge_metric_reports, REPORTS + extra, ["metrics", "metrics_mlflow"],
              name="merge_metric_reports"),
     ])
     return pipeline(template, namespace="timeseries", parameters=PARAMETERS,

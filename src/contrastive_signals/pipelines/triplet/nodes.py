@@ -8,6 +8,7 @@ from typing import Any
 
 from contrastive_signals.augment.images import ViewAugmentation
 from contrastive_signals.config import from_params
+from contrastive_signals.methods import triplet
 from contrastive_signals.methods.base import check_compatible, fit_method
 from contrastive_signals.methods.triplet import TripletMethod, TripletParams
 from contrastive_signals.models.registry import EncoderSpec, from_bundle
@@ -26,7 +27,7 @@ class TripletRunParams:
     def __post_init__(self) -> None:
         if self.augmentation is not None:
             ViewAugmentation.from_params(dict(self.augmentation))
-        check_compatible("triplet", TripletMethod.REQUIRES, self.encoder.architecture)
+        check_compatible("triplet", triplet.REQUIRES, self.encoder.architecture)
 
 
 def train_triplet_encoder(features: Features, params: dict[str, Any], *, name: str,

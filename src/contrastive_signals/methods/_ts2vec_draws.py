@@ -7,6 +7,8 @@ masks. Their ``init_dl_program(seed)`` seeds python with ``seed``, numpy with ``
 torch with ``seed + 2``. :class:`Ts2VecDraws` holds the same two streams as objects, so that our
 training with the same seed makes the same draws in the same order (the same run, up to
 floating-point summation order), while this package touches no global random state.
+
+Private to :mod:`contrastive_signals.methods.ts2vec`, the only code that draws from them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Ts2VecDraws:
     def after_weights(cls, seed: int, torch_state: Tensor) -> Ts2VecDraws:
         """The streams of the authors' run with ``seed`` once the weights were drawn from
         :func:`ts2vec_torch_seed`, leaving torch's generator in ``torch_state`` (see
-        ``build_ts_encoder_with_rng_state``)."""
+        ``models.registry.build_model_with_rng_state``)."""
         generator = torch.Generator()
         generator.set_state(torch_state)
         return cls(numpy=np.random.RandomState(seed + NUMPY_SEED_OFFSET), torch=generator)

@@ -1,0 +1,53 @@
+"""The weight average as method state stepped by fit's hooks."""
+
+import pytest
+import torch
+from torch import nn
+
+from contrastive_signals.methods.averaging import WeightAveraging
+from contrastive_signals.methods.base import StatelessHooks
+from contrastive_signals.training.fit import FitConfig, fit
+
+
+class _Regression(StatelessHooks):
+    requires = None
+
+    def build(self, encoder, *, seed=0):
+        return encoder
+
+    def loss(self, model, batch, generator):
+        (x,) = batch
+        return (model(x) - 1.0).pow(2).mean()
+
+    @staticmethod
+    def export(model):
+        return model
+
+
+def test_the_average_holds_the_start_and_every_step():
+    model = nn.Linear(2, 1)
+    snapshots = [model.weight.detach().clone()]
+    method = WeightAveraging(_Regression())
+    model = method.build(model)
+
+    class Recorder:
+        def on_step_end(self, m, step):
+            method.on_step_end(m, step)
+            snapshots.append(m.weight.detach().clone())
+
+        def on_epoch_end(self, m, epoch):
+            return method.on_epoch_end(m, epoch)
+
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    fit(model, loss_fn=method.loss, batches=lambda epoch, g: [(x,)] * 3, hooks=Recorder(),
+        config=FitConfig(epochs=2, learning_rate=0.1, cosine_schedule=False, device="cpu",
+                         progress=False))
+    averaged = method.export(model)
+    assert len(snapshots) == 7 and not averaged.training
+    torch.testing.assert_close(averaged.weight, torch.stack(snapshots).mean(0))
+    assert averaged is not model
+
+
+def test_it_must_be_built_first():
+    with pytest.raises(RuntimeError, match="build"):
+        WeightAveraging(_Regression()).on_step_end(nn.Linear(1, 1), 0)
