@@ -57,7 +57,8 @@ def test_flatten_metrics_names_and_skips_missing():
 
 
 def test_merge_flat_reports_rejects_duplicates():
-    assert merge_flat_reports({"a.x": 1}, {"b.y": 2.5}) == {"a.x": 1.0, "b.y": 2.5}
+    merged, mlflow = merge_flat_reports({"a.x": 1}, {"b.y": 2.5})
+    assert merged == {"a.x": 1.0, "b.y": 2.5} and mlflow["b.y"] == {"value": 2.5, "step": 0}
     with pytest.raises(ValueError, match=r"\['a.x'\]"):
         merge_flat_reports({"a.x": 1}, {"a.x": 2})
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from contrastive_signals.training.history import final_metrics_as_steps
+
 MISSING = "–"  # en dash: a metric the model does not have
 
 
@@ -81,8 +83,10 @@ def flatten_metrics(rows: Mapping[str, Mapping[str, float | None]]) -> dict[str,
     return flat
 
 
-def merge_flat_reports(*reports: Mapping[str, float]) -> dict[str, float]:
-    """One flat report from several flat ``{name: value}`` reports (values as floats).
+def merge_flat_reports(*reports: Mapping[str, float]
+                       ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """One flat report from several flat ``{name: value}`` reports (values as floats), and
+    the same shaped for kedro-mlflow's metrics dataset (``{name: {"value", "step": 0}}``).
 
     Raises:
         ValueError: when two reports define the same name.
@@ -93,7 +97,7 @@ def merge_flat_reports(*reports: Mapping[str, float]) -> dict[str, float]:
         if clash:
             raise ValueError(f"metric name(s) {clash} appear in more than one report")
         merged.update({name: float(value) for name, value in report.items()})
-    return merged
+    return merged, final_metrics_as_steps(merged)
 
 
 def reference_table(metrics: Mapping[str, float], seconds: Mapping[str, float], *,
