@@ -13,11 +13,7 @@ from matplotlib.figure import Figure
 from contrastive_signals.config import ParameterError
 from contrastive_signals.io.ucr_dataset import UcrArchiveDataset
 from contrastive_signals.pipeline_registry import register_pipelines
-from contrastive_signals.pipelines.timeseries.nodes import (
-    load_ucr_datasets,
-    merge_metric_reports,
-    pretrain_ts_encoders,
-)
+from contrastive_signals.pipelines.timeseries.nodes import load_ucr_datasets, pretrain_ts_encoders
 
 TINY_ENCODER = {"output_dim": 8, "hidden_dim": 4, "depth": 1}
 UCR = {
@@ -147,13 +143,6 @@ def test_pretraining_does_not_mutate_inputs(tmp_path):
     before = {k: v.clone() for k, v in data["Toy"].items() if isinstance(v, torch.Tensor)}
     pretrain_ts_encoders(data, {**UCR, "methods": {"ts2vec": UCR["methods"]["ts2vec"]}})
     assert all(torch.equal(before[k], data["Toy"][k]) for k in before)
-
-
-def test_merge_rejects_duplicate_names():
-    merged, mlflow = merge_metric_reports({"a.x": 1}, {"b.y": 2.0})
-    assert merged == {"a.x": 1.0, "b.y": 2.0} and mlflow["b.y"] == {"value": 2.0, "step": 0}
-    with pytest.raises(ValueError, match=r"\['a.x'\]"):
-        merge_metric_reports({"a.x": 1}, {"a.x": 2})
 
 
 def test_extra_reports_join_the_merge_without_namespace():

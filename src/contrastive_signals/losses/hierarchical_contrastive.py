@@ -106,7 +106,7 @@ def contextual_crop_views(x: Tensor, mask: Tensor, *,
     ``[a1, b)`` and ``[a, b2)`` with ``a1 <= a`` and ``b2 >= b``, and each series is shifted by
     its own random offset. The overlap is the last ``L`` steps of crop 1 and the first ``L``
     of crop 2. A numpy ``RandomState`` as ``generator`` makes exactly the ``randint`` calls of
-    the authors' training loop, in its order (see ``training.ts2vec_draws``).
+    the authors' training loop, in its order (see ``methods._ts2vec_draws``).
 
     Returns:
         ``(x1, mask1, x2, mask2, L)``: crops ``[B, b - a1, C]`` and ``[B, b2 - a, C]`` with their

@@ -12,11 +12,12 @@ import numpy as np
 from torch import Tensor, nn
 
 from contrastive_signals.config import require_bool
+from contrastive_signals.methods.base import fit_method
 from contrastive_signals.methods.select import method_batches
 from contrastive_signals.methods.supervised import ClassifierMethod, ClassifierParams
 from contrastive_signals.methods.triplet import TripletMethod, TripletParams
 from contrastive_signals.models.registry import embed
-from contrastive_signals.training.fit import FitConfig, FitResult, ValidateFn, fit
+from contrastive_signals.training.fit import FitConfig, FitResult, ValidateFn
 from contrastive_signals.training.validation import classification_validation, knn_validation
 
 Scores = Callable[[np.ndarray, np.ndarray], dict[str, float]]
@@ -29,10 +30,9 @@ def train_method(method: Any, encoder: nn.Module, *, x: Tensor, labels: Tensor |
     ``x`` ``[N, ...]`` (``labels`` ``[N]``, ``mask`` ``[N, T]`` where the method reads them;
     batches as :func:`~.select.method_batches` makes them); the head weights come from
     ``config.seed``."""
-    model = method.build(encoder, seed=config.seed)
     batches = method_batches(method, x, labels=labels, mask=mask, batch_size=batch_size)
-    return fit(model, loss_fn=method.loss, batches=batches, config=config, validate=validate,
-               hooks=method)
+    return fit_method(method, encoder, batches=batches, config=config, seed=config.seed,
+                      validate=validate)[1]
 
 
 def train_classifier(model: nn.Module, data: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
