@@ -8,8 +8,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from contrastive_signals.training.history import final_metrics_as_steps
-
 MISSING = "–"  # en dash: a metric the model does not have
 
 
@@ -105,7 +103,7 @@ def merge_reports(*reports: Mapping[str, float]) -> dict[str, float]:
         if clashes:
             raise ValueError(f"metric names reported twice: {clashes}")
         merged.update({name: float(value) for name, value in report.items()})
-    return merged, final_metrics_as_steps(merged)
+    return merged
 
 
 def reference_table(metrics: Mapping[str, float], seconds: Mapping[str, float], *,
