@@ -125,3 +125,23 @@ def test_registry_entry_and_bundle_round_trip():
     restored = from_bundle(to_bundle(model, "patch_transformer", config), modality="series")
     x = _series(2, 9, 3)
     assert torch.equal(restored(x), model(x))
+
+
+def test_hierarchical_loss_trains_through_it():
+    """TS2Vec's hierarchical loss takes the per-step output unchanged and a few steps lower it."""
+    from contrastive_signals.losses.hierarchical_contrastive import hierarchical_contrastive_loss
+
+    model = _model(in_channels=2, dropout=0.0)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = _series(6, 24, 2)
+    noise = torch.Generator().manual_seed(1)
+    losses = []
+    for _ in range(8):
+        view_a = x + 0.05 * torch.randn(x.shape, generator=noise)
+        view_b = x + 0.05 * torch.randn(x.shape, generator=noise)
+        loss = hierarchical_contrastive_loss(model(view_a), model(view_b))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]

@@ -14,7 +14,7 @@ from contrastive_signals.plots.attention import attention_figure
 def test_figure_from_a_vit_two_panels_per_digit(tiny_digit_splits):
     images = tiny_digit_splits["test"]["images"][:5]
     labels = tiny_digit_splits["test"]["labels"][:5]
-    model = VisionTransformer(embedding_dim=16, depth=1, heads=2).eval()
+    model = VisionTransformer(patch_size=4, embedding_dim=16, depth=1, heads=2).eval()
     with torch.no_grad():
         maps = model.attention_maps(images)
     fig = attention_figure(images.numpy(), maps.numpy(), labels=labels.numpy(), columns=3)

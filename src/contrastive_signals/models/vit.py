@@ -7,7 +7,10 @@ then a final LayerNorm. The embedding ``[B, embedding_dim]`` is the class token'
 (``pooling="cls"``) or the mean of the patch tokens' outputs (``pooling="mean"``; the class
 token still takes part in attention, so attention maps exist for both poolings).
 
-Defaults suit the 28x28 digits: 4x4 patches (a 7x7 grid), width 64, 4 blocks of 4 heads.
+Defaults suit the 28x28 digits (tuned in ``benchmarks/vit_digits.py``): 7x7 patches (a 4x4
+grid; the embedded digits are 8x8 images upsampled, so a patch covers 2x2 of their pixels),
+width 64, 4 blocks of 4 heads, class-token pooling (so the attention maps show where the
+embedding is read from). ``patch_size=4`` gives finer 7x7 maps for 2.7x the training time.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class VisionTransformer(nn.Module):
             on it, ``forward`` returns logits ``[B, num_classes]`` and ``embed`` the embedding.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, patch_size: int = 4,
+    def __init__(self, in_channels: int = 1, image_size: int = 28, patch_size: int = 7,
                  embedding_dim: int = 64, depth: int = 4, heads: int = 4,
                  mlp_ratio: float = 2.0, pooling: str = "cls", dropout: float = 0.0,
                  num_classes: int = 0):
