@@ -113,11 +113,14 @@ def test_offline_triplets_on_images_and_signals(modality):
     _lowers_the_loss(method, model, next(iter(batches(0, torch.Generator().manual_seed(0)))))
 
 
+@pytest.mark.parametrize("loss", [{}, {"loss": "hinge"},
+                                  {"loss": "hinge", "hinge_kind": "crammer_singer"}],
+                         ids=["cross_entropy", "weston_watkins", "crammer_singer"])
 @pytest.mark.parametrize("modality", MODALITIES)
-def test_supervised_classifier_on_every_modality(modality):
+def test_supervised_classifier_on_every_modality(modality, loss):
     architecture, config, x, mask, _ = _data(modality)
     entry = get_entry(architecture)
-    method = ClassifierMethod(ClassifierParams(batch_size=6, head_hidden_dim=8),
+    method = ClassifierMethod(ClassifierParams(batch_size=6, head_hidden_dim=8, **loss),
                               modality=modality, output=entry.output, num_classes=3,
                               self_classifying=entry.classifier)
     model = method.build(build_model(architecture, config, seed=0), seed=0)

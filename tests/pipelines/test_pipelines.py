@@ -154,6 +154,19 @@ def test_supervised_and_evaluation_report(pipelines, features):
     assert len(out["evaluation.simclr_vit.attention_plot"].axes) >= 2
 
 
+def test_supervised_hinge_loss_by_parameter(features):
+    from contrastive_signals.pipelines.supervised.nodes import train_supervised_classifier
+
+    params = copy.deepcopy(TINY_PARAMS["supervised"])
+    cross_entropy = train_supervised_classifier(features, params)[1]["train_loss"]
+    params["method"] = {"loss": "hinge", "hinge_kind": "crammer_singer"}
+    hinge = train_supervised_classifier(features, params)[1]["train_loss"]
+    assert hinge != cross_entropy and all(v >= 0 for v in hinge)
+    params["method"] = {"loss": "hinge", "hinge_kind": "one_vs_rest"}
+    with pytest.raises(ParameterError, match=r"supervised.method: hinge_kind must be one of"):
+        train_supervised_classifier(features, params)
+
+
 def test_unknown_parameter_is_named(features):
     from contrastive_signals.pipelines.supervised.nodes import train_supervised_classifier
 
