@@ -8,12 +8,12 @@ from matplotlib.figure import Figure
 
 from contrastive_signals.config import ParameterError
 from contrastive_signals.models.registry import from_bundle
+from contrastive_signals.pipelines.common import merged_report
 from contrastive_signals.pipelines.ctc import create_pipeline
 from contrastive_signals.pipelines.ctc.nodes import (
     evaluate_ctc_model,
     make_ctc_sequences,
     train_ctc_model,
-    write_ctc_report,
 )
 from contrastive_signals.training.device import torch_threads
 from tests.pipelines.test_pipelines import run
@@ -137,8 +137,8 @@ def test_nodes_do_not_mutate_inputs_and_are_reproducible(outputs):
 
 
 def test_report_merges_further_metric_dicts():
-    merged, mlflow = write_ctc_report({"ctc_cnn.cer": 0.01}, {"sleep_ctc.cer": 0.2})
+    merged, mlflow = merged_report({"ctc_cnn.cer": 0.01}, {"sleep_ctc.cer": 0.2})
     assert merged == {"ctc_cnn.cer": 0.01, "sleep_ctc.cer": 0.2}
     assert mlflow["sleep_ctc.cer"] == {"value": 0.2, "step": 0}
     with pytest.raises(ValueError, match=r"reported twice: \['ctc_cnn.cer'\]"):
-        write_ctc_report({"ctc_cnn.cer": 0.01}, {"ctc_cnn.cer": 0.02})
+        merged_report({"ctc_cnn.cer": 0.01}, {"ctc_cnn.cer": 0.02})

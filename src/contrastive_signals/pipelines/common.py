@@ -6,8 +6,9 @@ from typing import Any
 
 import torch
 
+from contrastive_signals.metrics.report import merge_reports
 from contrastive_signals.models.registry import to_bundle
-from contrastive_signals.training.history import history_as_metric_steps
+from contrastive_signals.training.history import final_metrics_as_steps, history_as_metric_steps
 from contrastive_signals.training.validation import knn_validation
 
 Features = dict[str, dict[str, torch.Tensor]]
@@ -29,3 +30,10 @@ def trained_outputs(model: torch.nn.Module, architecture: str, config: dict[str,
     shaped for MLflow."""
     return (to_bundle(model, architecture, config), history,
             history_as_metric_steps(history, prefix=name))
+
+
+def merged_report(*reports: dict[str, float]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Flat ``{metric: value}`` reports merged into one (a name reported twice is an error),
+    as JSON and shaped for MLflow: the report node of the ctc and timeseries pipelines."""
+    merged = merge_reports(*reports)
+    return merged, final_metrics_as_steps(merged)

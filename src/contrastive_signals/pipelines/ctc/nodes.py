@@ -19,10 +19,10 @@ from contrastive_signals.methods.ctc import (
     frame_posteriors,
     train_sequence_labeller,
 )
-from contrastive_signals.metrics.report import flatten_metrics, merge_reports
+from contrastive_signals.metrics.report import flatten_metrics
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.plots.ctc import cer_curves_figure, ctc_emissions_figure
-from contrastive_signals.training.history import final_metrics_as_steps, history_as_metric_steps
+from contrastive_signals.training.history import history_as_metric_steps
 
 MODELS = ("cnn", "bilstm")  # keys under `ctc:`; namespaces ctc_cnn, ctc_bilstm
 Sequences = dict[str, dict[str, torch.Tensor]]
@@ -99,10 +99,3 @@ def plot_ctc_cer_curves(**histories: dict[str, list[float]]) -> Figure:
 def collect_ctc_metrics(**scores: dict[str, Any]) -> dict[str, float]:
     """``{"ctc_cnn": {"metrics": {"cer": ..}}, ..}`` -> ``{"ctc_cnn.cer": .., ..}``."""
     return flatten_metrics({model: result["metrics"] for model, result in scores.items()})
-
-
-def write_ctc_report(*reports: dict[str, float]) -> tuple[dict[str, float], dict[str, Any]]:
-    """The flat reports (synthetic CTC, the sleep report) merged into ``ctc_metrics`` (a name
-    reported twice is an error), and the same for MLflow."""
-    merged = merge_reports(*reports)
-    return merged, final_metrics_as_steps(merged)

@@ -4,6 +4,7 @@ namespaces (``ctc_cnn``, ``ctc_bilstm``), plus the shared data, curves and repor
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from contrastive_signals.pipelines.common import merged_report
 from contrastive_signals.pipelines.wiring import bind
 
 from .nodes import (
@@ -14,11 +15,10 @@ from .nodes import (
     plot_ctc_cer_curves,
     plot_ctc_emissions,
     train_ctc_model,
-    write_ctc_report,
 )
 
 SEQUENCES = "ctc_synthetic_sequences"
-# Flat metric dicts from other pipelines that ctc.write_ctc_report merges into ctc_metrics.
+# Flat metric dicts from other pipelines that the report node merges into ctc_metrics.
 EXTRA_REPORTS: tuple[str, ...] = ("sleep_metrics",)  # from the sleep pipeline
 
 
@@ -47,7 +47,7 @@ def _shared_pipeline() -> Pipeline:
         node(make_ctc_sequences, "params:ctc", SEQUENCES, name="make_ctc_sequences"),
         node(plot_ctc_cer_curves, histories, "ctc_cer_curves_plot", name="plot_ctc_cer_curves"),
         node(collect_ctc_metrics, scores, "ctc_synthetic_metrics", name="collect_ctc_metrics"),
-        node(write_ctc_report, ["ctc_synthetic_metrics", *EXTRA_REPORTS],
+        node(merged_report, ["ctc_synthetic_metrics", *EXTRA_REPORTS],
              ["ctc_metrics", "ctc_metrics_mlflow"], name="write_ctc_report"),
     ])
     return pipeline(template, namespace="ctc",

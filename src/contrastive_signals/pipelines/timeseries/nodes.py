@@ -21,13 +21,13 @@ from contrastive_signals.methods.series import (
     train_series_classifier,
 )
 from contrastive_signals.metrics.probes import accuracy, linear_probe_predict
-from contrastive_signals.metrics.report import merge_reports, reference_table
+from contrastive_signals.metrics.report import reference_table
 from contrastive_signals.metrics.svm_protocol import nearest_neighbour_predict, protocol_accuracies
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.models.ts_encoders import encode_splits
 from contrastive_signals.plots.ts_embeddings import tsne_panels_figure
 from contrastive_signals.training.device import torch_threads
-from contrastive_signals.training.history import final_metrics_as_steps, history_as_metric_steps
+from contrastive_signals.training.history import history_as_metric_steps
 
 from .params import Mnist1dParams, UcrParams
 
@@ -165,10 +165,3 @@ def train_mnist1d_supervised(data: dict[str, torch.Tensor], params: dict[str, An
         with torch.no_grad():
             predicted = model(data["x_test"]).argmax(1).numpy()
     return {"mnist1d.supervised.acc": accuracy(data["y_test"].numpy(), predicted)}
-
-
-def merge_metric_reports(*reports: dict[str, float]) -> tuple[dict[str, float],
-                                                               dict[str, dict[str, float]]]:
-    """One flat report (a name in two reports is an error), as JSON and for MLflow."""
-    merged = merge_reports(*reports)
-    return merged, final_metrics_as_steps(merged)

@@ -4,6 +4,8 @@ MNIST-1D generated -> SimCLR + linear probe, supervised CNN; one flat metrics re
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from contrastive_signals.pipelines.common import merged_report
+
 from . import nodes
 
 PARAMETERS = {"params:timeseries.ucr", "params:timeseries.mnist1d"}
@@ -39,7 +41,7 @@ def create_pipeline(extra_reports: tuple[str, ...] | list[str] = (), **kwargs) -
              "mnist1d_simclr_metrics", name="evaluate_mnist1d_simclr"),
         node(nodes.train_mnist1d_supervised, ["mnist1d_data", "params:timeseries.mnist1d"],
              "mnist1d_supervised_metrics", name="train_mnist1d_supervised"),
-        node(nodes.merge_metric_reports, REPORTS + extra, ["metrics", "metrics_mlflow"],
+        node(merged_report, REPORTS + extra, ["metrics", "metrics_mlflow"],
              name="merge_metric_reports"),
     ])
     return pipeline(template, namespace="timeseries", parameters=PARAMETERS,
