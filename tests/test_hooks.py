@@ -1,6 +1,6 @@
 import logging
 
-from contrastive_signals.hooks import NodeFiguresHook, _figures
+from contrastive_signals.hooks.figures import NodeFiguresHook, _figures
 
 
 class FakeNode:
@@ -15,7 +15,7 @@ def test_figures_from_metric_dicts_results_and_histories():
 
 
 def test_node_figures_logged_in_one_line(caplog):
-    with caplog.at_level(logging.INFO, logger="contrastive_signals.hooks"):
+    with caplog.at_level(logging.INFO, logger="contrastive_signals.hooks.figures"):
         NodeFiguresHook().after_node_run(FakeNode(), {"evaluation.simclr.probe_scores": {
             "metrics": {"knn.acc": 0.98, "map": 0.91}}, "x_mlflow": {"ignored": 1.0}})
     lines = [r.getMessage() for r in caplog.records]
