@@ -33,3 +33,16 @@ def test_unknown_source_and_save_are_errors(tmp_path):
         DigitImagesDataset(source="cifar", folder=str(tmp_path))
     with pytest.raises(DatasetError, match="read-only"):
         DigitImagesDataset().save({})
+
+
+def test_mnist_source_names_every_truncated_file(tmp_path):
+    make_fake_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        (raw / name).write_bytes((raw / name).read_bytes()[:-28])
+    with pytest.raises(DatasetError) as error:
+        DigitImagesDataset(source="mnist", folder=str(tmp_path)).load()
+    message = str(error.value)
+    assert "2 bad MNIST IDX file(s)" in message
+    assert "train-images-idx3-ubyte: header announces" in message
+    assert "t10k-images-idx3-ubyte: header announces" in message

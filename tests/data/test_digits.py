@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from contrastive_signals.data.digits import (
+    IdxFilesError,
     MissingDataError,
     embedded_digits,
     mnist_from_idx,
@@ -66,6 +67,49 @@ def test_truncated_idx_file_is_reported(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match="bad-idx"):
         read_idx(path)
+
+
+def test_every_bad_idx_file_of_a_folder_is_named_in_one_error(tmp_path):
+    make_fake_mnist(tmp_path, gz=True)
+    raw = tmp_path / "MNIST" / "raw"
+    train_images = raw / "train-images-idx3-ubyte.gz"           # truncated gzip stream
+    train_images.write_bytes(train_images.read_bytes()[:40])
+    train_labels = raw / "train-labels-idx1-ubyte.gz"           # not gzip at all
+    train_labels.write_bytes(b"plain bytes")
+    test_images = raw / "t10k-images-idx3-ubyte.gz"             # data cut short inside the gzip
+    with gzip.open(test_images) as handle:
+        payload = handle.read()
+    with gzip.open(test_images, "wb") as handle:
+        handle.write(payload[:-100])
+    with pytest.raises(IdxFilesError) as error:
+        mnist_from_idx(tmp_path)
+    assert sorted(file for file, _ in error.value.problems) == sorted(
+        str(p) for p in (train_images, train_labels, test_images))
+    message = str(error.value)
+    assert message.startswith(f"3 bad MNIST IDX file(s) in {tmp_path}:")
+    assert "t10k-images-idx3-ubyte.gz: header announces shape (8, 28, 28)" in message
+    assert "t10k-labels" not in message
+
+
+def test_missing_and_unreadable_idx_files_are_named_together(tmp_path):
+    make_fake_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    (raw / "train-images-idx3-ubyte").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(MissingDataError) as error:
+        mnist_from_idx(tmp_path)
+    message = str(error.value)
+    assert "t10k-labels-idx1-ubyte: not found in" in message
+    assert "train-images-idx3-ubyte: not an IDX file" in message
+    assert "digits_download=true" in message
+
+
+def test_images_and_labels_of_different_lengths_are_named(tmp_path):
+    make_fake_mnist(tmp_path)
+    write_idx(tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", np.arange(5))
+    with pytest.raises(IdxFilesError, match="t10k-labels-idx1-ubyte: 5 labels but "
+                                            "t10k-images-idx3-ubyte holds 8 images"):
+        mnist_from_idx(tmp_path)
 
 
 def test_not_an_idx_file(tmp_path):

@@ -1,12 +1,14 @@
 """UCR/UEA reader: aeon's bundled sets offline, user files in the archive's layout (univariate,
 multivariate, variable length, .arff), and clear errors naming the file."""
 
+import shutil
 import socket
 
 import numpy as np
 import pytest
 
 from contrastive_signals.data.ucr import (
+    UcrFilesError,
     UcrFormatError,
     available_datasets,
     bundled_ucr_root,
@@ -181,3 +183,63 @@ def test_load_named_reads_the_asked_sets_and_lists_the_known_ones():
     assert load_named(archive, ["A"], standardise="auto") == {"A": {"standardise": "auto"}}
     with pytest.raises(KeyError, match=r"\['Nope'\]; known datasets: \['A', 'B'\]"):
         load_named(archive, ["A", "Nope"], standardise=True)
+
+
+def test_bad_train_and_test_files_are_named_in_one_error(tmp_path):
+    train = write_ts(tmp_path, "Both", "TRAIN", ["1,2,3:4,5,6:a", "1,2,3:b"])
+    test = write_ts(tmp_path, "Both", "TEST", ["1,2,NaN:4,5,6:a"])
+    with pytest.raises(UcrFilesError) as error:
+        load_ucr_dataset("Both", available_datasets([tmp_path]))
+    assert [file for file, _ in error.value.problems] == [str(test), str(train)]
+    message = str(error.value)
+    assert message.startswith("2 bad UCR/UEA file(s):")
+    assert f"  - {test}: series 1 holds NaN" in message
+    assert f"  - {train}: could not parse the data: Inconsistent number of dimensions" in message
+
+
+def test_load_named_tries_every_set_and_names_every_bad_file(tmp_path):
+    write_ts(tmp_path, "Good", "TRAIN", MULTI_TRAIN)
+    write_ts(tmp_path, "Good", "TEST", MULTI_TEST)
+    bad_train = write_ts(tmp_path, "BadA", "TRAIN", ["1,x,3:4,5,6:a"])
+    write_ts(tmp_path, "BadA", "TEST", MULTI_TEST)
+    write_ts(tmp_path, "BadB", "TRAIN", MULTI_TRAIN)
+    bad_test = write_ts(tmp_path, "BadB", "TEST", ["1,2:3,4:a"],
+                        header="@problemName BadB\n@classLabel true a b\n")
+    archive = UcrArchiveDataset(folder=str(tmp_path), include_bundled=False).load()
+    with pytest.raises(UcrFilesError) as error:
+        load_named(archive, ["BadA", "Good", "BadB"], standardise=True)
+    assert sorted(file for file, _ in error.value.problems) == sorted([str(bad_train),
+                                                                      str(bad_test)])
+    assert "could not parse" in str(error.value) and "expected a header tag" in str(error.value)
+
+
+def test_covid3month_says_regression_is_not_supported(tmp_path, no_network):
+    # aeon's bundled Covid3Month (@targetLabel true, real-valued targets), as the user sees
+    # it both where aeon keeps it and copied into the user folder.
+    bundled = bundled_ucr_root() / "Covid3Month"
+    shutil.copytree(bundled, tmp_path / "Covid3Month")
+    for root in (tmp_path, bundled_ucr_root()):
+        archive = UcrArchiveDataset(folder=str(root), include_bundled=False).load()
+        with pytest.raises(UcrFilesError) as error:
+            load_named(archive, ["Covid3Month"], standardise="auto")
+        message = str(error.value)
+        assert "regression datasets are not supported" in message and "@targetLabel true" in message
+        for split in ("TRAIN", "TEST"):
+            assert str(root / "Covid3Month" / f"Covid3Month_{split}.ts") in message
+        assert "never occur in training" not in message
+
+
+@pytest.mark.parametrize(("header", "rows", "why"), [
+    ("@problemName R\n@classLabel false\n@data\n", ["1,2,3:0.5"], "@classLabel false"),
+    ("@problemName R\n@data\n", ["1,2,3:0.25", "1,2,3:3"], "are real numbers"),
+])
+def test_other_regression_sets_are_named_as_such(tmp_path, header, rows, why):
+    path = write_ts(tmp_path, "R", "TRAIN", rows, header=header)
+    with pytest.raises(UcrFormatError, match="regression datasets are not supported") as error:
+        read_ucr_file(path)
+    assert str(path) in str(error.value) and why in str(error.value)
+
+
+def test_whole_number_labels_without_a_class_list_are_classes(tmp_path):
+    path = write_ts(tmp_path, "C", "TRAIN", ["1,2,3:1", "1,2,3:2.0"], header="@data\n")
+    assert read_ucr_file(path).labels.tolist() == ["1", "2.0"]

@@ -48,3 +48,18 @@ def test_folder_dataset_is_read_only_and_needs_the_folder(tmp_path):
         AfmCurveFolderDataset(folder=str(tmp_path / "missing")).load()
     with pytest.raises(DatasetError, match="run the simulator"):
         SimulatedAfmCurvesDataset(folder=str(tmp_path)).load()
+
+
+def test_every_bad_file_of_the_folder_is_named_in_one_error(tmp_path, simulated):
+    from contrastive_signals.data.afm_curves import AfmFileError, collect_curves
+
+    SimulatedAfmCurvesDataset(folder=str(tmp_path), curves_per_file=3).save(simulated)
+    good = tmp_path / "simulated-000.h5"
+    (tmp_path / "cut.h5").write_bytes(good.read_bytes()[:2000])    # truncated HDF5
+    (tmp_path / "junk.jpk-force").write_bytes(b"PK\x03\x04 not a zip")
+    (tmp_path / "empty.tab").write_text("")
+    outcomes = AfmCurveFolderDataset(folder=str(tmp_path)).load()
+    with pytest.raises(AfmFileError) as error:
+        collect_curves(outcomes, on_bad_file="raise")
+    assert [file for file, _ in error.value.problems] == ["cut.h5", "empty.tab", "junk.jpk-force"]
+    assert str(error.value).startswith("3 bad AFM file(s):\n  - cut.h5: afmformats cannot read")

@@ -37,3 +37,18 @@ def test_unreadable_image_names_the_file(tmp_path):
     (folder / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DatasetError, match="broken.png"):
         ImageFoldersDataset(path=str(tmp_path)).load()
+
+
+def test_every_unreadable_image_is_named_in_one_error(tmp_path):
+    for folder, name, content in (("a", "broken.png", b"not a png"), ("b", "cut.tif", b"II*\x00"),
+                                  ("b", "empty.jpg", b"")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / name).write_bytes(content)
+    io.imsave(tmp_path / "b" / "fine.png", np.zeros((4, 4), np.uint8), check_contrast=False)
+    with pytest.raises(DatasetError) as error:
+        ImageFoldersDataset(path=str(tmp_path)).load()
+    message = str(error.value)
+    assert message.startswith(f"3 bad image file(s) in {tmp_path}:")
+    for name in ("a/broken.png", "b/cut.tif", "b/empty.jpg"):
+        assert f"  - {tmp_path / name}: " in message, name
+    assert "fine.png" not in message

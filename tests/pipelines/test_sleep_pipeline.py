@@ -7,11 +7,18 @@ import copy
 import numpy as np
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
+from kedro.io.core import DatasetError
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from contrastive_signals.config import ParameterError
-from contrastive_signals.io.sleep_edf_dataset import SleepEdfDataset, SyntheticSleepEdfDataset
+from contrastive_signals.data.sleep_synthetic import SyntheticSleepConfig, synthetic_sleep_edf
+from contrastive_signals.io.sleep_edf_dataset import (
+    SleepEdfDataset,
+    SyntheticSleepEdfDataset,
+    write_hypnogram_edf,
+    write_psg_edf,
+)
 from contrastive_signals.pipelines.sleep import create_pipeline
 from contrastive_signals.pipelines.sleep.nodes import build_sleep_epochs, train_sleep_model
 from tests.pipelines.kept_memory import KeptMemoryDataset
@@ -141,3 +148,27 @@ def test_bad_training_parameter_fails_before_training(sleep_run):
     with pytest.raises(ParameterError, match=r"sleep\.training\.model: unknown parameter\(s\) \['width'\]"):
         train_sleep_model(out["sleep.epochs"], out["sleep.split"],
                           {**PARAMS["training"], "model": {"width": 3}})
+
+
+def test_no_generated_nights_beside_real_files_it_cannot_pair(tmp_path):
+    files = synthetic_sleep_edf(SyntheticSleepConfig(n_subjects=1, sleep_hours=0.25, seed=0))
+    psg, hypnogram = sorted(files, key=lambda name: not name.endswith("-PSG.edf"))
+    write_psg_edf(files[psg], tmp_path / "subject1-night1.edf")        # the user's own names
+    write_hypnogram_edf(files[hypnogram], tmp_path / "subject1-night1-scoring.edf")
+    with pytest.raises(DatasetError, match="2 EDF file\\(s\\) that the Sleep-EDF reader cannot "
+                                           "pair") as error:
+        run_sleep(tmp_path)
+    assert "subject1-night1.edf" in str(error.value)
+    assert "subject1-night1-scoring.edf" in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["subject1-night1-scoring.edf",
+                                                          "subject1-night1.edf"]
+
+
+def test_too_few_subjects_for_the_default_split_names_the_parameters(tmp_path):
+    params = {**PARAMS, "synthetic": {**PARAMS["synthetic"], "n_subjects": 3}, "ingestion": {}}
+    with pytest.raises(ParameterError) as error:
+        run_sleep(tmp_path, params)
+    message = str(error.value)
+    for fragment in ("sleep.ingestion.split.test_subjects=2", "sleep.ingestion.split.val_subjects=1",
+                     "need 4 subjects", "hold 3 subject(s) [0, 1, 2]"):
+        assert fragment in message, fragment

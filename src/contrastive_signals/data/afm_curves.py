@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from contrastive_signals.data.afm_simulator import AFM_CLASSES
+from contrastive_signals.data.bad_files import BadFilesError
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +37,11 @@ ON_BAD_FILE = ("raise", "report")
 MIN_RETRACT_POINTS = 16
 
 
-class AfmFileError(ValueError):
+class AfmFileError(BadFilesError):
     """One or more AFM files are unusable. ``problems`` lists ``(file, problem)`` pairs and the
     message names every file."""
 
-    def __init__(self, problems: Sequence[tuple[str, str]]):
-        self.problems = list(problems)
-        lines = [f"  - {file}: {problem}" for file, problem in self.problems]
-        super().__init__(f"{len(self.problems)} bad AFM file(s):\n" + "\n".join(lines))
+    kind = "AFM"
 
 
 # ------------------------------------------------------------------------------- writing

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from contrastive_signals.data.bad_files import BadFilesError, read_each
+
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
@@ -73,6 +75,12 @@ def _find_idx_file(folder: Path, name: str) -> Path | None:
     return None
 
 
+class IdxFilesError(BadFilesError):
+    """One or more MNIST IDX files are unreadable; the message names every one."""
+
+    kind = "MNIST IDX"
+
+
 def mnist_from_idx(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Read MNIST's four IDX files from ``folder`` (torchvision's layout or flat).
 
@@ -80,25 +88,36 @@ def mnist_from_idx(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
         images ``[70000, 1, 28, 28]`` float32 in [0, 1] (train then test), labels ``[70000]``.
 
     Raises:
-        MissingDataError: naming the folder and every file that is missing.
+        MissingDataError: naming the folder and every file that is missing (and every file
+            present but unreadable).
+        IdxFilesError: naming every unreadable file (bad magic number, truncated, broken
+            gzip) and every images/labels pair of different lengths.
     """
     names = [name for pair in MNIST_FILES.values() for name in pair]
     found = {name: _find_idx_file(folder, name) for name in names}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
-        raise MissingDataError(
-            f"MNIST IDX files not found in '{folder}' (looked in '{folder / 'MNIST' / 'raw'}' "
-            f"and '{folder}'): missing {', '.join(missing)} (optionally .gz). "
-            "Place torchvision's MNIST raw files there, run with --params digits_download=true "
-            "on a machine with network, or use the embedded digits (digits_source=digits)."
-        )
-    images, labels = [], []
-    for image_name, label_name in MNIST_FILES.values():
-        images.append(read_idx(found[image_name]))
-        labels.append(read_idx(found[label_name]))
-    image_array = np.concatenate(images).astype(np.float32) / 255.0
-    label_array = np.concatenate(labels).astype(np.int64)
-    return torch.from_numpy(image_array).unsqueeze(1), torch.from_numpy(label_array)
+    missing = [(name, f"not found in '{folder / 'MNIST' / 'raw'}' or '{folder}' (optionally .gz)")
+               for name, path in found.items() if path is None]
+    try:
+        arrays = read_each([(str(path), path) for path in found.values() if path is not None],
+                           read_idx, error=IdxFilesError, problems=missing, folder=folder)
+    except IdxFilesError as error:
+        if missing:
+            raise MissingDataError(
+                f"{error}\nPlace torchvision's MNIST raw files there, run with --params "
+                "digits_download=true on a machine with network, or use the embedded digits "
+                "(digits_source=digits).") from None
+        raise
+    read = dict(zip(names, arrays, strict=True))
+    mismatched = [(str(found[labels]), f"{len(read[labels])} labels but {found[images].name} "
+                                       f"holds {len(read[images])} images")
+                  for images, labels in MNIST_FILES.values()
+                  if len(read[images]) != len(read[labels])]
+    if mismatched:
+        raise IdxFilesError(mismatched, folder=folder)
+    image_array = np.concatenate([read[images] for images, _ in MNIST_FILES.values()])
+    label_array = np.concatenate([read[labels] for _, labels in MNIST_FILES.values()])
+    return (torch.from_numpy(image_array.astype(np.float32) / 255.0).unsqueeze(1),
+            torch.from_numpy(label_array.astype(np.int64)))
 
 
 def download_mnist(folder: Path) -> None:

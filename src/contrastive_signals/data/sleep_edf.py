@@ -17,16 +17,21 @@ on arrays.
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from contrastive_signals.data.bad_files import BadFilesError, problem_lines, read_each
 from contrastive_signals.signal.filters import bandpass, resample
+
+logger = logging.getLogger(__name__)
 
 STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")
 NUM_STAGES = len(STAGES)
@@ -53,15 +58,11 @@ HYPNOGRAM_SUFFIX = "-Hypnogram.edf"
 _NAME = re.compile(r"^(SC4|ST7)(\d{2})(\d)")
 
 
-class SleepEdfError(ValueError):
+class SleepEdfError(BadFilesError):
     """One or more recordings are unusable. ``problems`` lists ``(file, problem)`` pairs, one
     per bad file, and the message names them all."""
 
-    def __init__(self, problems: Sequence[tuple[str, str]], *, folder: str | Path | None = None):
-        self.problems = list(problems)
-        where = f" in {folder}" if folder is not None else ""
-        lines = [f"  - {file}: {problem}" for file, problem in self.problems]
-        super().__init__(f"{len(self.problems)} bad Sleep-EDF file(s){where}:\n" + "\n".join(lines))
+    kind = "Sleep-EDF"
 
 
 @dataclass(frozen=True)
@@ -256,12 +257,11 @@ def sleep_period_window(labels: np.ndarray, *, keep_wake_epochs: int) -> tuple[i
 # ------------------------------------------------------------------------- reading
 
 
-class _BadFile(ValueError):
+class _BadFile(SleepEdfError):
     """A problem of one named file (the PSG or its hypnogram)."""
 
     def __init__(self, file: str, problem: str) -> None:
-        super().__init__(problem)
-        self.file = file
+        super().__init__([(file, problem)])
 
 
 def _read_pair(pair: SleepEdfPair, *, channels: Sequence[str], keep_wake_minutes: float,
@@ -348,6 +348,39 @@ def find_sleep_edf_files(folder: Path) -> list[Path]:
                   if p.name.endswith((PSG_SUFFIX, HYPNOGRAM_SUFFIX)))
 
 
+#: The file names the reader pairs, for messages about the files it cannot use.
+EXPECTED_NAMES = (f"SC4ssNE0{PSG_SUFFIX} with its SC4ssNEx{HYPNOGRAM_SUFFIX} (ss: subject, N: "
+                  "night, x: the scorer's letter; ST7ssN... for the telemetry study)")
+#: Sleep-EDF's 2002 release (EDF with other extensions), which the reader does not read.
+OLD_RELEASE_SUFFIXES = (".rec", ".hyp")
+
+
+def unusable_edf_files(folder: str | Path) -> list[tuple[str, str]]:
+    """EDF files below ``folder`` (recursively) that the reader never looks at, as
+    ``(path relative to folder, why)``: ``*.edf`` (any case) not named ``*-PSG.edf`` or
+    ``*-Hypnogram.edf``, and the 2002 release's ``.rec`` / ``.hyp`` files."""
+    folder = Path(folder)
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        suffix = path.suffix.lower()
+        if suffix == ".edf" and not path.name.endswith((PSG_SUFFIX, HYPNOGRAM_SUFFIX)):
+            why = f"not named *{PSG_SUFFIX} or *{HYPNOGRAM_SUFFIX}"
+        elif suffix in OLD_RELEASE_SUFFIXES:
+            why = "a file of Sleep-EDF's 2002 release (.rec/.hyp); use the EDF+ release"
+        else:
+            continue
+        found.append((str(path.relative_to(folder)), why))
+    return found
+
+
+def warn_unusable_edf_files(folder: str | Path) -> None:
+    """Log one warning naming every file of :func:`unusable_edf_files`."""
+    unusable = unusable_edf_files(folder)
+    if unusable:
+        logger.warning("%s holds %d EDF file(s) that are not used (the reader pairs %s):\n%s",
+                       folder, len(unusable), EXPECTED_NAMES, problem_lines(unusable))
+
+
 def read_sleep_edf_folder(
     folder: str | Path,
     *,
@@ -359,7 +392,8 @@ def read_sleep_edf_folder(
     """Read every recording night in ``folder`` and validate all of them before returning.
 
     Each PSG is paired with its hypnogram; signals are read for ``channels`` only and for
-    the sleep period plus ``keep_wake_minutes`` of wake on either side.
+    the sleep period plus ``keep_wake_minutes`` of wake on either side. EDF files the reader
+    cannot use because of their names (:func:`unusable_edf_files`) are named in a warning.
 
     Args:
         folder: the Sleep-EDF folder.
@@ -383,23 +417,19 @@ def read_sleep_edf_folder(
     if not folder.is_dir():
         raise SleepEdfError([(str(folder), "folder does not exist")])
     excluded = set(exclude)
+    warn_unusable_edf_files(folder)
     files = [p for p in find_sleep_edf_files(folder) if p.name not in excluded]
     pairs, problems = pair_sleep_edf_files(files)
-    recordings = []
     for pair in pairs:
         if pair.psg is None:
             problems.append((pair.hypnogram.name, f"hypnogram without its PSG (expected {pair.key}E0{PSG_SUFFIX})"))
-            continue
-        if pair.hypnogram is None:
+        elif pair.hypnogram is None:
             problems.append((pair.psg.name, f"PSG without its hypnogram (expected {pair.key}E?{HYPNOGRAM_SUFFIX})"))
-            continue
-        try:
-            recordings.append(_read_pair(pair, channels=channels, keep_wake_minutes=keep_wake_minutes,
-                                         epoch_seconds=epoch_seconds))
-        except _BadFile as error:
-            problems.append((error.file, str(error)))
-    if problems:
-        raise SleepEdfError(sorted(problems), folder=folder)
+    complete = [(pair.key, pair) for pair in pairs if pair.psg is not None and pair.hypnogram is not None]
+    recordings = read_each(complete, partial(_read_pair, channels=channels,
+                                             keep_wake_minutes=keep_wake_minutes,
+                                             epoch_seconds=epoch_seconds),
+                           error=SleepEdfError, catch=(), problems=problems, folder=folder)
     if not recordings:
         raise SleepEdfError([(str(folder), f"no *{PSG_SUFFIX} recordings found")])
     return recordings

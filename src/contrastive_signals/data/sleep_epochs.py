@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from contrastive_signals.config import ParameterError
 from contrastive_signals.data.sleep_edf import (
     EPOCH_SECONDS,
     STAGES,
@@ -104,13 +105,29 @@ def stage_counts(recordings: list[dict[str, Any]]) -> dict[str, int]:
     return {stage: int(n) for stage, n in zip(STAGES, counts, strict=True)}
 
 
-def split_by_subject(epochs: dict[str, Any], config: SplitParams) -> dict[str, Any]:
+def split_by_subject(epochs: dict[str, Any], config: SplitParams, *, path: str = "split"
+                     ) -> dict[str, Any]:
     """Seeded split by subject: all nights of a subject land in the same part.
+
+    Args:
+        path: where ``config`` sits in the parameters (named in the error).
 
     Returns:
         ``{part: {"subjects", "recordings", "epochs", "stage_counts"}}`` for train, val, test.
+
+    Raises:
+        ParameterError: naming ``<path>.test_subjects`` and ``<path>.val_subjects`` and the
+            number of subjects when there are too few for them and one training subject.
     """
     recordings = epochs["recordings"]
+    subjects = sorted({int(r["subject"]) for r in recordings})
+    needed = config.test_subjects + config.val_subjects + 1
+    if len(subjects) < needed:
+        raise ParameterError(
+            f"{path}.test_subjects={config.test_subjects} and {path}.val_subjects="
+            f"{config.val_subjects} need {needed} subjects (with 1 for training), but the "
+            f"recordings hold {len(subjects)} subject(s) {subjects}: lower {path}.test_subjects "
+            f"or {path}.val_subjects, or add recordings of more subjects")
     parts = subject_split([r["subject"] for r in recordings], val_subjects=config.val_subjects,
                           test_subjects=config.test_subjects, seed=config.seed)
     summary = {}

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from contrastive_signals.data.bad_files import BadFilesError, read_each
+
 TS_BOOLEAN_TAGS = {"timestamps", "missing", "univariate", "equallength", "targetlabel"}
 TS_TAGS = TS_BOOLEAN_TAGS | {"problemname", "classlabel", "dimensions", "serieslength", "data"}
 SPLITS = ("TRAIN", "TEST")
@@ -58,6 +60,18 @@ def should_standardise(name: str, channels: int, standardise: bool | str) -> boo
 
 class UcrFormatError(ValueError):
     """A UCR/UEA file is malformed; the message names the file and the problem."""
+
+
+class UcrFilesError(BadFilesError, UcrFormatError):
+    """One or more UCR/UEA files are malformed; the message names every one."""
+
+    kind = "UCR/UEA"
+
+
+def regression_error(path: Path | str, why: str) -> UcrFormatError:
+    """The error for a regression set (real-valued targets), which no method here supports."""
+    return UcrFormatError(f"{path}: a regression dataset ({why}); regression datasets are not "
+                          "supported, only classification sets (@classLabel true <classes>)")
 
 
 @dataclass(frozen=True)
@@ -144,9 +158,10 @@ def check_ts_header(path: Path | str) -> dict[str, str]:
             tags[tag] = value
     if "data" not in tags:
         raise UcrFormatError(f"{path}: no @data line; the header is incomplete")
+    if tags.get("targetlabel", "false").lower() == "true":
+        raise regression_error(path, "@targetLabel true: one real-valued target per series")
     if tags.get("classlabel", "true").split(" ")[0].lower() != "true":
-        raise UcrFormatError(f"{path}: @classLabel is false; only classification sets are "
-                             "supported")
+        raise regression_error(path, "@classLabel false: no classes")
     return tags
 
 
@@ -168,12 +183,22 @@ def _check_series(series: list[np.ndarray], labels: np.ndarray, path: Path) -> N
                                  "impute or drop them before training")
 
 
+def _real_valued(labels: np.ndarray) -> bool:
+    """Whether every label is a number and some are not whole numbers (regression targets)."""
+    try:
+        values = labels.astype(np.float64)
+    except ValueError:
+        return False
+    return bool(np.isfinite(values).all() and (values != np.round(values)).any())
+
+
 def read_ucr_file(path: Path | str) -> RawSplit:
     """Read one ``.ts`` or ``.arff`` file of a classification set.
 
     Raises:
         UcrFormatError: malformed header or data, unequal channel counts, NaN/missing values,
-            labels outside the header's class list; the message names the file.
+            labels outside the header's class list, a regression set (``@targetLabel true``,
+            ``@classLabel false`` or real-valued labels); the message names the file.
     """
     from aeon.datasets import load_from_arff_file, load_from_ts_file  # local files only
 
@@ -190,6 +215,8 @@ def read_ucr_file(path: Path | str) -> RawSplit:
     labels = np.asarray([str(v).strip() for v in labels])
     _check_series(series, labels, path)
     declared = tags.get("classlabel", "").split(" ")[1:]
+    if not declared and _real_valued(labels):
+        raise regression_error(path, f"labels such as {labels[0]} are real numbers, not classes")
     if declared:
         unknown = sorted(set(labels) - {c.lower() for c in declared} - set(declared))
         if unknown:
@@ -266,13 +293,15 @@ def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
 
     Raises:
         KeyError: for an unknown name, listing the known ones.
-        UcrFormatError: for malformed files (see :func:`read_ucr_file`).
+        UcrFormatError: for malformed files (see :func:`read_ucr_file`; a
+            :class:`UcrFilesError` naming both when both are bad).
     """
     if name not in files:
         raise KeyError(f"unknown UCR/UEA dataset '{name}'; known datasets: {sorted(files)}")
     check_standardise_mode(standardise)  # fails before any file is read
     train_path, test_path = files[name]
-    train, test = read_ucr_file(train_path), read_ucr_file(test_path)
+    train, test = read_each([(str(train_path), train_path), (str(test_path), test_path)],
+                            read_ucr_file, error=UcrFilesError)
     if train.series[0].shape[0] != test.series[0].shape[0]:
         raise UcrFormatError(f"{test_path}: {test.series[0].shape[0]} channels but "
                              f"{train_path} has {train.series[0].shape[0]}")
@@ -294,9 +323,14 @@ def load_named(archive: Mapping[str, Callable[..., dict[str, Any]]], names: Sequ
 
     Raises:
         KeyError: for names the archive lacks, listing the known names.
+        UcrFilesError: after every set was tried, naming every bad file of every set.
     """
     unknown = [name for name in names if name not in archive]
     if unknown:
         raise KeyError(f"unknown UCR/UEA dataset(s) {unknown}; known datasets: {sorted(archive)} "
                        "(place others under data/01_raw/ucr/<Name>/)")
-    return {name: archive[name](standardise=standardise) for name in names}
+    check_standardise_mode(standardise)
+    loaded = read_each([(name, name) for name in names],
+                       lambda name: archive[name](standardise=standardise),
+                       error=UcrFilesError, catch=(UcrFormatError, OSError))
+    return dict(zip(names, loaded, strict=True))

@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
+from contrastive_signals.data.bad_files import BadFilesError, read_each
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+class ImageFilesError(BadFilesError):
+    """One or more images are unreadable; the message names every one."""
+
+    kind = "image"
 
 
 def read_grey_image(path: Path) -> np.ndarray:
@@ -42,17 +50,19 @@ class ImageFoldersDataset(AbstractDataset[Any, dict[str, dict[str, np.ndarray]]]
     def load(self) -> dict[str, dict[str, np.ndarray]]:
         if not self._path.exists():
             return {}
-        folders: dict[str, dict[str, np.ndarray]] = {}
-        for folder in sorted(p for p in self._path.iterdir() if p.is_dir()):
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            images = {}
-            for file in files:
-                try:
-                    images[file.name] = read_grey_image(file)
-                except Exception as error:  # noqa: BLE001 - name the file whatever went wrong
-                    raise DatasetError(f"cannot read image '{file}': {error}") from error
-            folders[folder.name] = images
-        return folders
+        folders = sorted(p for p in self._path.iterdir() if p.is_dir())
+        files = [file for folder in folders for file in sorted(folder.iterdir())
+                 if file.suffix.lower() in IMAGE_SUFFIXES]
+        try:
+            # scikit-image and its plugins raise many types for a broken file.
+            images = read_each([(str(file), file) for file in files], read_grey_image,
+                               error=ImageFilesError, catch=(Exception,), folder=self._path)
+        except ImageFilesError as error:
+            raise DatasetError(str(error)) from error
+        loaded: dict[str, dict[str, np.ndarray]] = {folder.name: {} for folder in folders}
+        for file, image in zip(files, images, strict=True):
+            loaded[file.parent.name][file.name] = image
+        return loaded
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only")

@@ -3,7 +3,9 @@
 - :class:`SyntheticSleepEdfDataset` writes generated recordings as EDF+ files (PSGs with
   MNE's EDF export, hypnograms as annotation-only EDF+ files with edfio) and lists the
   folder's files on load. It never touches real recordings: when the folder already holds
-  Sleep-EDF files it did not write, a save writes nothing.
+  Sleep-EDF files it did not write, a save writes nothing; when it holds other EDF files
+  that the reader cannot pair (other names), a save refuses (no synthetic nights are
+  trained on in place of the user's files).
 - :class:`SleepEdfDataset` is read-only: it pairs, reads and validates every recording with
   :func:`contrastive_signals.data.sleep_edf.read_sleep_edf_folder` (and downloads Sleep-EDF
   first when ``download: true``).
@@ -25,15 +27,18 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from contrastive_signals.data.bad_files import problem_lines
 from contrastive_signals.data.sleep_edf import (
     DEFAULT_CHANNELS,
     EPOCH_SECONDS,
+    EXPECTED_NAMES,
     HYPNOGRAM_SUFFIX,
     PSG_SUFFIX,
     fetch_sleep_physionet,
     find_sleep_edf_files,
     parse_recording_name,
     read_sleep_edf_folder,
+    unusable_edf_files,
 )
 
 logger = logging.getLogger(__name__)
@@ -145,6 +150,7 @@ class SyntheticSleepEdfDataset(AbstractDataset[dict[str, Any], list[str]]):
             logger.warning("%s holds %d real Sleep-EDF file(s); the synthetic recordings are "
                            "not written", self._folder, len(real))
             return
+        self._refuse_beside_unusable_files()
         for name, value in data.items():
             try:
                 parse_recording_name(name)
@@ -167,6 +173,17 @@ class SyntheticSleepEdfDataset(AbstractDataset[dict[str, Any], list[str]]):
                 write_hypnogram_edf(value, self._folder / name, patient_code=name[:6])
         marker = {"generator": "contrastive_signals.data.sleep_synthetic", "files": sorted(data)}
         (self._folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+    def _refuse_beside_unusable_files(self) -> None:
+        """Raise when the folder holds EDF files the reader cannot use (and no Sleep-EDF
+        file): generated nights would silently replace the user's recordings."""
+        unusable = unusable_edf_files(self._folder)
+        if unusable:
+            raise DatasetError(
+                f"{self._folder} holds {len(unusable)} EDF file(s) that the Sleep-EDF reader "
+                f"cannot pair:\n{problem_lines(unusable)}\nIt pairs {EXPECTED_NAMES}. Rename "
+                "the files to that pattern, or move them out of the folder to train on generated nights; "
+                "synthetic nights are not generated beside recordings that would go unused.")
 
     def _describe(self) -> dict[str, Any]:
         return {"folder": str(self._folder)}

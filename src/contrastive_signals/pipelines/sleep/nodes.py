@@ -47,7 +47,8 @@ def build_sleep_epochs(recordings: list[dict[str, Any]], edf_files: list[str],
 def split_sleep_subjects(epochs: dict[str, Any], params: dict[str, Any], *,
                          path: str = "sleep.ingestion") -> dict[str, Any]:
     """Seeded split by subject: ``{part: {"subjects", "recordings", "epochs", "stage_counts"}}``."""
-    return split_by_subject(epochs, from_params(IngestionParams, params, path=path).split)
+    return split_by_subject(epochs, from_params(IngestionParams, params, path=path).split,
+                            path=f"{path}.split")
 
 
 def train_sleep_model(epochs: dict[str, Any], split: dict[str, Any], params: dict[str, Any]
