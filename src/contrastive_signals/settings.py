@@ -4,9 +4,19 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from contrastive_signals.hooks import ModelArtifactsHook, NodeFiguresHook, TorchThreadsHook
+from contrastive_signals.hooks import (
+    ModelArtifactsHook,
+    NodeFiguresHook,
+    RunIsolationHook,
+    TorchThreadsHook,
+)
 
-HOOKS = (TorchThreadsHook(), NodeFiguresHook(), ModelArtifactsHook())
+# MLflow's usage telemetry stays off for this project (Kedro's is off through `.telemetry`).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# RunIsolationHook comes before ModelArtifactsHook in the tuple, so pluggy (last registered,
+# first called) logs a saved model before the load version is pinned; the order is harmless.
+HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

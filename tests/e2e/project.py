@@ -15,7 +15,8 @@ KEDRO = Path(sys.executable).with_name("kedro")
 def make_project_copy(destination: Path) -> Path:
     """Copy what `kedro run` needs (pyproject, conf) into ``destination``; the package itself
     is imported from the installed (editable) distribution, and data/ starts empty."""
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, destination / name)
     shutil.copytree(PROJECT_ROOT / "conf", destination / "conf",
                     ignore=shutil.ignore_patterns("local"))
     (destination / "conf" / "local").mkdir()

@@ -5,5 +5,6 @@ from contrastive_signals.hooks.figures import (
     NodeFiguresHook,
     TorchThreadsHook,
 )
+from contrastive_signals.hooks.isolation import RunIsolationHook
 
-__all__ = ["ModelArtifactsHook", "NodeFiguresHook", "TorchThreadsHook"]
+__all__ = ["ModelArtifactsHook", "NodeFiguresHook", "RunIsolationHook", "TorchThreadsHook"]
