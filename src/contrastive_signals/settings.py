@@ -5,6 +5,7 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from contrastive_signals.hooks import (
+    CheckpointHook,
     ModelArtifactsHook,
     NodeFiguresHook,
     RunIsolationHook,
@@ -16,7 +17,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 # RunIsolationHook comes before ModelArtifactsHook in the tuple, so pluggy (last registered,
 # first called) logs a saved model before the load version is pinned; the order is harmless.
-HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook())
+HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
+         CheckpointHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

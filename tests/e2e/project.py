@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -51,3 +53,28 @@ def kedro(project: Path, *args: str, timeout: float = 600) -> subprocess.Complet
         raise AssertionError(f"kedro {' '.join(args)} failed:\n{result.stdout[-4000:]}\n"
                              f"{result.stderr[-6000:]}")
     return result
+
+
+def start_kedro(project: Path, *args: str, log: Path) -> subprocess.Popen:
+    """Start the `kedro` CLI in ``project`` in its own process group (so that a signal reaches
+    every child), writing its output to ``log``."""
+    with open(log, "w") as output:
+        return subprocess.Popen([str(KEDRO), *args], cwd=project, env=project_env(project),
+                                stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def signal_when(process: subprocess.Popen, path: Path, signal_number: int,
+                timeout: float = 300) -> None:
+    """Send ``signal_number`` to ``process``'s group once ``path`` exists; fail if the process
+    ends first or ``path`` never appears."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"kedro ended (code {process.returncode}) before {path} existed")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+    os.killpg(process.pid, signal_number)
+    process.wait(timeout=120)

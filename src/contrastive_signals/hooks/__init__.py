@@ -1,5 +1,6 @@
 """Kedro hooks of the project (registered in ``settings.py``): each module holds one concern."""
 
+from contrastive_signals.hooks.checkpoints import CheckpointHook
 from contrastive_signals.hooks.figures import (
     ModelArtifactsHook,
     NodeFiguresHook,
@@ -7,4 +8,5 @@ from contrastive_signals.hooks.figures import (
 )
 from contrastive_signals.hooks.isolation import RunIsolationHook
 
-__all__ = ["ModelArtifactsHook", "NodeFiguresHook", "RunIsolationHook", "TorchThreadsHook"]
+__all__ = ["CheckpointHook", "ModelArtifactsHook", "NodeFiguresHook", "RunIsolationHook",
+           "TorchThreadsHook"]

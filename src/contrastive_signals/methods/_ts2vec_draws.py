@@ -47,6 +47,19 @@ class Ts2VecDraws:
         generator.set_state(torch_state)
         return cls(numpy=np.random.RandomState(seed + NUMPY_SEED_OFFSET), torch=generator)
 
+    def state_dict(self) -> dict[str, Tensor | int | float]:
+        """Both streams' positions as tensors and numbers (for a checkpoint)."""
+        _, keys, position, has_gauss, gauss = self.numpy.get_state()
+        return {"numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+                "numpy_position": int(position), "numpy_has_gauss": int(has_gauss),
+                "numpy_gauss": float(gauss), "torch": self.torch.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor | int | float]) -> None:
+        keys = state["numpy_keys"].numpy().astype(np.uint32)
+        self.numpy.set_state(("MT19937", keys, state["numpy_position"],
+                              state["numpy_has_gauss"], state["numpy_gauss"]))
+        self.torch.set_state(state["torch"])
+
     def epoch_order(self, n: int) -> Tensor:
         """The order ``[n]`` in which ``DataLoader(shuffle=True)`` visits ``n`` items in one
         epoch: its iterator draws a base seed for workers (unused here, drawn to stay in step),

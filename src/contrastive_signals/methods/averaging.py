@@ -46,6 +46,16 @@ class WeightAveraging:
     def on_epoch_end(self, model: nn.Module, epoch: int) -> dict[str, float]:
         return self.method.on_epoch_end(model, epoch)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The running average and the wrapped method's own state (for a checkpoint)."""
+        inner = self.method.state_dict() if hasattr(self.method, "state_dict") else {}
+        return {"average": self._average().state_dict(), "method": inner}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._average().load_state_dict(state["average"])
+        if state["method"]:
+            self.method.load_state_dict(state["method"])
+
     def export(self, model: nn.Module) -> nn.Module:
         """The averaged copy of ``method.export(model)``, in eval mode."""
         return self._average().module.eval()

@@ -95,6 +95,13 @@ class Ts2VecMethod(StatelessHooks):
         self._draws = Ts2VecDraws.after_weights(self.seed, state)
         return encoder
 
+    def state_dict(self) -> dict[str, Any]:
+        """The random streams' positions (for a checkpoint)."""
+        return self._require_draws().state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._require_draws().load_state_dict(state)
+
     def _require_draws(self) -> Ts2VecDraws:
         if self._draws is None:
             raise RuntimeError("build the encoder with Ts2VecMethod.build_encoder first: "

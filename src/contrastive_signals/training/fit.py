@@ -12,12 +12,18 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from contrastive_signals.training.checkpoint import (
+    FitCheckpoint,
+    open_fit_checkpoint,
+    restore_rng_states,
+    rng_states,
+)
 from contrastive_signals.training.device import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -141,6 +147,171 @@ def _backward_finite(model: nn.Module, loss: torch.Tensor, config: FitConfig) ->
     return config.max_nonfinite_steps is None or bool(torch.isfinite(norm))
 
 
+@dataclass
+class _LoopState:
+    """Everything the next epoch of :func:`fit` depends on besides weights, optimiser and
+    generators: what a checkpoint stores."""
+
+    history: dict[str, list[float]]
+    epoch: int = -1  # the last completed epoch
+    step: int = 0
+    nonfinite: int = 0
+    best_value: float = math.inf
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    stale_epochs: int = 0
+    finished: bool = False
+
+
+def _capture(loop: _LoopState, *, model: nn.Module, optimiser: torch.optim.Optimizer,
+             generator: torch.Generator, hooks: FitHooks | None) -> dict[str, Any]:
+    """The checkpoint of ``fit`` after ``loop.epoch``: plain tensors, numbers and lists, so it
+    loads with ``weights_only=True``."""
+    hook_state = hooks.state_dict() if hasattr(hooks, "state_dict") else {}
+    return {"loop": {**{k: v for k, v in vars(loop).items() if k != "best_state"}},
+            "best_state": loop.best_state, "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
+            "rng": rng_states(), "hooks": hook_state}
+
+
+def _resume(checkpoint: FitCheckpoint, loop: _LoopState, *, model: nn.Module,
+            optimiser: torch.optim.Optimizer, generator: torch.Generator,
+            hooks: FitHooks | None, name: str) -> None:
+    """Continue from ``checkpoint`` when it holds a matching state (else leave all as is)."""
+    state = checkpoint.load()
+    if state is None:
+        return
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    generator.set_state(state["generator"])
+    restore_rng_states(state["rng"])
+    if state["hooks"]:
+        hooks.load_state_dict(state["hooks"])
+    for key, value in state["loop"].items():
+        setattr(loop, key, value)
+    loop.best_state = state["best_state"]
+    logger.info("%s: resumed from %s after epoch %d%s", name, checkpoint.path, loop.epoch + 1,
+                " (training had finished)" if loop.finished else "")
+
+
+def _train_epoch(loop: _LoopState, epoch: int, *, model: nn.Module, step_model: nn.Module,
+                 optimiser: torch.optim.Optimizer, generator: torch.Generator,
+                 loss_fn: LossFn, batches: BatchesFn, config: FitConfig,
+                 hooks: FitHooks | None, device: torch.device
+                 ) -> tuple[dict[str, float], int, int]:
+    """One epoch of optimiser steps -> (sums of the loss parts, finite steps, skipped steps);
+    ``loop.step`` and ``loop.nonfinite`` count on over the whole fit."""
+    use_autocast = config.amp and device.type == "cuda"
+    sums: dict[str, float] = {}
+    count, skipped = 0, 0
+    progress = tqdm(
+        batches(epoch, generator), desc=f"{config.name} epoch {epoch + 1}/{config.epochs}",
+        leave=False, disable=not config.progress, unit="batch",
+    )
+    for batch in progress:
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+            output = loss_fn(step_model, batch, generator)
+        loss, parts = (output.total, output.parts) if isinstance(output, LossOutput) else (
+            output, {})
+        loop.step += 1
+        optimiser.zero_grad(set_to_none=True)
+        if not _backward_finite(model, loss, config):
+            # a NaN/inf spike: skip the update, count it, give up if it persists
+            optimiser.zero_grad(set_to_none=True)
+            skipped, loop.nonfinite = skipped + 1, loop.nonfinite + 1
+            logger.warning("%s: non-finite loss or gradient at epoch %d step %d, skipped "
+                           "(%d so far)", config.name, epoch + 1, loop.step, loop.nonfinite)
+            if loop.nonfinite > config.max_nonfinite_steps:
+                raise FloatingPointError(
+                    f"{config.name}: {loop.nonfinite} steps with a non-finite loss or gradient "
+                    f"(more than max_nonfinite_steps={config.max_nonfinite_steps}); lower "
+                    "learning_rate or check the inputs for NaN/inf")
+            continue
+        optimiser.step()
+        if hooks is not None:
+            hooks.on_step_end(model, loop.step - 1)
+        for key, value in {"train_loss": loss, **parts}.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        count += 1
+        progress.set_postfix(loss=f"{sums['train_loss'] / count:.4f}")
+    return sums, count, skipped
+
+
+def _epochs(loop: _LoopState, *, model: nn.Module, step_model: nn.Module,
+            optimiser: torch.optim.Optimizer, generator: torch.Generator, loss_fn: LossFn,
+            batches: BatchesFn, config: FitConfig, validate: ValidateFn | None,
+            hooks: FitHooks | None, device: torch.device,
+            checkpoint: FitCheckpoint | None) -> None:
+    """The epochs of :func:`fit` after ``loop.epoch``, updating ``loop`` in place and
+    checkpointing when due, and once more when training ends."""
+    history = loop.history
+    sign = 1.0 if config.monitor_mode == "min" else -1.0
+    for epoch in range(loop.epoch + 1, config.epochs):
+        lr = config.learning_rate * learning_rate_factor(
+            epoch, epochs=config.epochs, warmup_epochs=config.warmup_epochs,
+            cosine=config.cosine_schedule,
+        )
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        model.train()
+        sums, count, skipped = _train_epoch(
+            loop, epoch, model=model, step_model=step_model, optimiser=optimiser,
+            generator=generator, loss_fn=loss_fn, batches=batches, config=config, hooks=hooks,
+            device=device)
+        if count == 0:
+            raise ValueError(f"{config.name}: no finite training step in epoch {epoch + 1}"
+                             if skipped else
+                             f"{config.name}: the batch iterator yielded no batch in epoch {epoch}")
+        for key, value in sums.items():
+            history.setdefault(key, []).append(value / count)
+        history["lr"].append(lr)
+        if config.max_nonfinite_steps is not None:
+            history.setdefault("nonfinite_steps", []).append(float(skipped))
+        if hooks is not None:
+            for key, value in hooks.on_epoch_end(model, epoch).items():
+                history.setdefault(key, []).append(float(value))
+        stop = False
+        summary = (f"{config.name} epoch {epoch + 1}/{config.epochs} "
+                   f"train_loss={history['train_loss'][-1]:.4f}")
+
+        if validate is not None:
+            model.eval()
+            with torch.no_grad():
+                values = validate(model)
+            for key, value in values.items():
+                history.setdefault(key, []).append(float(value))
+            summary += "".join(f" {k}={v:.4f}" for k, v in values.items())
+            if config.early_stopping_patience is not None:
+                if config.monitor not in values:
+                    raise KeyError(
+                        f"{config.name}: early stopping monitors '{config.monitor}' but "
+                        f"validate returned {sorted(values)}"
+                    )
+                current = sign * float(values[config.monitor])
+                if current < loop.best_value:
+                    loop.best_value, loop.best_epoch, loop.stale_epochs = current, epoch, 0
+                    loop.best_state = copy.deepcopy(model.state_dict())
+                else:
+                    loop.stale_epochs += 1
+                if loop.stale_epochs >= config.early_stopping_patience:
+                    logger.info("%s: early stop at epoch %d (best %d)", config.name, epoch + 1,
+                                loop.best_epoch + 1)
+                    stop = True
+        if config.progress:
+            logger.info(summary)
+        loop.epoch = epoch
+        if stop:
+            break
+        if checkpoint is not None and epoch + 1 < config.epochs and checkpoint.due(epoch):
+            checkpoint.save(_capture(loop, model=model, optimiser=optimiser,
+                                     generator=generator, hooks=hooks))
+    loop.finished = True
+    if checkpoint is not None:
+        checkpoint.save(_capture(loop, model=model, optimiser=optimiser, generator=generator,
+                                 hooks=hooks))
+
+
 def fit(
     model: nn.Module,
     *,
@@ -171,6 +342,7 @@ def fit(
     """
     device = resolve_device(config.device)
     generator = torch.Generator().manual_seed(config.seed)
+    checkpoint = open_fit_checkpoint(model, config)
     model.to(device)
     step_model = torch.compile(model) if config.compile else model
     optimiser = torch.optim.AdamW(
@@ -178,93 +350,19 @@ def fit(
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
     )
-    use_autocast = config.amp and device.type == "cuda"
-    history: dict[str, list[float]] = {"train_loss": [], "lr": []}
-    best_value, best_epoch, best_state, stale_epochs = math.inf, 0, None, 0
-    sign = 1.0 if config.monitor_mode == "min" else -1.0
-    step, nonfinite = 0, 0
-
-    for epoch in range(config.epochs):
-        lr = config.learning_rate * learning_rate_factor(
-            epoch, epochs=config.epochs, warmup_epochs=config.warmup_epochs,
-            cosine=config.cosine_schedule,
-        )
-        for group in optimiser.param_groups:
-            group["lr"] = lr
-        model.train()
-        sums: dict[str, float] = {}
-        count, skipped = 0, 0
-        progress = tqdm(
-            batches(epoch, generator), desc=f"{config.name} epoch {epoch + 1}/{config.epochs}",
-            leave=False, disable=not config.progress, unit="batch",
-        )
-        for batch in progress:
-            batch = to_device(batch, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-                output = loss_fn(step_model, batch, generator)
-            loss, parts = (output.total, output.parts) if isinstance(output, LossOutput) else (
-                output, {})
-            step += 1
-            optimiser.zero_grad(set_to_none=True)
-            if not _backward_finite(model, loss, config):
-                # a NaN/inf spike: skip the update, count it, give up if it persists
-                optimiser.zero_grad(set_to_none=True)
-                skipped, nonfinite = skipped + 1, nonfinite + 1
-                logger.warning("%s: non-finite loss or gradient at epoch %d step %d, skipped "
-                               "(%d so far)", config.name, epoch + 1, step, nonfinite)
-                if nonfinite > config.max_nonfinite_steps:
-                    raise FloatingPointError(
-                        f"{config.name}: {nonfinite} steps with a non-finite loss or gradient "
-                        f"(more than max_nonfinite_steps={config.max_nonfinite_steps}); lower "
-                        "learning_rate or check the inputs for NaN/inf")
-                continue
-            optimiser.step()
-            if hooks is not None:
-                hooks.on_step_end(model, step - 1)
-            for key, value in {"train_loss": loss, **parts}.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
-            count += 1
-            progress.set_postfix(loss=f"{sums['train_loss'] / count:.4f}")
-        if count == 0:
-            raise ValueError(f"{config.name}: no finite training step in epoch {epoch + 1}"
-                             if skipped else
-                             f"{config.name}: the batch iterator yielded no batch in epoch {epoch}")
-        for key, value in sums.items():
-            history.setdefault(key, []).append(value / count)
-        history["lr"].append(lr)
-        if config.max_nonfinite_steps is not None:
-            history.setdefault("nonfinite_steps", []).append(float(skipped))
-        if hooks is not None:
-            for key, value in hooks.on_epoch_end(model, epoch).items():
-                history.setdefault(key, []).append(float(value))
-        summary = (f"{config.name} epoch {epoch + 1}/{config.epochs} "
-                   f"train_loss={history['train_loss'][-1]:.4f}")
-
-        if validate is not None:
-            model.eval()
-            with torch.no_grad():
-                values = validate(model)
-            for key, value in values.items():
-                history.setdefault(key, []).append(float(value))
-            summary += "".join(f" {k}={v:.4f}" for k, v in values.items())
-            if config.early_stopping_patience is not None:
-                if config.monitor not in values:
-                    raise KeyError(
-                        f"{config.name}: early stopping monitors '{config.monitor}' but "
-                        f"validate returned {sorted(values)}"
-                    )
-                current = sign * float(values[config.monitor])
-                if current < best_value:
-                    best_value, best_epoch, stale_epochs = current, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale_epochs += 1
-                if stale_epochs >= config.early_stopping_patience:
-                    logger.info("%s: early stop at epoch %d (best %d)", config.name, epoch + 1,
-                                best_epoch + 1)
-                    break
-        if config.progress:
-            logger.info(summary)
+    loop = _LoopState(history={"train_loss": [], "lr": []})
+    try:
+        if checkpoint is not None:
+            _resume(checkpoint, loop, model=model, optimiser=optimiser, generator=generator,
+                    hooks=hooks, name=config.name)
+        if not loop.finished:
+            _epochs(loop, model=model, step_model=step_model, optimiser=optimiser,
+                    generator=generator, loss_fn=loss_fn, batches=batches, config=config,
+                    validate=validate, hooks=hooks, device=device, checkpoint=checkpoint)
+    finally:
+        if checkpoint is not None:
+            checkpoint.release()
+    history, best_state, best_epoch = loop.history, loop.best_state, loop.best_epoch
 
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -1,0 +1,269 @@
+"""Checkpoints of the one training loop, so that a killed run resumes where it stopped.
+
+The caller (a Kedro hook, a script) opens a *scope* around the code that trains, naming it
+(the node) and giving a fingerprint of what determines the result (the node's parameters).
+Each :func:`~contrastive_signals.training.fit.fit` call inside the scope gets its own file,
+``<folder>/<scope key>/fit<k>.pt`` for the k-th call, written atomically at the end of an
+epoch when the interval has passed, and once more, marked finished, when the fit ends (so a
+rerun after a kill later in the same node skips the fits that already completed).
+
+A checkpoint holds everything the loop's next epoch depends on: weights, optimiser moments,
+the loop's generator and torch's global generator (dropout draws from it), the history,
+early-stopping state and the method's own state (schedules, weight averages). Resuming it
+therefore continues the very same run: on the CPU the weights at the end are bit-identical to
+an uninterrupted run's.
+
+A checkpoint is used only when its fingerprint (the scope's parameters, the fit settings and
+the model's initial weights) equals the run's; otherwise the log says which part differs and
+the fit starts over. A lock file keeps two identical runs at once from sharing one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When to write checkpoints and whether to resume from them.
+
+    ``every_epochs``: write after every so many epochs; ``every_minutes``: write at the first
+    epoch end after so many minutes of training since the last write. Either may be ``None``;
+    with both ``None`` only the finished-fit marker is written. ``resume``: read an existing
+    checkpoint (``False`` starts over and overwrites it).
+    """
+
+    folder: Path
+    every_epochs: int | None = None
+    every_minutes: float | None = 2.0
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        if self.every_epochs is not None and (isinstance(self.every_epochs, bool)
+                                              or self.every_epochs < 1):
+            raise ValueError(f"every_epochs must be an integer >= 1 or null, got "
+                             f"{self.every_epochs!r}")
+        if self.every_minutes is not None and not self.every_minutes > 0:
+            raise ValueError(f"every_minutes must be > 0 or null, got {self.every_minutes!r}")
+
+
+@dataclass
+class _Scope:
+    policy: CheckpointPolicy
+    key: str
+    fingerprint: str
+    calls: int = 0
+    opened: list[Path] = field(default_factory=list)
+
+
+_SCOPE: ContextVar[_Scope | None] = ContextVar("checkpoint_scope", default=None)
+
+
+def fingerprint_of(values: Any) -> str:
+    """A short stable hash of JSON-like ``values`` (parameters); other objects by ``repr``."""
+    text = json.dumps(values, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        digest.update(f"tensor{tuple(value.shape)}{value.dtype}".encode())
+        digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    elif isinstance(value, np.ndarray) and value.dtype != object:
+        digest.update(f"array{value.shape}{value.dtype}".encode())
+        digest.update(np.ascontiguousarray(value).view(np.uint8).reshape(-1))
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            digest.update(str(key).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"seq{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    elif value is None or isinstance(value, (str, int, float, bool)):
+        digest.update(repr(value).encode())
+    else:
+        try:
+            digest.update(pickle.dumps(value, protocol=5))
+        except Exception:  # an unpicklable object: its type only
+            digest.update(type(value).__qualname__.encode())
+
+
+def content_fingerprint(values: Any) -> str:
+    """A short hash of the *content* of a node's inputs (tensors and arrays by their bytes,
+    containers recursively, other objects pickled), so that a checkpoint of a node is not
+    reused on other data."""
+    digest = hashlib.sha256()
+    _feed(digest, values)
+    return digest.hexdigest()[:16]
+
+
+def scope_folder(folder: Path, key: str) -> Path:
+    """The folder of one scope's checkpoints (``key`` made safe as a file name)."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
+    return Path(folder) / safe
+
+
+def open_scope(policy: CheckpointPolicy, *, key: str, fingerprint: str) -> Token:
+    """Checkpoint every later ``fit`` call under ``<folder>/<key>/`` until :func:`close_scope`
+    (for callers such as hooks whose start and end are two calls; else use
+    :func:`checkpointing`)."""
+    return _SCOPE.set(_Scope(policy, key, fingerprint))
+
+
+def close_scope(token: Token) -> None:
+    """End the scope :func:`open_scope` opened; its files stay (see :func:`remove_checkpoints`)."""
+    _SCOPE.reset(token)
+
+
+@contextlib.contextmanager
+def checkpointing(policy: CheckpointPolicy, *, key: str, fingerprint: str) -> Iterator[Path]:
+    """Checkpoint every ``fit`` call made inside the block under ``<folder>/<key>/``; yields
+    that folder. The files stay after the block: :func:`remove_checkpoints` deletes them once
+    the caller has stored the result."""
+    token = open_scope(policy, key=key, fingerprint=fingerprint)
+    try:
+        yield scope_folder(policy.folder, key)
+    finally:
+        close_scope(token)
+
+
+def remove_checkpoints(folder: Path, key: str) -> None:
+    """Delete the checkpoints of scope ``key`` (after its results were saved)."""
+    target = scope_folder(folder, key)
+    for path in sorted(target.glob("fit*")):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        target.rmdir()
+
+
+def _state_hash(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:16]
+
+
+class FitCheckpoint:
+    """The checkpoint file of one ``fit`` call: what it must match, when it is due, and the
+    atomic write. Built by :func:`open_fit_checkpoint`."""
+
+    def __init__(self, path: Path, parts: dict[str, str], policy: CheckpointPolicy):
+        self.path, self.parts, self.policy = path, parts, policy
+        self._lock = None
+        self._last_write = time.monotonic()
+
+    def acquire(self) -> bool:
+        """Lock the file for this process; ``False`` when another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path.with_suffix(".lock"), "w")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock = handle
+        return True
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state when it exists and matches this fit, else ``None`` (and the log
+        says why a file was not used)."""
+        if not self.policy.resume or not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as error:  # a damaged file must not stop the run: start over
+            logger.warning("checkpoint %s is unreadable (%s); training starts over",
+                           self.path, error)
+            return None
+        differing = sorted(k for k, v in self.parts.items() if state["parts"].get(k) != v)
+        if differing:
+            logger.warning("checkpoint %s not used: its %s differ(s) from this run's; training "
+                           "starts over", self.path, ", ".join(differing))
+            return None
+        return state
+
+    def due(self, epoch: int) -> bool:
+        """Whether a checkpoint is due after (0-based) ``epoch``."""
+        every_epochs, every_minutes = self.policy.every_epochs, self.policy.every_minutes
+        if every_epochs is not None and (epoch + 1) % every_epochs == 0:
+            return True
+        return every_minutes is not None and (
+            time.monotonic() - self._last_write >= 60.0 * every_minutes)
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (plus this fit's fingerprint parts) atomically: a temporary file in
+        the same folder, flushed to disk, then renamed over the old checkpoint."""
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".fit", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                torch.save({**state, "parts": self.parts}, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        self._last_write = time.monotonic()
+
+
+def open_fit_checkpoint(model: nn.Module, fit_settings: Any) -> FitCheckpoint | None:
+    """The checkpoint of the next ``fit`` call in the active scope (``None`` outside a scope
+    or when another process holds the same checkpoint). ``fit_settings``: the fit's config
+    dataclass, part of the fingerprint with the scope's parameters and the initial weights."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return None
+    index, scope.calls = scope.calls, scope.calls + 1
+    settings = asdict(fit_settings)
+    settings.pop("progress", None)  # how the loop reports does not change what it computes
+    parts = {"parameters": scope.fingerprint, "fit settings": fingerprint_of(settings),
+             "initial weights": _state_hash(model)}
+    path = scope_folder(scope.policy.folder, scope.key) / f"fit{index}.pt"
+    checkpoint = FitCheckpoint(path, parts, scope.policy)
+    if not checkpoint.acquire():
+        logger.warning("%s is in use by another run with the same parameters; this fit trains "
+                       "without checkpoints", path)
+        return None
+    return checkpoint
+
+
+def rng_states() -> dict[str, Any]:
+    """torch's global generator states (CPU and each CUDA device): dropout draws from them."""
+    states: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Put torch's global generators back to ``states`` (from :func:`rng_states`), so a
+    resumed fit draws its dropout masks as the uninterrupted one did."""
+    torch.set_rng_state(states["cpu"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

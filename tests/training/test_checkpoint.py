@@ -1,0 +1,215 @@
+"""Checkpoints of the training loop: a fit stopped after a checkpoint and started again ends
+bit-identical to an uninterrupted fit; stale or foreign checkpoints are not used."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+from contrastive_signals.methods.series import SeriesPretrainParams, pretrain_series
+from contrastive_signals.training import checkpoint as ckpt
+from contrastive_signals.training.checkpoint import (
+    CheckpointPolicy,
+    checkpointing,
+    open_fit_checkpoint,
+    remove_checkpoints,
+)
+from contrastive_signals.training.fit import FitConfig, fit
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+X = torch.randn(24, 5, generator=torch.Generator().manual_seed(0))
+Y = X @ torch.randn(5, 1, generator=torch.Generator().manual_seed(1))
+
+
+class Killed(BaseException):
+    """Stands for a kill right after a checkpoint was written."""
+
+
+class CountingHooks:
+    """Method state that changes the loss: a counter of steps, saved in checkpoints."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def on_step_end(self, model, step):
+        self.steps += 1
+
+    def on_epoch_end(self, model, epoch):
+        return {"hook_steps": float(self.steps)}
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = int(state["steps"])
+
+
+def _model() -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 1))
+
+
+def _train(hooks=None, *, epochs=6, patience=None):
+    model, hooks = _model(), hooks or CountingHooks()
+
+    def batches(epoch, generator):
+        order = torch.randperm(len(X), generator=generator)
+        return [(X[order[i:i + 8]], Y[order[i:i + 8]]) for i in range(0, len(X), 8)]
+
+    def loss(net, batch, generator):
+        noise = 0.01 * torch.randn(batch[0].shape, generator=generator)
+        return nn.functional.mse_loss(net(batch[0] + noise), batch[1]) * (1 + 1e-3 * hooks.steps)
+
+    def validate(net):
+        return {"val_loss": float(nn.functional.mse_loss(net(X), Y))}
+
+    config = FitConfig(epochs=epochs, learning_rate=1e-2, progress=False, name="probe",
+                       early_stopping_patience=patience, warmup_epochs=1)
+    with torch.random.fork_rng():
+        torch.manual_seed(7)  # dropout draws from the global generator, as in a fresh process
+        return fit(model, loss_fn=loss, batches=batches, config=config, validate=validate,
+                   hooks=hooks)
+
+
+def _kill_after_saves(monkeypatch, count: int) -> None:
+    """The ``count``-th checkpoint write is followed by a 'kill'."""
+    original, writes = ckpt.FitCheckpoint.save, []
+
+    def save(self, state):
+        original(self, state)
+        writes.append(1)
+        if len(writes) == count:
+            raise Killed
+
+    monkeypatch.setattr(ckpt.FitCheckpoint, "save", save)
+
+
+def _assert_same(first, second):
+    assert first.history == second.history
+    assert first.best_epoch == second.best_epoch
+    for (name, a), b in zip(first.model.state_dict().items(),
+                            second.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("patience", [None, 2])
+def test_a_killed_fit_resumes_bit_identical(tmp_path, monkeypatch, caplog, patience):
+    reference = _train(patience=patience)
+    policy = CheckpointPolicy(tmp_path, every_epochs=1, every_minutes=None)
+    with monkeypatch.context() as patch:
+        _kill_after_saves(patch, 2)
+        with pytest.raises(Killed), checkpointing(policy, key="node", fingerprint="p"):
+            _train(patience=patience)
+    assert (tmp_path / "node" / "fit0.pt").exists()
+    with caplog.at_level(logging.INFO), checkpointing(policy, key="node", fingerprint="p"):
+        resumed = _train(patience=patience)
+    assert "probe: resumed from" in caplog.text and "after epoch 2" in caplog.text
+    _assert_same(resumed, reference)
+
+
+def test_a_finished_fit_is_not_trained_again(tmp_path, caplog):
+    policy = CheckpointPolicy(tmp_path, every_epochs=None, every_minutes=None)
+    with checkpointing(policy, key="node", fingerprint="p"):
+        first = _train()
+    with caplog.at_level(logging.INFO), checkpointing(policy, key="node", fingerprint="p"):
+        again = _train()
+    assert "(training had finished)" in caplog.text
+    _assert_same(again, first)
+    remove_checkpoints(tmp_path, "node")
+    assert not (tmp_path / "node").exists()
+
+
+def test_a_checkpoint_of_other_parameters_is_not_used(tmp_path, monkeypatch, caplog):
+    reference = _train()
+    policy = CheckpointPolicy(tmp_path, every_epochs=1, every_minutes=None)
+    with monkeypatch.context() as patch:
+        _kill_after_saves(patch, 1)
+        with pytest.raises(Killed), checkpointing(policy, key="node", fingerprint="lr=0.1"):
+            _train()
+    with caplog.at_level(logging.INFO), checkpointing(policy, key="node", fingerprint="lr=0.2"):
+        fresh = _train()
+    assert "not used: its parameters differ" in caplog.text
+    assert "resumed" not in caplog.text
+    _assert_same(fresh, reference)
+
+
+def test_resume_off_starts_over(tmp_path, monkeypatch, caplog):
+    with monkeypatch.context() as patch:
+        _kill_after_saves(patch, 1)
+        with pytest.raises(Killed), checkpointing(
+                CheckpointPolicy(tmp_path, every_epochs=1), key="n", fingerprint="p"):
+            _train()
+    with caplog.at_level(logging.INFO), checkpointing(
+            CheckpointPolicy(tmp_path, every_epochs=1, resume=False), key="n", fingerprint="p"):
+        _train()
+    assert "resumed" not in caplog.text
+
+
+def test_a_series_method_with_weight_averaging_and_its_own_streams_resumes(tmp_path, monkeypatch):
+    """TS2Vec: numpy and torch streams of its own, dropout from the global generator, SWA."""
+    x = torch.randn(8, 12, 1, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(8, 12, dtype=torch.bool)
+    params = SeriesPretrainParams(encoder={"output_dim": 8, "hidden_dim": 4, "depth": 1,
+                                           "dropout": 0.2}, iterations=6, batch_size=4)
+    reference, reference_fit = pretrain_series(x, mask, params, name="ts2vec")
+    policy = CheckpointPolicy(tmp_path, every_epochs=1, every_minutes=None)
+    with monkeypatch.context() as patch:
+        _kill_after_saves(patch, 1)
+        with pytest.raises(Killed), checkpointing(policy, key="n", fingerprint="p"):
+            pretrain_series(x, mask, params, name="ts2vec")
+    with checkpointing(policy, key="n", fingerprint="p"):
+        resumed, resumed_fit = pretrain_series(x, mask, params, name="ts2vec")
+    assert resumed_fit.history == reference_fit.history
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_checkpoint_in_use_by_another_run_is_left_alone(tmp_path, caplog):
+    policy = CheckpointPolicy(tmp_path)
+    config = FitConfig(epochs=1, learning_rate=1e-3)
+    with checkpointing(policy, key="n", fingerprint="p"):
+        held = open_fit_checkpoint(_model(), config)
+    assert held is not None
+    try:
+        with caplog.at_level(logging.WARNING), checkpointing(policy, key="n", fingerprint="p"):
+            assert open_fit_checkpoint(_model(), config) is None
+        assert "in use by another run" in caplog.text
+    finally:
+        held.release()
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    policy = CheckpointPolicy(tmp_path)
+    with checkpointing(policy, key="n", fingerprint="p"):
+        store = open_fit_checkpoint(_model(), FitConfig(epochs=1, learning_rate=1e-3))
+    store.save({"loop": {"epoch": 1}})
+    before = (tmp_path / "n" / "fit0.pt").read_bytes()
+
+    def broken_save(obj, file):
+        file.write(b"partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="No space left"):
+        store.save({"loop": {"epoch": 2}})
+    store.release()
+    assert (tmp_path / "n" / "fit0.pt").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == ["fit0.lock", "fit0.pt"]
+
+
+def test_outside_a_scope_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _train(epochs=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("every_epochs", 0), ("every_epochs", True),
+                                              ("every_minutes", 0.0)])
+def test_bad_policy_values_are_refused(tmp_path, field, value):
+    with pytest.raises(ValueError, match=field):
+        CheckpointPolicy(tmp_path, **{field: value})
