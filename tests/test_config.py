@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
 
@@ -77,3 +78,40 @@ def test_range_checks_name_the_first_bad_field():
         require_probability(Settings(p=1.5), ("rate", "p"))
     with pytest.raises(ValueError, match="rate must be > 0"):
         require_positive(Settings(rate=float("nan")), ("rate",))
+
+
+# ---- types of YAML values (issue 14: `nope` for a bool, 2.5 for an int, `abc` for a float)
+
+@dataclass(frozen=True)
+class _Typed:
+    epochs: int = 1
+    learning_rate: float = 1e-3
+    batch_norm: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    patience: int | None = None
+    channels: tuple[int, ...] = (4, 8)
+    name: str = "x"
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("epochs", 2.5, "fit.epochs must be an integer, got 2.5"),
+    ("epochs", True, "fit.epochs must be an integer, got True"),
+    ("learning_rate", "abc", "fit.learning_rate must be a number, got 'abc'"),
+    ("learning_rate", float("inf"), "fit.learning_rate must be a finite number"),
+    ("batch_norm", "nope", "fit.batch_norm must be true or false, got 'nope'"),
+    ("device", "gpu", "fit.device must be one of ['auto', 'cpu', 'cuda'], got 'gpu'"),
+    ("patience", 1.5, "fit.patience must be an integer, got 1.5"),
+    ("channels", [4, "8"], "fit.channels item 1 must be an integer, got '8'"),
+    ("name", 3, "fit.name must be a string, got 3"),
+])
+def test_values_of_the_wrong_type_name_their_full_path(field, value, message):
+    with pytest.raises(ParameterError) as error:
+        from_params(_Typed, {field: value}, path="fit")
+    assert message in str(error.value)
+
+
+def test_values_of_the_right_type_pass():
+    typed = from_params(_Typed, {"epochs": 3, "learning_rate": 1, "batch_norm": False,
+                                  "device": "cpu", "patience": None, "channels": [1, 2]},
+                         path="fit")
+    assert typed.learning_rate == 1 and typed.channels == (1, 2)

@@ -4,6 +4,7 @@ training starts and the error names the parameter by its full path."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -30,6 +31,48 @@ def _nested_dataclass(tp: Any) -> type | None:
     return None
 
 
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def type_problem(value: Any, hint: Any) -> str | None:
+    """Why ``value`` does not fit the type hint ``hint`` (``None`` when it fits). Checks what
+    YAML can get wrong: integers (not 2.5, not booleans), finite numbers (not strings, not
+    NaN), booleans (not the string "nope"), strings, ``Literal`` choices, optional values,
+    and the items of ``tuple[X, ...]`` / ``list[X]``; other hints are not checked."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return None
+    if origin is typing.Literal:
+        return None if value in args else f"must be one of {list(args)}, got {value!r}"
+    if isinstance(hint, types.UnionType) or origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        problems = [type_problem(value, arm) for arm in args if arm is not type(None)]
+        if any(problem is None for problem in problems):
+            return None
+        return (problems[0] if len(problems) == 1 else
+                f"must be {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+    if hint is bool:
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if hint is int:
+        return (None if isinstance(value, int) and not isinstance(value, bool)
+                else f"must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {value!r}"
+        return None if math.isfinite(value) else f"must be a finite number, got {value!r}"
+    if hint is str:
+        return None if isinstance(value, str) else f"must be a string, got {value!r}"
+    if origin in (tuple, list) and isinstance(value, (tuple, list)):
+        item_hint = args[0] if args and (origin is list or args[-1] is Ellipsis) else None
+        for index, item in enumerate(value if item_hint is not None else ()):
+            problem = type_problem(item, item_hint)
+            if problem is not None:
+                return f"item {index} {problem}"
+    return None
+
+
 def from_params(cls: type[T], values: dict[str, Any] | None, *, path: str) -> T:
     """Build dataclass ``cls`` from ``values``, recursing into nested dataclass fields.
 
@@ -51,8 +94,12 @@ def from_params(cls: type[T], values: dict[str, Any] | None, *, path: str) -> T:
         nested = _nested_dataclass(hints[name])
         if nested is not None and isinstance(value, dict):
             value = from_params(nested, value, path=f"{path}.{name}")
-        elif isinstance(value, list):
-            value = tuple(value)
+        else:
+            problem = type_problem(value, hints[name])
+            if problem is not None:
+                raise ParameterError(f"{path}.{name} {problem}")
+            if isinstance(value, list):
+                value = tuple(value)
         kwargs[name] = value
     missing = [
         name for name, f in fields.items()

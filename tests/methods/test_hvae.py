@@ -183,7 +183,7 @@ def test_hvae_split_needs_a_split_latent_image_model():
     ("likelihood_std", 0.0, r"hvae_split: likelihood_std must be > 0"),
     ("kl_warmup_fraction", 1.5, r"hvae_split: kl_warmup_fraction must lie in \[0, 1\]"),
     ("beta", -1.0, r"hvae_split: beta must be >= 0"),
-    ("swap_weight", float("nan"), r"hvae_split: swap_weight must be >= 0"),
+    ("swap_weight", float("nan"), r"hvae_split.swap_weight must be a finite number, got nan"),
     ("noise_margin", -0.1, r"hvae_split: noise_margin must be >= 0"),
     ("margin", 1.0, r"hvae_split: unknown parameter\(s\) \['margin'\]"),
 ])
