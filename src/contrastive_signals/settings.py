@@ -8,7 +8,9 @@ from contrastive_signals.hooks import (
     CheckpointHook,
     ModelArtifactsHook,
     NodeFiguresHook,
+    ParameterCheckHook,
     RunIsolationHook,
+    RunStatusHook,
     TorchThreadsHook,
 )
 
@@ -18,7 +20,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # RunIsolationHook comes before ModelArtifactsHook in the tuple, so pluggy (last registered,
 # first called) logs a saved model before the load version is pinned; the order is harmless.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
-         CheckpointHook())
+         CheckpointHook(), ParameterCheckHook(), RunStatusHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

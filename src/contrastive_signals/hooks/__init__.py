@@ -7,6 +7,9 @@ from contrastive_signals.hooks.figures import (
     TorchThreadsHook,
 )
 from contrastive_signals.hooks.isolation import RunIsolationHook
+from contrastive_signals.hooks.parameters import ParameterCheckHook
+from contrastive_signals.hooks.run_status import RunStatusHook
 
-__all__ = ["CheckpointHook", "ModelArtifactsHook", "NodeFiguresHook", "RunIsolationHook",
+__all__ = ["CheckpointHook", "ModelArtifactsHook", "NodeFiguresHook", "ParameterCheckHook",
+           "RunIsolationHook", "RunStatusHook",
            "TorchThreadsHook"]

@@ -75,4 +75,10 @@ class ModelArtifactsHook:
         dataset = self._catalog.get(dataset_name)
         if isinstance(dataset, TorchDataset) and dataset.last_saved_path is not None \
                 and getattr(dataset, "_version", None) is not None:
-            mlflow.log_artifact(str(dataset.last_saved_path), artifact_path=f"models/{dataset_name}")
+            try:
+                mlflow.log_artifact(str(dataset.last_saved_path),
+                                    artifact_path=f"models/{dataset_name}")
+            except Exception as error:  # the model is safe on disk: say where
+                raise RuntimeError(
+                    f"{dataset_name}: the trained model is saved at {dataset.last_saved_path}, "
+                    f"but logging it to MLflow failed: {error}") from error

@@ -24,6 +24,7 @@ A *bundle* is what the catalog stores: ``{"architecture": str, "config": dict,
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from contrastive_signals.config import type_problem
 from contrastive_signals.models.curves import CurveCNN
 from contrastive_signals.models.encoders import DigitCNN, SupervisedCNN, TripletMLP
 from contrastive_signals.models.hvae import HierarchicalVAE
@@ -167,6 +169,16 @@ def get_entry(architecture: str, *, modality: str | None = None,
     return entry
 
 
+def _factory_hints(factory: Any) -> dict[str, Any]:
+    """The annotated keyword types of a model factory (a class's ``__init__`` or a function);
+    empty where they cannot be resolved."""
+    target = factory.__init__ if isinstance(factory, type) else factory
+    try:
+        return typing.get_type_hints(target)
+    except (NameError, TypeError):
+        return {}
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """Which encoder to build, as parameters give it: ``architecture`` (a registry name) and
@@ -187,6 +199,11 @@ class EncoderSpec:
         except TypeError as error:
             raise ValueError(f"config does not fit architecture '{self.architecture}': "
                              f"{error}") from None
+        hints = _factory_hints(entry.factory)
+        for key, value in self.config.items():
+            problem = type_problem(value, hints[key]) if key in hints else None
+            if problem is not None:
+                raise ValueError(f"config.{key} {problem}")
 
     @property
     def entry(self) -> EncoderEntry:

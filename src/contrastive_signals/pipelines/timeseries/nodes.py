@@ -34,7 +34,7 @@ from .params import Mnist1dParams, UcrParams
 logger = logging.getLogger(__name__)
 
 
-def _ucr_params(params: dict[str, Any]) -> tuple[UcrParams, dict[str, SeriesPretrainParams]]:
+def ucr_params(params: dict[str, Any]) -> tuple[UcrParams, dict[str, SeriesPretrainParams]]:
     config = from_params(UcrParams, params, path="timeseries.ucr")
     return config, {name: from_params(SeriesPretrainParams, values,
                                       path=f"timeseries.ucr.methods.{name}")
@@ -54,7 +54,7 @@ def load_ucr_datasets(archive: dict[str, Callable[..., dict[str, Any]]],
                       params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The parameter's datasets from the archive (user folder, then aeon's bundled sets),
     prepared as ``standardise`` says, as tensors (:func:`~contrastive_signals.data.ucr.load_named`)."""
-    config, _ = _ucr_params(params)
+    config, _ = ucr_params(params)
     return {name: {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
                    for key, value in data.items()}
             for name, data in load_named(archive, config.datasets,
@@ -66,7 +66,7 @@ def pretrain_ts_encoders(ucr_data: dict[str, dict[str, Any]], params: dict[str, 
     """Every method on every dataset's training series (labels: SupCon and triplet only):
     bundles ``{dataset: {method: bundle}}``, ``ts.<Dataset>.<method>.pretrain_seconds``, and
     the loss histories for MLflow."""
-    config, methods = _ucr_params(params)
+    config, methods = ucr_params(params)
     bundles: dict[str, dict[str, Any]] = {dataset: {} for dataset in ucr_data}
     seconds, histories = {}, {}
     with torch_threads(config.num_threads):
@@ -86,7 +86,7 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
     """TS2Vec's SVM protocol and a linear probe on frozen, max-pooled embeddings, 1-NN on the
     raw series, ``ts.<Dataset>.best.svm.acc`` = the default method's; and the default
     method's test embeddings for the plots."""
-    config, methods = _ucr_params(params)
+    config, methods = ucr_params(params)
     metrics, embeddings = {}, {}
     with torch_threads(config.num_threads):
         for dataset, data in ucr_data.items():
@@ -111,7 +111,7 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
 def plot_ts_embeddings(embeddings: dict[str, dict[str, np.ndarray]],
                        params: dict[str, Any]) -> Figure:
     """One t-SNE panel per dataset of the default method's test embeddings."""
-    config = _ucr_params(params)[0]
+    config = ucr_params(params)[0]
     panels = {name: (e["embeddings"], e["labels"]) for name, e in embeddings.items()}
     return tsne_panels_figure(panels, seed=config.evaluation.seed,
                               perplexity=config.evaluation.tsne_perplexity,
@@ -122,7 +122,7 @@ def plot_ts_embeddings(embeddings: dict[str, dict[str, np.ndarray]],
 def ts_results_table(metrics: dict[str, float], seconds: dict[str, float],
                      params: dict[str, Any]) -> str:
     """Markdown table of accuracies beside targets, published figures and time ratios."""
-    config, methods = _ucr_params(params)
+    config, methods = ucr_params(params)
     return reference_table(metrics, seconds, prefix="ts", datasets=config.datasets,
                            methods=list(methods), targets=config.targets,
                            published=config.published, reference_seconds=config.reference_seconds)
