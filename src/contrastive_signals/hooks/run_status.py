@@ -113,6 +113,9 @@ class RunStatusHook:
         name = signal.Signals(signum).name
         if mlflow.active_run() is not None:
             mlflow.set_tags({"interrupted_by": name, "interrupted_node": self._node or "-"})
+        # kedro-mlflow's run can sit on mlflow's run stack more than once: end every entry,
+        # or mlflow's exit handler ends the last one as FINISHED
+        while mlflow.active_run() is not None:
             mlflow.end_run("KILLED")
         logger.error("%s received%s; the MLflow run is marked KILLED", name,
                      f" while node {self._node} ran" if self._node else "")

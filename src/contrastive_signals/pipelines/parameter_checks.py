@@ -106,7 +106,8 @@ def parameter_problems(blocks: Iterable[tuple[str, Any]]) -> list[str]:
         try:
             check(values, key)
         except (ParameterError, ValueError, TypeError, KeyError) as error:
-            message = str(error).strip("'\"")
+            message = str(error.args[0] if isinstance(error, KeyError) and error.args
+                          else error)
             problem = message if key.split(".")[0] in message else f"{key}: {message}"
             if problem not in problems:  # a block inside another is checked twice
                 problems.append(problem)
