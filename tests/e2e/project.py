@@ -64,12 +64,13 @@ def start_kedro(project: Path, *args: str, log: Path) -> subprocess.Popen:
                                 start_new_session=True)
 
 
-def signal_when(process: subprocess.Popen, path: Path, signal_number: int,
-                timeout: float = 300) -> None:
-    """Send ``signal_number`` to ``process``'s group once ``path`` exists; fail if the process
-    ends first or ``path`` never appears."""
+def signal_when(process: subprocess.Popen, folder: Path, pattern: str, signal_number: int,
+                timeout: float = 300) -> Path:
+    """Send ``signal_number`` to ``process``'s group once a file matching ``pattern`` exists
+    under ``folder`` (returned); fail if the process ends first or none appears."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    path = folder / pattern
+    while not (found := next(iter(sorted(folder.glob(pattern))), None)):
         if process.poll() is not None:
             raise AssertionError(f"kedro ended (code {process.returncode}) before {path} existed")
         if time.monotonic() > deadline:
@@ -78,3 +79,4 @@ def signal_when(process: subprocess.Popen, path: Path, signal_number: int,
         time.sleep(0.05)
     os.killpg(process.pid, signal_number)
     process.wait(timeout=120)
+    return found

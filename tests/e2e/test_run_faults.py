@@ -45,7 +45,7 @@ def _interrupted_run(tmp_path, signum):
     (tmp_path / "project").mkdir()
     project = make_project_copy(tmp_path / "project")
     process = start_kedro(project, *LONG_TRAINING, log=tmp_path / "run.log")
-    signal_when(process, project / "data" / "09_checkpoints" / NODE / "fit0.pt", signum)
+    signal_when(process, project / "data" / "09_checkpoints" / NODE, "*/fit0.pt", signum)
     return project, process, (tmp_path / "run.log").read_text()
 
 

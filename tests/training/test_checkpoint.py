@@ -105,7 +105,7 @@ def test_a_killed_fit_resumes_bit_identical(tmp_path, monkeypatch, caplog, patie
         _kill_after_saves(patch, 2)
         with pytest.raises(Killed), checkpointing(policy, key="node", fingerprint="p"):
             _train(patience=patience)
-    assert (tmp_path / "node" / "fit0.pt").exists()
+    assert (tmp_path / "node" / "p" / "fit0.pt").exists()
     with caplog.at_level(logging.INFO), checkpointing(policy, key="node", fingerprint="p"):
         resumed = _train(patience=patience)
     assert "probe: resumed from" in caplog.text and "after epoch 2" in caplog.text
@@ -120,7 +120,7 @@ def test_a_finished_fit_is_not_trained_again(tmp_path, caplog):
         again = _train()
     assert "(training had finished)" in caplog.text
     _assert_same(again, first)
-    remove_checkpoints(tmp_path, "node")
+    remove_checkpoints(tmp_path, "node", "p")
     assert not (tmp_path / "node").exists()
 
 
@@ -133,9 +133,34 @@ def test_a_checkpoint_of_other_parameters_is_not_used(tmp_path, monkeypatch, cap
             _train()
     with caplog.at_level(logging.INFO), checkpointing(policy, key="node", fingerprint="lr=0.2"):
         fresh = _train()
-    assert "not used: its parameters differ" in caplog.text
+    assert "are of other parameters or inputs (lr=0.1) and are not used" in caplog.text
     assert "resumed" not in caplog.text
     _assert_same(fresh, reference)
+
+
+def test_a_checkpoint_of_other_fit_settings_is_not_used(tmp_path, monkeypatch, caplog):
+    policy = CheckpointPolicy(tmp_path, every_epochs=1, every_minutes=None)
+    with monkeypatch.context() as patch:
+        _kill_after_saves(patch, 1)
+        with pytest.raises(Killed), checkpointing(policy, key="node", fingerprint="p"):
+            _train(epochs=6)
+    with caplog.at_level(logging.INFO), checkpointing(policy, key="node", fingerprint="p"):
+        fresh = _train(epochs=5)
+    assert "not used: its fit settings differ(s) from this run's" in caplog.text
+    _assert_same(fresh, _train(epochs=5))
+
+
+def test_removing_spares_a_checkpoint_another_process_holds(tmp_path):
+    with checkpointing(CheckpointPolicy(tmp_path), key="n", fingerprint="p"):
+        held = open_fit_checkpoint(_model(), FitConfig(epochs=1, learning_rate=1e-3))
+    held.save({"loop": {"epoch": 0}})
+    try:
+        remove_checkpoints(tmp_path, "n", "p")
+        assert (tmp_path / "n" / "p" / "fit0.pt").exists()
+    finally:
+        held.release()
+    remove_checkpoints(tmp_path, "n", "p")
+    assert not (tmp_path / "n").exists()
 
 
 def test_resume_off_starts_over(tmp_path, monkeypatch, caplog):
@@ -188,7 +213,7 @@ def test_a_failed_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatc
     with checkpointing(policy, key="n", fingerprint="p"):
         store = open_fit_checkpoint(_model(), FitConfig(epochs=1, learning_rate=1e-3))
     store.save({"loop": {"epoch": 1}})
-    before = (tmp_path / "n" / "fit0.pt").read_bytes()
+    before = (tmp_path / "n" / "p" / "fit0.pt").read_bytes()
 
     def broken_save(obj, file):
         file.write(b"partial")
@@ -198,8 +223,8 @@ def test_a_failed_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatc
     with pytest.raises(OSError, match="No space left"):
         store.save({"loop": {"epoch": 2}})
     store.release()
-    assert (tmp_path / "n" / "fit0.pt").read_bytes() == before
-    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == ["fit0.lock", "fit0.pt"]
+    assert (tmp_path / "n" / "p" / "fit0.pt").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "n" / "p").iterdir()) == ["fit0.lock", "fit0.pt"]
 
 
 def test_outside_a_scope_nothing_is_written(tmp_path, monkeypatch):

@@ -62,6 +62,7 @@ class CheckpointHook:
         self._policy: CheckpointPolicy | None = None
         self._scopes: dict[str, Any] = {}
         self._unsaved: dict[str, set[str]] = {}
+        self._fingerprints: dict[str, str] = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -76,6 +77,7 @@ class CheckpointHook:
         fingerprint = content_fingerprint({name: inputs[name] for name in sorted(inputs)})
         self._scopes[node.name] = open_scope(self._policy, key=node.name,
                                              fingerprint=fingerprint)
+        self._fingerprints[node.name] = fingerprint
         self._unsaved[node.name] = set(node.outputs)
 
     def _close(self, node) -> None:
@@ -87,7 +89,10 @@ class CheckpointHook:
     def after_node_run(self, node) -> None:
         self._close(node)  # Kedro saves the outputs after this hook
         if self._policy is not None and not node.outputs:
-            remove_checkpoints(self._policy.folder, node.name)
+            self._remove(node.name)
+
+    def _remove(self, name: str) -> None:
+        remove_checkpoints(self._policy.folder, name, self._fingerprints.pop(name))
 
     @hook_impl
     def on_node_error(self, node) -> None:
@@ -102,4 +107,4 @@ class CheckpointHook:
         unsaved.discard(dataset_name)
         if not unsaved:
             del self._unsaved[node.name]
-            remove_checkpoints(self._policy.folder, node.name)
+            self._remove(node.name)

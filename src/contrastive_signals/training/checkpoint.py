@@ -117,10 +117,11 @@ def content_fingerprint(values: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def scope_folder(folder: Path, key: str) -> Path:
-    """The folder of one scope's checkpoints (``key`` made safe as a file name)."""
+def scope_folder(folder: Path, key: str, fingerprint: str) -> Path:
+    """The folder of one scope's checkpoints: ``<folder>/<key>/<fingerprint>`` (``key`` made
+    safe as a file name), so runs with other parameters never share a file."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
-    return Path(folder) / safe
+    return Path(folder) / safe / fingerprint
 
 
 def open_scope(policy: CheckpointPolicy, *, key: str, fingerprint: str) -> Token:
@@ -142,18 +143,26 @@ def checkpointing(policy: CheckpointPolicy, *, key: str, fingerprint: str) -> It
     the caller has stored the result."""
     token = open_scope(policy, key=key, fingerprint=fingerprint)
     try:
-        yield scope_folder(policy.folder, key)
+        yield scope_folder(policy.folder, key, fingerprint)
     finally:
         close_scope(token)
 
 
-def remove_checkpoints(folder: Path, key: str) -> None:
-    """Delete the checkpoints of scope ``key`` (after its results were saved)."""
-    target = scope_folder(folder, key)
-    for path in sorted(target.glob("fit*")):
-        path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        target.rmdir()
+def remove_checkpoints(folder: Path, key: str, fingerprint: str) -> None:
+    """Delete the checkpoints of scope ``key`` with ``fingerprint`` (after its results were
+    saved), except any that another process still holds."""
+    target = scope_folder(folder, key, fingerprint)
+    for lock in sorted(target.glob("fit*.lock")):
+        with open(lock, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # an identical run is training from it right now
+            lock.with_suffix(".pt").unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)
+    for empty in (target, target.parent):
+        with contextlib.suppress(OSError):
+            empty.rmdir()
 
 
 def _state_hash(model: nn.Module) -> str:
@@ -232,6 +241,14 @@ class FitCheckpoint:
         self._last_write = time.monotonic()
 
 
+def _log_other_parameters(folder: Path) -> None:
+    """Say so when the node has checkpoints, but of other parameters (not used)."""
+    others = sorted(p.name for p in folder.parent.glob("*") if p.is_dir() and p != folder)
+    if others:
+        logger.info("checkpoints in %s are of other parameters or inputs (%s) and are not "
+                    "used; delete them to free the space", folder.parent, ", ".join(others))
+
+
 def open_fit_checkpoint(model: nn.Module, fit_settings: Any) -> FitCheckpoint | None:
     """The checkpoint of the next ``fit`` call in the active scope (``None`` outside a scope
     or when another process holds the same checkpoint). ``fit_settings``: the fit's config
@@ -244,7 +261,9 @@ def open_fit_checkpoint(model: nn.Module, fit_settings: Any) -> FitCheckpoint | 
     settings.pop("progress", None)  # how the loop reports does not change what it computes
     parts = {"parameters": scope.fingerprint, "fit settings": fingerprint_of(settings),
              "initial weights": _state_hash(model)}
-    path = scope_folder(scope.policy.folder, scope.key) / f"fit{index}.pt"
+    path = scope_folder(scope.policy.folder, scope.key, scope.fingerprint) / f"fit{index}.pt"
+    if index == 0 and scope.policy.resume and not path.exists():
+        _log_other_parameters(path.parent)
     checkpoint = FitCheckpoint(path, parts, scope.policy)
     if not checkpoint.acquire():
         logger.warning("%s is in use by another run with the same parameters; this fit trains "
