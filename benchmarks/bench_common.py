@@ -88,16 +88,18 @@ class PipelineRun:
                 "loadavg.after_5min": self.load_after[1], "loadavg.after_15min": self.load_after[2]}
 
 
-def time_pipeline_run(pipeline: str, report: str, env: str | None = None) -> PipelineRun:
-    """Run ``kedro run --pipeline=<pipeline>`` in a fresh project copy (empty data/, its own
-    MLflow store; ``env`` names a Kedro environment, default base+local) and read the flat
-    report at ``report`` (a path relative to the project). Raises SystemExit with the log's
-    tail when the run fails."""
+def time_pipeline_run(pipeline: str, report: str, env: str | None = None,
+                      extra_args: tuple[str, ...] = ()) -> PipelineRun:
+    """Run ``kedro run --pipeline=<pipeline> <extra_args>`` in a fresh project copy (empty
+    data/, its own MLflow store; ``env`` names a Kedro environment, default base+local) and
+    read the flat report at ``report`` (a path relative to the project). Raises SystemExit
+    with the log's tail when the run fails."""
     from tests.e2e.project import KEDRO, make_project_copy, project_env
 
     with tempfile.TemporaryDirectory() as folder:
         project = make_project_copy(Path(folder))
-        command = [str(KEDRO), "run", f"--pipeline={pipeline}"] + ([f"--env={env}"] if env else [])
+        command = [str(KEDRO), "run", f"--pipeline={pipeline}", *extra_args] + (
+            [f"--env={env}"] if env else [])
         before = os.getloadavg()
         start = time.perf_counter()
         result = subprocess.run(command, cwd=project, env={**project_env(project), "COLUMNS": "200"},

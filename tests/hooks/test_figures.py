@@ -20,3 +20,31 @@ def test_node_figures_logged_in_one_line(caplog):
             "metrics": {"knn.acc": 0.98, "map": 0.91}}, "x_mlflow": {"ignored": 1.0}})
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["evaluation.simclr.evaluate: knn.acc=0.98 map=0.91"]
+
+
+def test_a_failed_mlflow_upload_names_the_saved_model(tmp_path, monkeypatch):
+    import pytest
+    import torch
+    from kedro.io import DataCatalog
+    from kedro.io.core import Version
+
+    from contrastive_signals.hooks.figures import ModelArtifactsHook
+    from contrastive_signals.io.torch_dataset import TorchDataset
+
+    dataset = TorchDataset(filepath=str(tmp_path / "m.pt"), version=Version(None, "v1"))
+    catalog = DataCatalog(datasets={"simclr.encoder": dataset})
+    catalog.save("simclr.encoder", {"w": torch.ones(1)})
+    hook = ModelArtifactsHook()
+    hook.after_catalog_created(catalog)
+
+    def fail(*args, **kwargs):
+        raise OSError("artifact store is read-only")
+
+    monkeypatch.setattr("mlflow.active_run", lambda: object())
+    monkeypatch.setattr("mlflow.log_artifact", fail)
+    with pytest.raises(RuntimeError) as error:
+        hook.after_dataset_saved("simclr.encoder", None)
+    saved = tmp_path / "m.pt" / "v1" / "m.pt"
+    assert f"the trained model is saved at {saved}" in str(error.value)
+    assert "artifact store is read-only" in str(error.value)
+    assert torch.load(saved, weights_only=True)["w"].item() == 1.0

@@ -9,7 +9,7 @@ MLflow run by then (plugins' hooks run first), so the hook ends it as FAILED.
 
 from __future__ import annotations
 
-import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +64,17 @@ def output_folders(pipeline, catalog) -> list[Path]:
 
 
 def unwritable(folders: list[Path]) -> list[str]:
-    """A message for each folder that cannot be created or written to."""
+    """A message for each folder that cannot be created or written to (tried for real: the
+    folder is created and a temporary file written and removed in it)."""
     problems = []
     for folder in folders:
-        existing = folder
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not os.access(existing, os.W_OK | os.X_OK):
-            problems.append(f"{folder}: not writable ({existing} does not allow writing); "
-                            "free it or change its filepath in conf/")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check"):
+                pass
+        except OSError as error:
+            problems.append(f"{folder}: not writable ({error.strerror or error}); free it, "
+                            "fix its permissions or change its filepath in conf/")
     return problems
 
 
