@@ -10,6 +10,7 @@ import mlflow
 import torch
 from kedro.framework.hooks import hook_impl
 
+from contrastive_signals.hooks.catalog import CatalogHook
 from contrastive_signals.io.torch_dataset import TorchDataset
 
 logger = logging.getLogger(__name__)
@@ -56,23 +57,16 @@ class NodeFiguresHook:
             logger.info("%s: %s", node.name, " ".join(parts[:24]))
 
 
-class ModelArtifactsHook:
+class ModelArtifactsHook(CatalogHook):
     """Logs every versioned model file the catalog saves to the active MLflow run, under
     ``models/<dataset name>/`` (kedro-mlflow's artifact wrapper cannot wrap versioned
     datasets created from dataset factories: their save versions would disagree)."""
 
-    def __init__(self) -> None:
-        self._catalog = None
-
-    @hook_impl
-    def after_catalog_created(self, catalog) -> None:
-        self._catalog = catalog
-
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        if self._catalog is None or mlflow.active_run() is None:
+        if mlflow.active_run() is None:
             return
-        dataset = self._catalog.get(dataset_name)
+        dataset = self.saved_dataset(dataset_name)
         if isinstance(dataset, TorchDataset) and dataset.last_saved_path is not None \
                 and getattr(dataset, "_version", None) is not None:
             try:

@@ -20,6 +20,8 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset, Version
 
+from contrastive_signals.hooks.catalog import CatalogHook
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,20 +40,11 @@ def pin_load_to_saved_version(dataset: Any) -> str | None:
     return version.save
 
 
-class RunIsolationHook:
+class RunIsolationHook(CatalogHook):
     """Pins each versioned dataset's load version to the version saved by this run."""
-
-    def __init__(self) -> None:
-        self._catalog = None
-
-    @hook_impl
-    def after_catalog_created(self, catalog) -> None:
-        self._catalog = catalog
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        if self._catalog is None:
-            return
-        pinned = pin_load_to_saved_version(self._catalog.get(dataset_name))
+        pinned = pin_load_to_saved_version(self.saved_dataset(dataset_name))
         if pinned is not None:
             logger.debug("%s: later loads in this run read version %s", dataset_name, pinned)
