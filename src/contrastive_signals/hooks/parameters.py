@@ -13,11 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import torch
 from kedro.framework.hooks import hook_impl
 
 from contrastive_signals.config import ParameterError
+from contrastive_signals.hooks.run_status import end_active_runs
 from contrastive_signals.pipelines.parameter_checks import parameter_problems
 
 PARAMS_PREFIX = "params:"
@@ -88,8 +88,6 @@ class ParameterCheckHook:
         problems += unwritable(output_folders(pipeline, catalog))
         if not problems:
             return
-        if mlflow.active_run() is not None:
-            mlflow.set_tag("failure", "parameter check")
-            mlflow.end_run("FAILED")
+        end_active_runs("FAILED", failure="parameter check")
         listed = "\n".join(f"  - {problem}" for problem in problems)
         raise ParameterError(f"{len(problems)} problem(s) found before any node ran:\n{listed}")

@@ -48,6 +48,16 @@ def tracking_server_problem(uri: str, timeout: float = PROBE_TIMEOUT_S) -> str |
                 "MLFLOW_TRACKING_URI (or set it to sqlite:///mlflow.db)")
 
 
+def end_active_runs(status: str, **tags: str) -> None:
+    """End the active MLflow run with ``status`` (tagging it with ``tags`` first). kedro-mlflow's
+    run can sit on mlflow's run stack more than once: every entry is ended, or mlflow's exit
+    handler would end the last one as FINISHED."""
+    if tags and mlflow.active_run() is not None:
+        mlflow.set_tags(tags)
+    while mlflow.active_run() is not None:
+        mlflow.end_run(status)
+
+
 def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host."""
     try:
@@ -111,12 +121,7 @@ class RunStatusHook:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
-        if mlflow.active_run() is not None:
-            mlflow.set_tags({"interrupted_by": name, "interrupted_node": self._node or "-"})
-        # kedro-mlflow's run can sit on mlflow's run stack more than once: end every entry,
-        # or mlflow's exit handler ends the last one as FINISHED
-        while mlflow.active_run() is not None:
-            mlflow.end_run("KILLED")
+        end_active_runs("KILLED", interrupted_by=name, interrupted_node=self._node or "-")
         logger.error("%s received%s; the MLflow run is marked KILLED", name,
                      f" while node {self._node} ran" if self._node else "")
         self._restore_handlers()
