@@ -31,7 +31,7 @@ def test_an_artifact_store_failure_after_training_keeps_and_names_the_model(tmp_
     assert result.returncode != 0
     models = list((project / "data/06_models/simclr_encoder.pt").glob("*/simclr_encoder.pt"))
     assert len(models) == 1 and models[0].stat().st_size > 1000
-    assert f"model at {models[0].relative_to(project)}" in output, output[-3000:]
+    assert f"model simclr.encoder at {models[0].relative_to(project)}" in output, output[-3000:]
     assert "Saved locally, not in MLflow" in output
     assert "data/07_model_output/simclr_history.json" in output  # the history, published
     assert (project / "data/07_model_output/simclr_history.json").is_file()

@@ -68,7 +68,8 @@ class ModelArtifactsHook:
         dataset = self._catalog.get(dataset_name)
         if isinstance(dataset, TorchDataset) and dataset.last_saved_path is not None \
                 and getattr(dataset, "_version", None) is not None:
-            self._log(dataset.last_saved_path, f"models/{dataset_name}", None, "model")
+            self._log(dataset.last_saved_path, f"models/{dataset_name}", None,
+                      f"model {dataset_name}")
         elif getattr(dataset, "_logged_by_hook", False):
             shown = getattr(dataset, "published_path", None)
             self._log(Path(dataset._filepath), dataset.artifact_path, dataset.run_id, dataset_name,
@@ -111,8 +112,8 @@ class ModelArtifactsHook:
         failure, self._failure, self._not_logged = self._failure, None, []
         raise ArtifactsNotLoggedError(
             f"Logging to MLflow failed ({failure}). Saved locally, not in MLflow: {saved}. "
-            f"Fix the MLflow artifact store, then rerun from the next node (Kedro lists it "
-            f"below) or log the files by hand.")
+            f"Fix the MLflow artifact store, then resume with Kedro's --from-nodes suggestion "
+            f"above (or log the files by hand).")
 
 
 def _shown_path(path: Path) -> str:
