@@ -17,8 +17,9 @@ from contrastive_signals.hooks import (
 # MLflow's usage telemetry stays off for this project (Kedro's is off through `.telemetry`).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-# RunIsolationHook comes before ModelArtifactsHook in the tuple, so pluggy (last registered,
-# first called) logs a saved model before the load version is pinned; the order is harmless.
+# Pluggy calls the last registered first: ModelArtifactsHook logs a saved file (this run's
+# private copy, see hooks/isolation.py) before RunIsolationHook publishes it to data/ and
+# pins its version; either order works.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
          CheckpointHook(), ParameterCheckHook(), RunStatusHook())
 

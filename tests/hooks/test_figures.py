@@ -28,7 +28,7 @@ def test_a_failed_mlflow_upload_names_the_saved_model(tmp_path, monkeypatch):
     from kedro.io import DataCatalog
     from kedro.io.core import Version
 
-    from contrastive_signals.hooks.figures import ModelArtifactsHook
+    from contrastive_signals.hooks.artifacts import ArtifactsNotLoggedError, ModelArtifactsHook
     from contrastive_signals.io.torch_dataset import TorchDataset
 
     dataset = TorchDataset(filepath=str(tmp_path / "m.pt"), version=Version(None, "v1"))
@@ -42,9 +42,10 @@ def test_a_failed_mlflow_upload_names_the_saved_model(tmp_path, monkeypatch):
 
     monkeypatch.setattr("mlflow.active_run", lambda: object())
     monkeypatch.setattr("mlflow.log_artifact", fail)
-    with pytest.raises(RuntimeError) as error:
-        hook.after_dataset_saved("simclr.encoder", None)
+    hook.after_dataset_saved("simclr.encoder")  # the node's other outputs still get saved
+    with pytest.raises(ArtifactsNotLoggedError) as error:
+        hook.before_node_run()  # the run stops before the next node
     saved = tmp_path / "m.pt" / "v1" / "m.pt"
-    assert f"the trained model is saved at {saved}" in str(error.value)
+    assert f"Saved locally, not in MLflow: model simclr.encoder at {saved}" in str(error.value)
     assert "artifact store is read-only" in str(error.value)
     assert torch.load(saved, weights_only=True)["w"].item() == 1.0

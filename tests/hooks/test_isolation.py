@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from kedro.io import DataCatalog
 
@@ -51,3 +54,26 @@ def test_explicit_load_versions_and_unversioned_datasets_are_left_alone(tmp_path
     _run_saves(pinned, 2.0)
     assert pinned.load("model")["w"].item() == 1.0
     assert pin_load_to_saved_version(object()) is None
+
+
+def _report_catalog(folder):
+    return DataCatalog.from_config({"report": {"type": "json.JSONDataset",
+                                               "filepath": str(folder / "report.json")}})
+
+
+def test_an_unversioned_file_is_read_back_from_the_runs_own_copy_and_published(tmp_path):
+    catalog, other = _report_catalog(tmp_path), _report_catalog(tmp_path)
+    hook = RunIsolationHook()
+    hook.after_catalog_created(catalog)
+    hook.before_pipeline_run()
+    hook.before_dataset_saved("report")
+    catalog.save("report", {"run": "mine"})
+    hook.after_dataset_saved("report", None)
+    assert json.loads((tmp_path / "report.json").read_text()) == {"run": "mine"}  # published
+    other.save("report", {"run": "other"})  # another run writes data/ meanwhile
+    assert catalog.load("report") == {"run": "mine"}
+    private = Path(catalog.get("report")._filepath)
+    assert private.name == "report.json" and private.parent.parent != tmp_path
+    hook.after_pipeline_run()
+    assert not private.exists()
+    assert json.loads((tmp_path / "report.json").read_text()) == {"run": "other"}  # last writer

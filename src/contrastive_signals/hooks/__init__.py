@@ -1,11 +1,8 @@
 """Kedro hooks of the project (registered in ``settings.py``): each module holds one concern."""
 
+from contrastive_signals.hooks.artifacts import ModelArtifactsHook
 from contrastive_signals.hooks.checkpoints import CheckpointHook
-from contrastive_signals.hooks.figures import (
-    ModelArtifactsHook,
-    NodeFiguresHook,
-    TorchThreadsHook,
-)
+from contrastive_signals.hooks.figures import NodeFiguresHook, TorchThreadsHook
 from contrastive_signals.hooks.isolation import RunIsolationHook
 from contrastive_signals.hooks.parameters import ParameterCheckHook
 from contrastive_signals.hooks.run_status import RunStatusHook

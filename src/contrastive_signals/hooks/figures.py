@@ -6,12 +6,8 @@ import logging
 import os
 from typing import Any
 
-import mlflow
 import torch
 from kedro.framework.hooks import hook_impl
-
-from contrastive_signals.hooks.catalog import CatalogHook
-from contrastive_signals.io.torch_dataset import TorchDataset
 
 logger = logging.getLogger(__name__)
 
@@ -55,24 +51,3 @@ class NodeFiguresHook:
             parts += [f"{k}={v:.4g}" for k, v in _figures(value).items()]
         if parts:
             logger.info("%s: %s", node.name, " ".join(parts[:24]))
-
-
-class ModelArtifactsHook(CatalogHook):
-    """Logs every versioned model file the catalog saves to the active MLflow run, under
-    ``models/<dataset name>/`` (kedro-mlflow's artifact wrapper cannot wrap versioned
-    datasets created from dataset factories: their save versions would disagree)."""
-
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        if mlflow.active_run() is None:
-            return
-        dataset = self.saved_dataset(dataset_name)
-        if isinstance(dataset, TorchDataset) and dataset.last_saved_path is not None \
-                and getattr(dataset, "_version", None) is not None:
-            try:
-                mlflow.log_artifact(str(dataset.last_saved_path),
-                                    artifact_path=f"models/{dataset_name}")
-            except Exception as error:  # the model is safe on disk: say where
-                raise RuntimeError(
-                    f"{dataset_name}: the trained model is saved at {dataset.last_saved_path}, "
-                    f"but logging it to MLflow failed: {error}") from error

@@ -9,16 +9,22 @@
   host whose process is gone.
 - An unreachable tracking server fails the command within seconds with one line naming the
   URI and the way back to the local store, instead of minutes of HTTP retries.
+- A new sqlite store is created by one run at a time: mlflow creates the tables and runs its
+  alembic migrations (seconds) on first use, and two runs doing it at once failed
+  (``duplicate column name: step``, ``table _alembic_tmp_metrics already exists``). Once the
+  store exists, mlflow's own ``busy_timeout`` (20 s) lets concurrent runs write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -58,6 +64,43 @@ def end_active_runs(status: str, **tags: str) -> None:
         mlflow.end_run(status)
 
 
+@contextlib.contextmanager
+def _directory_lock(folder: Path):
+    """An exclusive advisory lock on ``folder`` (no lock file to leave behind); no lock where
+    ``fcntl`` does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def prepare_sqlite_store(uri: str, experiment: dict[str, Any] | None = None) -> None:
+    """Open (creating it when new) the sqlite tracking store at ``uri``, and create the
+    ``experiment`` of ``mlflow.yml`` (``tracking.experiment``) when it is missing and has no
+    artifact location of its own, while holding a lock on the store's folder: concurrent runs
+    never create the tables or the experiment at the same time (kedro-mlflow then finds the
+    experiment). Nothing for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return
+    folder = Path(uri.removeprefix("sqlite:///")).resolve().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    experiment = experiment or {}
+    name = experiment.get("name")
+    kwargs = experiment.get("create_experiment_kwargs") or {}
+    with _directory_lock(folder):
+        client = MlflowClient(tracking_uri=uri)  # its first query creates the tables
+        if name and kwargs.get("artifact_location") is None \
+                and client.get_experiment_by_name(name) is None:
+            client.create_experiment(name, tags=kwargs.get("tags"))
+
+
 def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host."""
     try:
@@ -88,6 +131,13 @@ def close_orphaned_runs(client: MlflowClient, experiment_id: str, *, host: str,
     return closed
 
 
+def _mlflow_config(context) -> dict[str, Any]:
+    try:
+        return dict(context.config_loader["mlflow"])
+    except Exception:  # no mlflow.yml: kedro-mlflow's defaults
+        return {}
+
+
 class RunStatusHook:
     """Tags, signal handlers and leftover-run cleanup around kedro-mlflow's run."""
 
@@ -103,6 +153,7 @@ class RunStatusHook:
         problem = tracking_server_problem(uri)
         if problem is not None:
             raise SystemExit(f"ERROR: {problem}")
+        prepare_sqlite_store(uri, _mlflow_config(context).get("tracking", {}).get("experiment"))
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
