@@ -13,7 +13,9 @@ backward with DDP's gradient all-reduce, AdamW. Reported per rank count ``W``:
     all-gather of both views' projections, its backward reduce-scatter, the all-reduce of every
     parameter gradient), median; ddp.W<W>.gather_bytes / allreduce_bytes: their volume per rank;
   - ddp.W<W>.launch_s: wall time of the launch (process start, rendezvous, model build);
-  - ddp.W<W>.efficiency: samples/s over W times the one-rank samples/s.
+  - ddp.W<W>.speedup: samples/s over the one-rank samples/s. On the CPU all rank counts share
+    the same cores (each rank gets cores / W threads), so the ideal there is 1, not W; on GPUs
+    (one per rank) it is W.
 
 Usage: python benchmarks/ddp_throughput.py --out benchmarks/results/ddp_throughput.json
 """
@@ -152,8 +154,8 @@ def main() -> None:
     base = figures.get("ddp.W1.samples_per_s")
     for world in args.ranks:
         if base:
-            figures[f"ddp.W{world}.efficiency"] = round(
-                figures[f"ddp.W{world}.samples_per_s"] / (world * base), 3)
+            figures[f"ddp.W{world}.speedup"] = round(
+                figures[f"ddp.W{world}.samples_per_s"] / base, 3)
     figures["loadavg.after_1min"] = os.getloadavg()[0]
     figures.update(machine_info())
     if device.type == "cuda":

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 def test_kedro_run_with_a_ddp_training_node(tmp_path):
     project = make_project_copy(tmp_path)
     result = kedro(project, "run", "--env=test", "--to-nodes=simclr.train_contrastive_encoder",
-                   "--params=pretraining.simclr.fit.strategy=ddp,pretraining.simclr.fit.devices=2")
+                   "--params=pretraining.simclr.fit.strategy=ddp,pretraining.simclr.fit.devices=2,"
+                   "pretraining.simclr.fit.device=cpu")
     assert "data-parallel fit on 2" in result.stdout + result.stderr  # the node launched 2 ranks
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("contrastive_signals")

@@ -240,10 +240,10 @@ class RecordingMethod:
         return {}
 
 
-def simclr_fit(batch_norm: bool, *, strategy: str = "single", per_shard: int = 0, **fit_fields
-               ) -> tuple[dict[str, Tensor], list[list[int]]]:
-    """SimCLR (NT-Xent, joint forward) of :class:`TinyEncoder` for 3 steps; returns the trained
-    parameters and the ids each step's rows had on this rank."""
+def simclr_fit(batch_norm: bool, *, strategy: str = "single", per_shard: int = 0,
+               device: str = "cpu", **fit_fields) -> tuple[dict[str, Tensor], list[list[int]]]:
+    """SimCLR (NT-Xent, joint forward) of :class:`TinyEncoder` for 3 steps on ``device``;
+    returns the trained parameters (on the CPU) and the ids each step's rows had on this rank."""
     from contrastive_signals.methods.base import HeadParams
     from contrastive_signals.methods.two_view import TwoViewMethod, TwoViewParams
     from contrastive_signals.training.fit import FitConfig, fit
@@ -258,11 +258,13 @@ def simclr_fit(batch_norm: bool, *, strategy: str = "single", per_shard: int = 0
     model = method.build(encoder, seed=12).double()
     recorder = RecordingMethod(method, per_shard)
     config = FitConfig(epochs=1, learning_rate=0.05, weight_decay=0.01, seed=3, progress=False,
-                       warmup_epochs=0, cosine_schedule=False, strategy=strategy, **fit_fields)
+                       warmup_epochs=0, cosine_schedule=False, strategy=strategy,
+                       device=device, **fit_fields)
     result = fit(model, loss_fn=recorder.loss,
                  batches=method.batches(x, torch.arange(FIT_N), batch_size=FIT_BATCH),
                  config=config, hooks=recorder)
-    return ({k: v.detach().clone() for k, v in result.model.named_parameters()}, recorder.seen)
+    return ({k: v.detach().cpu().clone() for k, v in result.model.named_parameters()},
+            recorder.seen)
 
 
 def fit_cases() -> dict[str, tuple[dict[str, Tensor], list[list[int]]]]:

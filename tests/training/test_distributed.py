@@ -35,7 +35,7 @@ from contrastive_signals.training.ranks import (
 from tests.training import distributed_cases as cases
 
 ROOT = Path(__file__).resolve().parents[2]
-TWO_RANKS = FitConfig(epochs=1, learning_rate=1e-3, strategy="ddp", devices=2)
+TWO_RANKS = FitConfig(epochs=1, learning_rate=1e-3, strategy="ddp", devices=2, device="cpu")
 
 
 def max_relative(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
@@ -118,7 +118,7 @@ def test_a_failing_rank_raises_its_own_error_in_the_caller_without_hanging():
     model = nn.Linear(3, 1)
     data = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
     config = FitConfig(epochs=3, learning_rate=1e-2, strategy="ddp", devices=2, progress=False,
-                       name="failing")
+                       name="failing", device="cpu")
     start = time.perf_counter()
     with pytest.raises(FloatingPointError, match="failing: loss became nan") as raised:
         fit(model, loss_fn=cases.failing_loss, config=config,
@@ -152,6 +152,24 @@ def test_two_nodes_join_through_the_localhost_rendezvous(tmp_path):
         params = torch.load(tmp_path / f"node{i}.pt")
         for key in reference:
             torch.testing.assert_close(params[key], reference[key], rtol=0, atol=1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices")
+def test_two_nccl_ranks_give_the_parameters_of_one_gpu():
+    """The fit-level check on GPUs: nccl (backend auto), each rank on its own GPU, float64."""
+    reference, _ = cases.simclr_fit(False, device="cuda")
+    params, _ = cases.simclr_fit(False, strategy="ddp", devices=2, device="cuda")
+    for key in reference:
+        torch.testing.assert_close(params[key], reference[key], rtol=0, atol=1e-8)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sync_batchnorm_is_accepted_on_cuda():
+    config = FitConfig(epochs=1, learning_rate=0.1, strategy="ddp", device="cuda",
+                       sync_batchnorm=True)
+    assert config.sync_batchnorm
 
 
 # ---- one process: the helpers are the identity, the parameters are checked ----------------
