@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 import yaml
+from bench_common import machine_info, write_figures
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.bench_common import machine_info, write_figures
 from contrastive_signals.augment.images import ViewAugmentation
 from contrastive_signals.config import from_params
 from contrastive_signals.data.digits import embedded_digits
