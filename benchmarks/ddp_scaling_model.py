@@ -7,8 +7,8 @@ codeword statistics) and all-reduces (gradients), and the measured one-process s
 this CPU. The projection for ``W`` GPUs (one rank each) over a link of bandwidth ``bw`` and
 latency ``lat`` (assumptions in ``LINKS`` and ``GPU``, written out in docs/scaling.md)::
 
-    t_compute(W) = max(flops / W / (peak * mfu), t_floor)       # per-rank share of the batch
-    t_redundant  = flops_redundant / (peak * mfu)               # global-batch work on every rank
+    t_compute(W) = max(flops / W / rate, t_floor)     # per-rank share of the batch
+    t_redundant  = redundant_share * flops / rate     # global-batch work on every rank (views)
     t_comm(W)    = ring all-reduce 2 (W-1)/W * grad_bytes / bw + 2 (W-1) lat
                  + all-gather (W-1)/W * gather_bytes / bw + (W-1) lat  (+ its backward, same)
     t(W)         = t_compute(W) + t_redundant + (1 - overlap) * t_allreduce + t_gather
@@ -39,10 +39,10 @@ from contrastive_signals.models.sleep import SleepStager
 from contrastive_signals.signal.image_filters import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU = {"name": "H100-class", "peak_tflops_bf16": 400.0, "mfu": 0.3, "floor_ms": 2.0}
-"""Dense bf16 peak about 990 TFLOP/s on an H100 SXM; small convolutions and LSTMs reach far less
-(``peak * mfu`` = 120 TFLOP/s assumed achievable here); a step never takes less than
-``floor_ms`` of kernel launches and optimiser work, whatever its FLOPs."""
+GPU = {"name": "H100-class", "effective_tflops": 120.0, "floor_ms": 2.0}
+"""An H100 SXM peaks near 990 dense bf16 TFLOP/s; small convolutions, LSTMs and attention of
+width 64 reach far less: 120 TFLOP/s (about 12 % of peak) assumed here. A step never takes less
+than ``floor_ms`` (kernel launches, the optimiser, Python), whatever its FLOPs."""
 LINKS = {"nvlink": (300e9, 5e-6), "ethernet_100g": (10e9, 30e-6),
          "ethernet_10g": (1e9, 50e-6)}
 """Effective bytes/s per rank and latency per message: NVLink 4 (H100 SXM: about 450 GB/s per
@@ -127,7 +127,7 @@ def projected_ms(model: dict[str, float], world: int, link: tuple[float, float],
                  weak: bool = False) -> float:
     """Step time on ``world`` GPUs over ``link`` (see the module docstring); ``weak``: the
     global batch grown ``world``-fold (the per-rank batch fixed, as with ``lr_scaling``)."""
-    rate = GPU["peak_tflops_bf16"] * 1e12 * GPU["mfu"]
+    rate = GPU["effective_tflops"] * 1e12
     grow = world if weak else 1
     compute = max(model["flops"] * grow / world / rate * 1000, GPU["floor_ms"])
     redundant = model["redundant_share"] * model["flops"] * grow / rate * 1000

@@ -9,6 +9,7 @@ without ranks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import torch
 import torch.distributed as dist
@@ -276,7 +277,7 @@ def fit_cases() -> dict[str, tuple[dict[str, Tensor], list[list[int]]]]:
 
 def everything() -> dict[str, dict]:
     """The loss cases and the fits of this rank: one launch for the whole module."""
-    return {"losses": all_cases(), "fits": fit_cases()}
+    return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value()}
 
 
 def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator
@@ -284,3 +285,11 @@ def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.G
     """A loss that turns NaN on rank 1 only (at its first step)."""
     loss = model(batch[0]).square().mean()
     return loss * float("nan") if current_ranks().rank == 1 else loss
+
+
+CARRIED: ContextVar[str | None] = ContextVar("carried", default=None)
+
+
+def carried_value() -> str | None:
+    """What this rank sees of :data:`CARRIED`."""
+    return CARRIED.get()

@@ -18,6 +18,7 @@ from torch import nn
 
 from contrastive_signals.config import ParameterError, from_params
 from contrastive_signals.training.distributed import (
+    carry_context,
     free_port,
     learning_rate_multiplier,
     run_on_ranks,
@@ -46,8 +47,18 @@ def max_relative(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 
 @pytest.fixture(scope="module")
 def launched() -> dict[int, dict]:
-    """Every per-rank case of this module from one launch of 2 ranks."""
-    return run_on_ranks(cases.everything, config=TWO_RANKS)
+    """Every per-rank case of this module from one launch of 2 ranks (with a context variable
+    carried to the ranks, as a checkpoint policy would be)."""
+    carry_context("tests.training.distributed_cases", "CARRIED")
+    token = cases.CARRIED.set("set in the caller")
+    try:
+        return run_on_ranks(cases.everything, config=TWO_RANKS)
+    finally:
+        cases.CARRIED.reset(token)
+
+
+def test_carried_context_variables_reach_every_rank(launched):
+    assert [launched[rank]["carried"] for rank in (0, 1)] == ["set in the caller"] * 2
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ and message) is raised here.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -49,6 +50,20 @@ from contrastive_signals.training.ranks import Ranks, current_ranks, ranks_conte
 logger = logging.getLogger(__name__)
 
 LR_SCALING = ("none", "linear", "sqrt")
+_CARRIED: list[tuple[str, str]] = []
+
+
+def carry_context(module: str, name: str) -> None:
+    """Have every rank of a data-parallel fit see the caller's value of the context variable
+    ``name`` of ``module`` (context variables do not reach spawned processes by themselves),
+    e.g. a checkpoint policy that ``fit`` reads; its value must pickle."""
+    if (module, name) not in _CARRIED:
+        _CARRIED.append((module, name))
+
+
+def _carried_values() -> list[tuple[str, str, Any]]:
+    return [(module, name, getattr(importlib.import_module(module), name).get(None))
+            for module, name in _CARRIED]
 
 
 def world_size(config: FitConfig) -> int:
@@ -140,7 +155,9 @@ def _worker(payload: bytes) -> bytes:
     (cloudpickled, with its time) for the launcher before it propagates."""
     import torch.distributed as dist
 
-    fn, args, config, errors, log_level = cloudpickle.loads(payload)
+    fn, args, config, errors, log_level, carried = cloudpickle.loads(payload)
+    for module, name, value in carried:
+        getattr(importlib.import_module(module), name).set(value)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     try:
         logging.basicConfig(level=log_level if local_rank == 0 else logging.WARNING,
@@ -222,7 +239,7 @@ def run_on_ranks(fn: Callable[..., Any], *args: Any, config: FitConfig) -> dict[
     check_launch(config)
     errors = tempfile.mkdtemp(prefix="ddp-errors-")
     log_level = logging.getLogger("contrastive_signals").getEffectiveLevel()
-    payload = cloudpickle.dumps((fn, args, config, errors, log_level))
+    payload = cloudpickle.dumps((fn, args, config, errors, log_level, _carried_values()))
     try:
         results = elastic_launch(launch_config(config), _worker)(payload)
     except ChildFailedError as failure:

@@ -217,6 +217,10 @@ def fit(
     history. With ``config.max_nonfinite_steps`` set, steps with a non-finite loss or gradient
     are skipped (their count per epoch goes to ``history["nonfinite_steps"]``) and the epoch's
     averages are over the finite steps.
+
+    With ``config.strategy == "ddp"`` the same arguments go to
+    :func:`~contrastive_signals.training.distributed.launch_fit`, whose ranks run this loop
+    with the loss calling the model through DDP (docs/scaling.md).
     """
     if config.strategy == "ddp" and current_ranks() is None:
         from contrastive_signals.training.distributed import launch_fit
