@@ -293,3 +293,33 @@ CARRIED: ContextVar[str | None] = ContextVar("carried", default=None)
 def carried_value() -> str | None:
     """What this rank sees of :data:`CARRIED`."""
     return CARRIED.get()
+
+
+def wav2vec_fit(**fit_fields):
+    """A small wav2vec fit (2 epochs of 3 steps, global batch 4, validation); returns the
+    method and the fit result."""
+    from contrastive_signals.methods.wav2vec import (
+        ContextParams,
+        Wav2VecMethod,
+        Wav2VecObjective,
+        Wav2VecParams,
+    )
+    from contrastive_signals.training.fit import FitConfig, fit
+
+    params = Wav2VecParams(
+        model=ContextParams(model_dim=16, ff_dim=32, codebook_entries=8, code_dim=16,
+                            final_dim=16, layers=1, dropout=0.0),
+        objective=Wav2VecObjective(mask_prob=0.5, mask_span=2, num_negatives=4,
+                                   cross_sample_negatives=2))
+    x = torch.randn(12, 3, 800, generator=torch.Generator().manual_seed(0))
+    method = Wav2VecMethod(params, total_steps=6)
+    model = method.build_seeded("w2v_conv", {"in_channels": 3,
+                                             "layers": [[8, 10, 5], [8, 3, 2], [8, 3, 2]]}, seed=0)
+    batches = Wav2VecMethod.batches(
+        lambda count, generator: x[torch.randint(len(x), (count,), generator=generator)],
+        batch_size=4, steps=3)
+    config = FitConfig(epochs=2, learning_rate=1e-3, grad_clip_norm=1.0, progress=False,
+                       device="cpu", max_nonfinite_steps=10, name="wav2vec", **fit_fields)
+    result = fit(model, loss_fn=method.loss, batches=batches, config=config, hooks=method,
+                 validate=method.validation([x[:4]], seed=0))
+    return method, result

@@ -183,6 +183,20 @@ def test_sync_batchnorm_is_accepted_on_cuda():
     assert config.sync_batchnorm
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_wav2vec_on_two_ranks_returns_its_history_and_schedule_state():
+    """wav2vec's reductions under DDP end to end through the launcher: the node's method gets
+    the schedule's state back (6 steps), the history has every part, validation included."""
+    method, result = cases.wav2vec_fit(strategy="ddp", devices=2)
+    assert method.steps == 6 and method.temperature == pytest.approx(0.5)
+    for key in ("train_loss", "contrastive", "diversity", "accuracy", "val_loss", "temperature"):
+        assert len(result.history[key]) == 2 and all(map(math.isfinite, result.history[key]))
+    single, reference = cases.wav2vec_fit()
+    assert result.history["train_loss"] != reference.history["train_loss"]  # per-rank draws
+    assert abs(result.history["train_loss"][0] - reference.history["train_loss"][0]) < 0.5
+
+
 # ---- one process: the helpers are the identity, the parameters are checked ----------------
 
 def test_helpers_are_the_identity_in_one_process():
