@@ -222,7 +222,7 @@ def launch_config(config: FitConfig) -> Any:
         min_nodes=config.nodes, max_nodes=config.nodes, nproc_per_node=config.devices,
         rdzv_backend="c10d", rdzv_endpoint=endpoint, run_id=run_id, max_restarts=0,
         start_method="spawn", monitor_interval=0.1, local_addr="127.0.0.1" if local else None,
-        rdzv_configs={"timeout": 300})
+        rdzv_configs={"join_timeout": 300})  # machines that never join: fail after 5 min
 
 
 def run_on_ranks(fn: Callable[..., Any], *args: Any, config: FitConfig) -> dict[int, Any]:
