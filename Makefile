@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # made 2-thread torch steps 5-50x slower.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint
+.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,8 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/losses_and_sampling.py --out benchmarks/results/losses_and_sampling.json
 	$(BIN)/python benchmarks/pretraining_throughput.py --out benchmarks/results/pretraining_throughput.json
+	$(BIN)/python benchmarks/ddp_throughput.py --out benchmarks/results/ddp_throughput.json
+	$(BIN)/python benchmarks/ddp_scaling_model.py --out benchmarks/results/ddp_scaling_model.json
 	$(BIN)/python benchmarks/augmentations.py --out benchmarks/results/augmentations.json
 	$(BIN)/python benchmarks/signal_features.py --out benchmarks/results/signal_features.json
 	$(BIN)/python benchmarks/sleep_ingestion.py --out benchmarks/results/sleep_ingestion.json
@@ -83,6 +85,12 @@ bench-pipelines: $(STAMP)
 	$(BIN)/python benchmarks/timeseries_pipeline.py --out benchmarks/results/timeseries_pipeline.json
 	$(BIN)/python benchmarks/ts2vec_reference.py --out benchmarks/results/ts2vec_reference.json
 	$(BIN)/python benchmarks/pipeline_run.py --pipeline denoising --report data/08_reporting/denoising_metrics.json --out benchmarks/results/denoising_pipeline.json
+
+## Everything that needs a GPU, under 8 minutes, into benchmarks/results/gpu_check.json: the
+## gpu-marked tests (2-rank nccl DDP fit with two GPUs), the DDP and training-throughput
+## benchmarks on CUDA. Without CUDA it says so, writes status "skipped" and exits 0.
+gpu-check: $(STAMP)
+	$(BIN)/python scripts/gpu_check.py --out benchmarks/results/gpu_check.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -20,6 +20,12 @@ import torch
 import torch.nn.functional as F
 
 
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 when it is of a lower precision (bf16 autocast), else unchanged (float64
+    stays float64, so exactness checks can run in it)."""
+    return t.float() if torch.finfo(t.dtype).bits < 32 else t
+
+
 def sample_distractors(mask: torch.Tensor, *, num_negatives: int, generator: torch.Generator
                        ) -> torch.Tensor:
     """Distractor indices for every masked time step, drawn uniformly (with replacement) from
@@ -86,7 +92,7 @@ def contrastive_logits(context: torch.Tensor, quantized: torch.Tensor, negatives
                          f"and {tuple(quantized.shape)}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    context, quantized = context.float(), quantized.float()
+    context, quantized = at_least_float32(context), at_least_float32(quantized)
     candidates = torch.cat([quantized.unsqueeze(1), quantized[negatives]], dim=1)  # [M, 1+K, D]
     logits = F.cosine_similarity(context.unsqueeze(1), candidates, dim=-1, eps=1e-6) / temperature
     same = (quantized[negatives] == quantized.unsqueeze(1)).all(-1)               # [M, K]
@@ -121,4 +127,4 @@ def diversity_loss(probs: torch.Tensor) -> torch.Tensor:
     if probs.dim() != 2:
         raise ValueError(f"probs must be [G, V], got shape {tuple(probs.shape)}")
     total = probs.shape[0] * probs.shape[1]
-    return (total - perplexity(probs.float())) / total
+    return (total - perplexity(at_least_float32(probs))) / total

@@ -21,6 +21,7 @@ from contrastive_signals.methods.base import (
     StatelessHooks,
 )
 from contrastive_signals.training.batches import shuffled_minibatches
+from contrastive_signals.training.ranks import local_forward
 
 LOSSES = ("cross_entropy", "hinge")
 REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"), needs_labels=True)
@@ -98,12 +99,12 @@ class ClassifierMethod(StatelessHooks):
              generator: torch.Generator) -> Tensor:
         if self.modality == "series":
             x, mask, labels = batch
-            logits = model(x, mask, generator)
+            logits = local_forward(model, x, mask, generator=generator)
         else:
             x, labels = batch
             if self.augment is not None:
                 x = self.augment(x, generator=generator)
-            logits = model(x)
+            logits = local_forward(model, x)
         return classification_loss(logits, labels, self.params)
 
     def batches(self, *tensors: Tensor

@@ -16,6 +16,7 @@ from contrastive_signals.config import require_bool
 from contrastive_signals.data.triplet_sampling import offline_triplets, pk_batches
 from contrastive_signals.losses import METRICS, MINERS, mined_triplet_loss, triplet_margin_loss
 from contrastive_signals.methods.base import InstanceEncoder, Requirements, StatelessHooks
+from contrastive_signals.training.ranks import local_forward
 
 SAMPLING = ("offline", *MINERS)
 REQUIRES = Requirements(("image", "signal", "series"), ("instance", "per_step"), needs_labels=True)
@@ -96,7 +97,7 @@ class TripletMethod(StatelessHooks):
                generator: torch.Generator) -> Tensor:
         if self.augment is not None:
             x = self.augment(x, generator=generator)
-        z = model(x, mask, generator).float()
+        z = local_forward(model, x, mask, generator=generator).float()
         return F.normalize(z, dim=1) if self.params.normalize_embeddings else z
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
@@ -105,7 +106,8 @@ class TripletMethod(StatelessHooks):
         if params.sampling == "offline":
             anchor, positive, negative = (self.augment(b, generator=generator)
                                           if self.augment is not None else b for b in batch)
-            z = model(torch.cat([anchor, positive, negative])).float()
+            z = torch.cat(local_forward(
+                lambda *parts: model(torch.cat(parts)).chunk(3), anchor, positive, negative)).float()
             z = F.normalize(z, dim=1) if params.normalize_embeddings else z
             n = len(anchor)
             index = torch.arange(n, device=z.device)

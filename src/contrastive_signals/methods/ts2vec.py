@@ -24,6 +24,7 @@ from contrastive_signals.methods._ts2vec_draws import Ts2VecDraws, ts2vec_torch_
 from contrastive_signals.methods.base import Requirements, StatelessHooks
 from contrastive_signals.models.registry import build_model_with_rng_state
 from contrastive_signals.training.batches import minibatches
+from contrastive_signals.training.ranks import local_forward
 
 REQUIRES = Requirements(("series",), ("per_step",))
 
@@ -67,11 +68,14 @@ def centre_padded_series(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 def _encode_view(encoder: nn.Module, x: Tensor, mask: Tensor, draws: Ts2VecDraws) -> Tensor:
     """``encoder``'s training-mode output ``[B, T, D]`` for one crop ``x`` ``[B, T, C]``:
     encoders with TS2Vec's timestamp masking (``mask_p > 0``, a ``keep`` argument) get the
-    mask drawn from the numpy stream; dropout draws from the torch stream."""
+    mask drawn from the numpy stream; dropout draws from the torch stream. Under data
+    parallelism the crop and the mask are the global batch's; this rank encodes its rows."""
     if getattr(encoder, "mask_p", 0) > 0:
         keep = draws.timestamp_keep(*mask.shape, keep_p=1 - encoder.mask_p)
-        return encoder(x, mask, draws.torch, keep=keep)
-    return encoder(x, mask, draws.torch)
+        return local_forward(lambda x, mask, keep, generator: encoder(x, mask, generator,
+                                                                      keep=keep),
+                             x, mask, keep, generator=draws.torch)
+    return local_forward(encoder, x, mask, generator=draws.torch)
 
 
 class Ts2VecMethod(StatelessHooks):

@@ -30,6 +30,7 @@ from contrastive_signals.methods.base import (
     StatelessHooks,
 )
 from contrastive_signals.training.batches import shuffled_minibatches
+from contrastive_signals.training.ranks import local_forward
 
 OBJECTIVES = ("simclr", "supcon", "pair")
 INSTANCE_MODALITIES = ("image", "signal", "series")
@@ -124,11 +125,16 @@ class TwoViewMethod(StatelessHooks):
              generator: torch.Generator) -> Tensor:
         x, mask, labels = self.split(batch)
         view_a, view_b = self.views.two_views(x, generator=generator)
-        if self.params.joint_forward:
-            masks = None if mask is None else torch.cat([mask, mask])
-            z_a, z_b = model(torch.cat([view_a, view_b]), masks, generator).chunk(2)
-        else:
-            z_a, z_b = model(view_a, mask, generator), model(view_b, mask, generator)
+
+        def project(view_a: Tensor, view_b: Tensor, mask: Tensor | None,
+                    generator: torch.Generator) -> tuple[Tensor, Tensor]:
+            if self.params.joint_forward:
+                masks = None if mask is None else torch.cat([mask, mask])
+                return model(torch.cat([view_a, view_b]), masks, generator).chunk(2)
+            return model(view_a, mask, generator), model(view_b, mask, generator)
+
+        # the views of the global batch; this rank projects its rows, the loss sees them all
+        z_a, z_b = local_forward(project, view_a, view_b, mask, generator=generator)
         return two_view_objective(z_a, z_b, labels, self.params)
 
     def batches(self, *tensors: Tensor, batch_size: int

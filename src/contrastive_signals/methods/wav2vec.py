@@ -40,6 +40,7 @@ from contrastive_signals.models.registry import build_model_with_rng_state
 from contrastive_signals.models.wav2vec import Wav2Vec2, gumbel_temperature
 from contrastive_signals.training.device import seed_everything, torch_threads
 from contrastive_signals.training.fit import BatchesFn, FitConfig, LossOutput, ValidateFn, fit
+from contrastive_signals.training.ranks import mean_over_ranks, rank_generator, shard
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,16 @@ def wav2vec_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObject
                    temperature: float, generator: torch.Generator) -> LossOutput:
     """Total loss ``L_m + alpha L_d + beta * feature penalty`` and its parts (contrastive,
     diversity, feature_penalty, accuracy, prob_perplexity, code_perplexity; float32 scalars,
-    perplexities per codebook group) for one batch ``x`` ``[B, C, L]``."""
-    out = model(x, mask_prob=objective.mask_prob, mask_span=objective.mask_span,
+    perplexities per codebook group) for one batch ``x`` ``[B, C, L]``.
+
+    Under data parallelism each rank runs its shard of ``x`` with its own draws (masks, Gumbel
+    noise, distractors: :func:`~contrastive_signals.training.ranks.rank_generator`); the loss
+    terms are those of the global batch: the contrastive term and the accuracy averaged over
+    all ranks' masked steps, the diversity term on the codeword use averaged over all frames,
+    the feature penalty over all features. Cross-sample distractors come from the rank's shard.
+    """
+    generator = rank_generator(generator)
+    out = model(shard(x), mask_prob=objective.mask_prob, mask_span=objective.mask_span,
                 temperature=temperature, generator=generator)
     negatives = sample_distractors(out["mask"], num_negatives=objective.num_negatives,
                                    generator=generator)
@@ -131,13 +140,17 @@ def wav2vec_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObject
             device=negatives.device)], dim=1)
     contrastive, accuracy = wav2vec_contrastive_loss(
         out["context"], out["quantized"], negatives, temperature=objective.logit_temperature)
-    diversity = diversity_loss(out["probs"])
+    masked = out["mask"].sum()
+    contrastive, accuracy = (mean_over_ranks(contrastive, masked),
+                             mean_over_ranks(accuracy, masked))
+    diversity = diversity_loss(mean_over_ranks(out["probs"]))
+    penalty = mean_over_ranks(out["feature_penalty"])
     loss = (contrastive + objective.diversity_weight * diversity
-            + objective.feature_penalty_weight * out["feature_penalty"])
+            + objective.feature_penalty_weight * penalty)
     groups = out["probs"].shape[0]
     return LossOutput(loss, {
         "contrastive": contrastive.detach(), "diversity": diversity.detach(),
-        "feature_penalty": out["feature_penalty"].detach(), "accuracy": accuracy,
+        "feature_penalty": penalty.detach(), "accuracy": accuracy,
         "prob_perplexity": out["prob_perplexity"].detach() / groups,
         "code_perplexity": out["code_perplexity"] / groups})
 

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from contrastive_signals.training.ranks import current_ranks
+
 logger = logging.getLogger(__name__)
 
 
@@ -76,6 +78,20 @@ class _Scope:
 
 
 _SCOPE: ContextVar[_Scope | None] = ContextVar("checkpoint_scope", default=None)
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """One fit's checkpoint as a data-parallel launcher hands it to its ranks: the parent
+    process opened it (and holds its lock); every rank reads it, rank 0 alone writes it."""
+
+    path: Path
+    parts: dict[str, str]
+    policy: CheckpointPolicy
+
+
+# Set by the launching process around a data-parallel fit (carried into the ranks).
+RANK_CHECKPOINT: ContextVar[CheckpointSpec | None] = ContextVar("rank_checkpoint", default=None)
 
 
 def fingerprint_of(values: Any) -> str:
@@ -177,8 +193,9 @@ class FitCheckpoint:
     """The checkpoint file of one ``fit`` call: what it must match, when it is due, and the
     atomic write. Built by :func:`open_fit_checkpoint`."""
 
-    def __init__(self, path: Path, parts: dict[str, str], policy: CheckpointPolicy):
-        self.path, self.parts, self.policy = path, parts, policy
+    def __init__(self, path: Path, parts: dict[str, str], policy: CheckpointPolicy, *,
+                 writer: bool = True):
+        self.path, self.parts, self.policy, self.writer = path, parts, policy, writer
         self._lock = None
         self._last_write = time.monotonic()
 
@@ -227,7 +244,10 @@ class FitCheckpoint:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` (plus this fit's fingerprint parts) atomically: a temporary file in
-        the same folder, flushed to disk, then renamed over the old checkpoint."""
+        the same folder, flushed to disk, then renamed over the old checkpoint. Nothing on a
+        data-parallel rank other than 0 (``writer=False``)."""
+        if not self.writer:
+            return
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".fit", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
@@ -253,6 +273,9 @@ def open_fit_checkpoint(model: nn.Module, fit_settings: Any) -> FitCheckpoint | 
     """The checkpoint of the next ``fit`` call in the active scope (``None`` outside a scope
     or when another process holds the same checkpoint). ``fit_settings``: the fit's config
     dataclass, part of the fingerprint with the scope's parameters and the initial weights."""
+    spec = RANK_CHECKPOINT.get()
+    if spec is not None:  # a data-parallel rank: its launcher opened the checkpoint
+        return FitCheckpoint(spec.path, spec.parts, spec.policy, writer=_is_rank_zero())
     scope = _SCOPE.get()
     if scope is None:
         return None
@@ -270,6 +293,26 @@ def open_fit_checkpoint(model: nn.Module, fit_settings: Any) -> FitCheckpoint | 
                        "without checkpoints", path)
         return None
     return checkpoint
+
+
+def _is_rank_zero() -> bool:
+    ranks = current_ranks()
+    return ranks is None or ranks.rank == 0
+
+
+@contextlib.contextmanager
+def handed_to_ranks(checkpoint: FitCheckpoint | None) -> Iterator[None]:
+    """Around a data-parallel launch: the ranks' fits use ``checkpoint`` (read by all, written
+    by rank 0) instead of opening their own."""
+    if checkpoint is None:
+        yield
+        return
+    token = RANK_CHECKPOINT.set(CheckpointSpec(checkpoint.path, checkpoint.parts,
+                                               checkpoint.policy))
+    try:
+        yield
+    finally:
+        RANK_CHECKPOINT.reset(token)
 
 
 def rng_states() -> dict[str, Any]:

@@ -20,11 +20,13 @@ from tqdm.auto import tqdm
 
 from contrastive_signals.training.checkpoint import (
     FitCheckpoint,
+    handed_to_ranks,
     open_fit_checkpoint,
     restore_rng_states,
     rng_states,
 )
 from contrastive_signals.training.device import resolve_device
+from contrastive_signals.training.ranks import current_ranks, data_parallel_model
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,16 @@ class FitConfig:
     # None: a non-finite loss stops the run at once. A number: steps whose loss or gradient
     # norm is not finite are skipped (no update) and counted; more than this many raise.
     max_nonfinite_steps: int | None = None
+    # Data parallelism (training/distributed.py, docs/scaling.md): ``ddp`` trains with
+    # ``devices`` processes on each of ``nodes`` machines, joined at ``rdzv_endpoint``
+    # (host:port; default 127.0.0.1 with a free port, one machine).
+    strategy: str = "single"
+    devices: int = 1
+    nodes: int = 1
+    rdzv_endpoint: str | None = None
+    backend: str = "auto"
+    lr_scaling: str = "none"
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -101,6 +113,44 @@ class FitConfig:
         if self.max_nonfinite_steps is not None and self.max_nonfinite_steps < 0:
             raise ValueError(
                 f"max_nonfinite_steps must be >= 0 or null, got {self.max_nonfinite_steps}")
+        check_strategy(self)
+
+
+def check_strategy(config: FitConfig) -> None:
+    """The data-parallel fields of ``config`` (called by its ``__post_init__``)."""
+    choices = {"strategy": ("single", "ddp"), "backend": ("auto", "gloo", "nccl"),
+               "lr_scaling": ("none", "linear", "sqrt")}
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {getattr(config, name)!r}")
+    for name in ("devices", "nodes"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not isinstance(config.sync_batchnorm, bool):
+        raise ValueError(f"sync_batchnorm must be true or false, got {config.sync_batchnorm!r}")
+    if config.strategy == "single" and (config.devices > 1 or config.nodes > 1):
+        raise ValueError(f"devices={config.devices} and nodes={config.nodes} need strategy: ddp")
+    if config.nodes > 1 and not config.rdzv_endpoint:
+        raise ValueError(f"nodes={config.nodes} needs rdzv_endpoint (host:port that every "
+                         "machine reaches, the same on all of them)")
+    if config.rdzv_endpoint is not None and not _is_endpoint(config.rdzv_endpoint):
+        raise ValueError(f"rdzv_endpoint must be host:port, got {config.rdzv_endpoint!r}")
+    gpu = config.strategy == "ddp" and (config.sync_batchnorm or config.backend == "nccl")
+    if gpu and resolve_device(config.device).type != "cuda":
+        what = "sync_batchnorm: true" if config.sync_batchnorm else "backend: nccl"
+        raise ValueError(f"{what} needs CUDA (torch's SyncBatchNorm and nccl run on GPUs only); "
+                         f"this fit runs on the CPU (device: {config.device}): use plain "
+                         "BatchNorm (per rank) and backend auto or gloo")
+    if config.sync_batchnorm and config.strategy != "ddp":
+        raise ValueError("sync_batchnorm: true needs strategy: ddp")
+
+
+def _is_endpoint(value: object) -> bool:
+    if not isinstance(value, str) or ":" not in value:
+        return False
+    host, port = value.rsplit(":", 1)
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
 @dataclass
@@ -339,12 +389,28 @@ def fit(
     history. With ``config.max_nonfinite_steps`` set, steps with a non-finite loss or gradient
     are skipped (their count per epoch goes to ``history["nonfinite_steps"]``) and the epoch's
     averages are over the finite steps.
+
+    With ``config.strategy == "ddp"`` the same arguments go to
+    :func:`~contrastive_signals.training.distributed.launch_fit`, whose ranks run this loop
+    with the loss calling the model through DDP (docs/scaling.md).
     """
+    if config.strategy == "ddp" and current_ranks() is None:
+        from contrastive_signals.training.distributed import launch_fit
+
+        checkpoint = open_fit_checkpoint(model, config)
+        try:
+            with handed_to_ranks(checkpoint):
+                return launch_fit(model, loss_fn=loss_fn, batches=batches, config=config,
+                                  validate=validate, parameters=parameters, hooks=hooks)
+        finally:
+            if checkpoint is not None:
+                checkpoint.release()
     device = resolve_device(config.device)
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint = open_fit_checkpoint(model, config)
     model.to(device)
-    step_model = torch.compile(model) if config.compile else model
+    step_model = data_parallel_model(model)  # itself in one process; DDP in a ddp worker
+    step_model = torch.compile(step_model) if config.compile else step_model
     optimiser = torch.optim.AdamW(
         list(parameters) if parameters is not None else model.parameters(),
         lr=config.learning_rate,

@@ -1,0 +1,325 @@
+"""Per-rank functions of the data-parallel tests (module level: spawned ranks import them).
+
+Each loss case maps global inputs to a loss through one float64 linear layer wrapped in DDP, as
+a method does: this rank's rows go through the layer, the outputs are gathered with gradient and
+the unchanged loss runs on the global batch. The one-process reference is the same function
+without ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from contrastive_signals.losses import (
+    mined_triplet_loss,
+    nt_xent_loss,
+    pair_contrastive_loss,
+    supervised_contrastive_loss,
+)
+from contrastive_signals.losses.hierarchical_contrastive import hierarchical_contrastive_loss
+from contrastive_signals.losses.wav2vec import (
+    perplexity,
+    sample_distractors,
+    wav2vec_contrastive_loss,
+)
+from contrastive_signals.training.ranks import (
+    current_ranks,
+    data_parallel_model,
+    gather_with_grad,
+    mean_over_ranks,
+    shard,
+)
+
+N, T, D_IN, D = 8, 8, 5, 6
+GROUPS, ENTRIES = 2, 3
+LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])  # every class on both ranks
+
+
+def _instance(n: int) -> Tensor:
+    return torch.arange(n).repeat(2)
+
+
+# name -> (input shape after N, loss of the gathered outputs z [N, ...] and the labels [N])
+TWO_VIEW = (2, D_IN)
+GATHERED: dict[str, tuple[tuple[int, ...], Callable[[Tensor, Tensor], Tensor]]] = {
+    "nt_xent": (TWO_VIEW, lambda z, y: nt_xent_loss(z[:, 0], z[:, 1], temperature=0.5)),
+    "supcon": (TWO_VIEW, lambda z, y: supervised_contrastive_loss(
+        torch.cat([z[:, 0], z[:, 1]]), y.repeat(2), temperature=0.3)),
+    "pair": (TWO_VIEW, lambda z, y: pair_contrastive_loss(
+        F.normalize(torch.cat([z[:, 0], z[:, 1]]), dim=1), _instance(len(z)), margin=1.0)),
+    "triplet_batch_hard": ((D_IN,), lambda z, y: mined_triplet_loss(
+        z, y, margin=0.5, mining="batch_hard")),
+    "triplet_semi_hard": ((D_IN,), lambda z, y: mined_triplet_loss(
+        z, y, margin=2.0, mining="semi_hard")),
+    "ts2vec_hierarchical": ((2, T, D_IN), lambda z, y: hierarchical_contrastive_loss(
+        z[:, 0], z[:, 1], alpha=0.5)),
+}
+
+
+def inputs(shape: tuple[int, ...], seed: int = 0) -> Tensor:
+    return torch.randn((N, *shape), generator=torch.Generator().manual_seed(seed),
+                       dtype=torch.float64)
+
+
+def layer(seed: int = 1, out: int = D) -> nn.Linear:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Linear(D_IN, out).double()
+
+
+def grads(model: nn.Module) -> list[Tensor]:
+    return [p.grad.detach().clone() for p in model.parameters()]
+
+
+class NoAllReduceGather(torch.autograd.Function):
+    """The bug class to catch: SimCLR's old ``GatherLayer`` without the all-reduce in backward
+    (each rank keeps only the gradient its own loss sends to its rows)."""
+
+    @staticmethod
+    def forward(ctx, t: Tensor) -> Tensor:
+        parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, t.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.chunk(dist.get_world_size())[dist.get_rank()]
+
+
+GATHERS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gather_with_grad": gather_with_grad,
+    "no_gather": lambda z: z,                       # each rank's own shard only
+    "gather_layer_bug": lambda z: NoAllReduceGather.apply(z),
+}
+
+
+def gathered_case(name: str, gather: str) -> tuple[float, list[Tensor]]:
+    """``(loss, parameter gradients after DDP's average)`` of case ``name`` with ``gather``;
+    in one process (no ranks) the reference."""
+    shape, loss_fn = GATHERED[name]
+    x, model = inputs(shape), layer()
+    step = data_parallel_model(model)
+    labels = LABELS if gather != "no_gather" else shard(LABELS)
+    z = GATHERS[gather](step(shard(x))) if current_ranks() else model(x)
+    loss = loss_fn(z, labels)
+    loss.backward()
+    return float(loss.detach()), grads(model)
+
+
+def wav2vec_masks() -> tuple[Tensor, Tensor]:
+    """A fixed span-free mask ``[N, T]`` (>= 2 masked steps per row) and the distractors
+    ``[M, 4]`` of one process."""
+    generator = torch.Generator().manual_seed(3)
+    mask = torch.rand(N, T, generator=generator) < 0.5
+    mask[:, :2] = True
+    return mask, sample_distractors(mask, num_negatives=4, generator=generator)
+
+
+def wav2vec_case(name: str) -> tuple[float, list[Tensor]]:
+    """wav2vec's terms reduced over ranks (:func:`mean_over_ranks`): ``contrastive`` (context
+    and quantised vectors from one layer, distractors within each sequence) and ``diversity``
+    (``1 - perplexity / GV`` of the codeword use averaged over all frames, the diversity loss
+    without its float32 cast of bf16 values)."""
+    x = inputs((T, D_IN), seed=4)
+    model = layer(seed=5, out=2 * D if name == "contrastive" else GROUPS * ENTRIES)
+    step = data_parallel_model(model)
+    z = step(shard(x))                                            # [n, T, out]
+    if name == "diversity":
+        probs = z.reshape(-1, GROUPS, ENTRIES).softmax(-1).mean(0)
+        loss = 1 - perplexity(mean_over_ranks(probs)) / (GROUPS * ENTRIES)
+    else:
+        mask, negatives = wav2vec_masks()
+        ranks = current_ranks()
+        if ranks is not None:  # this rank's masked steps are one block of the global ones
+            counts = mask.sum(1)
+            rows = ranks.shard(N)
+            first, stop = int(counts[:rows.start].sum()), int(counts[:rows.stop].sum())
+            negatives, mask = negatives[first:stop] - first, mask[rows]
+        local, _ = wav2vec_contrastive_loss(z[..., :D][mask], z[..., D:][mask], negatives,
+                                            temperature=0.2)
+        loss = mean_over_ranks(local, mask.sum())
+    loss.backward()
+    return float(loss.detach()), grads(model)
+
+
+def pml_efficient_case() -> tuple[float, list[Tensor]]:
+    """pytorch-metric-learning's ``DistributedLossWrapper(efficient=True)`` around its NT-Xent
+    (the same loss as ours with instance labels): local anchors against the gathered batch,
+    no gradient through the other ranks' rows."""
+    from pytorch_metric_learning.losses import NTXentLoss
+    from pytorch_metric_learning.utils.distributed import DistributedLossWrapper
+
+    x, model = inputs(TWO_VIEW), layer()
+    step = data_parallel_model(model)  # kept alive until backward (DDP's reducer)
+    z = step(shard(x))                                            # [n, 2, D]
+    n = len(z)
+    labels = torch.arange(n).repeat(2) + current_ranks().rank * n
+    loss = DistributedLossWrapper(NTXentLoss(temperature=0.5), efficient=True)(
+        torch.cat([z[:, 0], z[:, 1]]), labels)
+    loss.backward()
+    return float(loss.detach()), grads(model)
+
+
+def all_cases() -> dict[str, tuple[float, list[Tensor]]]:
+    """Every case on this rank (one launch for all of them)."""
+    results = {f"{name}/{gather}": gathered_case(name, gather)
+               for name in GATHERED for gather in GATHERS}
+    results |= {f"wav2vec_{name}/gather_with_grad": wav2vec_case(name)
+                for name in ("contrastive", "diversity")}
+    results["nt_xent/pml_efficient"] = pml_efficient_case()
+    results["rank"] = (float(current_ranks().rank), [])
+    return results
+
+
+# ---- fit level: SimCLR through the method and fit, float64 ----------------------------------
+
+FIT_N, FIT_BATCH = 24, 8  # 3 optimiser steps in one epoch
+
+
+class NoiseViews:
+    """Two views by additive noise drawn from fit's generator (dtype of the input)."""
+
+    def two_views(self, x: Tensor, *, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        noise = torch.randn((2, *x.shape), generator=generator, dtype=x.dtype)
+        return x + 0.3 * noise[0], x + 0.3 * noise[1]
+
+
+class TinyEncoder(nn.Module):
+    """``[B, D_IN] -> [B, 4]``, with BatchNorm optionally (after a bias-free layer: a bias
+    before BatchNorm has a gradient of 0 up to rounding, which AdamW's normalised step turns
+    into +-lr either way, so two exact computations need not agree on it)."""
+
+    embedding_dim = 4
+
+    def __init__(self, batch_norm: bool):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(D_IN, 8, bias=not batch_norm),
+                                 *([nn.BatchNorm1d(8)] if batch_norm else []),
+                                 nn.Tanh(), nn.Linear(8, 4))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class PerShardForward(nn.Module):
+    """One process as ``world`` ranks see a joint two-view forward: each shard's rows of both
+    views in their own forward (their own BatchNorm statistics), reassembled."""
+
+    def __init__(self, model: nn.Module, world: int):
+        super().__init__()
+        self.model, self.world = model, world
+
+    def forward(self, x: Tensor, mask: Tensor | None, generator: torch.Generator) -> Tensor:
+        a, b = x.chunk(2)
+        outs = [self.model(torch.cat([a_r, b_r]), mask, generator).chunk(2)
+                for a_r, b_r in zip(a.chunk(self.world), b.chunk(self.world), strict=True)]
+        return torch.cat([torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])])
+
+
+class RecordingMethod:
+    """A method that records the sample ids of the rows this rank encodes (batch ``(x, ids)``)."""
+
+    def __init__(self, method, per_shard: int = 0):
+        self.method, self.per_shard, self.seen = method, per_shard, []
+
+    def loss(self, model, batch, generator):
+        self.seen.append(shard(batch[1]).tolist())
+        if self.per_shard:
+            model = PerShardForward(model, self.per_shard)
+        return self.method.loss(model, batch, generator)
+
+    def on_step_end(self, model, step):
+        pass
+
+    def on_epoch_end(self, model, epoch):
+        return {}
+
+
+def simclr_fit(batch_norm: bool, *, strategy: str = "single", per_shard: int = 0,
+               device: str = "cpu", **fit_fields) -> tuple[dict[str, Tensor], list[list[int]]]:
+    """SimCLR (NT-Xent, joint forward) of :class:`TinyEncoder` for 3 steps on ``device``;
+    returns the trained parameters (on the CPU) and the ids each step's rows had on this rank."""
+    from contrastive_signals.methods.base import HeadParams
+    from contrastive_signals.methods.two_view import TwoViewMethod, TwoViewParams
+    from contrastive_signals.training.fit import FitConfig, fit
+
+    x = torch.randn(FIT_N, D_IN, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    params = TwoViewParams(objective="simclr", temperature=0.5,
+                           head=HeadParams(hidden_dim=8, out_dim=4, batch_norm=False))
+    method = TwoViewMethod(params, NoiseViews(), modality="image", output="instance")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(11)
+        encoder = TinyEncoder(batch_norm)
+    model = method.build(encoder, seed=12).double()
+    recorder = RecordingMethod(method, per_shard)
+    config = FitConfig(epochs=1, learning_rate=0.05, weight_decay=0.01, seed=3, progress=False,
+                       warmup_epochs=0, cosine_schedule=False, strategy=strategy,
+                       device=device, **fit_fields)
+    result = fit(model, loss_fn=recorder.loss,
+                 batches=method.batches(x, torch.arange(FIT_N), batch_size=FIT_BATCH),
+                 config=config, hooks=recorder)
+    return ({k: v.detach().cpu().clone() for k, v in result.model.named_parameters()},
+            recorder.seen)
+
+
+def fit_cases() -> dict[str, tuple[dict[str, Tensor], list[list[int]]]]:
+    """This rank's SimCLR fits, with and without BatchNorm (one launch for both)."""
+    ranks = current_ranks()
+    return {f"bn={bn}": simclr_fit(bn, strategy="ddp", devices=ranks.world_size)
+            for bn in (False, True)}
+
+
+def everything() -> dict[str, dict]:
+    """The loss cases and the fits of this rank: one launch for the whole module."""
+    return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value()}
+
+
+def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator
+                 ) -> Tensor:
+    """A loss that turns NaN on rank 1 only (at its first step)."""
+    loss = model(batch[0]).square().mean()
+    return loss * float("nan") if current_ranks().rank == 1 else loss
+
+
+CARRIED: ContextVar[str | None] = ContextVar("carried", default=None)
+
+
+def carried_value() -> str | None:
+    """What this rank sees of :data:`CARRIED`."""
+    return CARRIED.get()
+
+
+def wav2vec_fit(**fit_fields):
+    """A small wav2vec fit (2 epochs of 3 steps, global batch 4, validation); returns the
+    method and the fit result."""
+    from contrastive_signals.methods.wav2vec import (
+        ContextParams,
+        Wav2VecMethod,
+        Wav2VecObjective,
+        Wav2VecParams,
+    )
+    from contrastive_signals.training.fit import FitConfig, fit
+
+    params = Wav2VecParams(
+        model=ContextParams(model_dim=16, ff_dim=32, codebook_entries=8, code_dim=16,
+                            final_dim=16, layers=1, dropout=0.0),
+        objective=Wav2VecObjective(mask_prob=0.5, mask_span=2, num_negatives=4,
+                                   cross_sample_negatives=2))
+    x = torch.randn(12, 3, 800, generator=torch.Generator().manual_seed(0))
+    method = Wav2VecMethod(params, total_steps=6)
+    model = method.build_seeded("w2v_conv", {"in_channels": 3,
+                                             "layers": [[8, 10, 5], [8, 3, 2], [8, 3, 2]]}, seed=0)
+    batches = Wav2VecMethod.batches(
+        lambda count, generator: x[torch.randint(len(x), (count,), generator=generator)],
+        batch_size=4, steps=3)
+    config = FitConfig(epochs=2, learning_rate=1e-3, grad_clip_norm=1.0, progress=False,
+                       device="cpu", max_nonfinite_steps=10, name="wav2vec", **fit_fields)
+    result = fit(model, loss_fn=method.loss, batches=batches, config=config, hooks=method,
+                 validate=method.validation([x[:4]], seed=0))
+    return method, result
