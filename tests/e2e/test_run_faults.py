@@ -60,7 +60,9 @@ def test_bad_parameters_fail_before_any_node_and_the_run_is_failed(tmp_path):
     for path in ("triplet.method", "sampling", "evaluation: tsne_perplexity",
                  "pretraining.simclr.fit.epochs must be an integer, got 2.5"):
         assert path in output, output[-3000:]
-    assert "Running node" not in output and not (project / "data" / "03_primary").exists()
+    assert "Running node" not in output
+    # the check creates the output folders to test them, but nothing is written
+    assert not [p for p in (project / "data").rglob("*") if p.is_file()]
     assert [run.info.status for run in _runs(project)] == ["FAILED"]
 
 
@@ -98,7 +100,9 @@ def test_an_unreachable_tracking_server_fails_fast_with_one_clear_line(tmp_path)
     result = _kedro(project, "run", "--env=test", env=env, timeout=120)
     seconds = time.monotonic() - start
     assert result.returncode != 0
-    assert seconds < 15, f"took {seconds:.1f} s"
+    # the probe gives up after 5 s; the rest is Kedro's start-up (about 8 s here, more on a
+    # loaded machine), hence a generous bound
+    assert seconds < 30, f"took {seconds:.1f} s"
     errors = [line for line in result.stderr.splitlines() if "http://127.0.0.1:9" in line]
     assert errors and errors[-1].startswith("ERROR: MLflow tracking server http://127.0.0.1:9 "
                                             "is unreachable"), result.stderr[-2000:]
