@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from contrastive_signals.config import ParameterError
 from contrastive_signals.io.ucr_dataset import UcrArchiveDataset
+from contrastive_signals.metrics.ts_baselines import BASELINES
 from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.timeseries.nodes import load_ucr_datasets, pretrain_ts_encoders
 
@@ -49,7 +50,9 @@ METHODS = tuple(UCR["methods"])
 EXPECTED = {f"ts.Toy.{m}.{p}.acc" for m in METHODS for p in ("svm", "linear")} | {
     f"ts.Toy.{m}.pretrain_seconds" for m in METHODS} | {
     "ts.Toy.raw_1nn.acc", "ts.Toy.best.svm.acc", "mnist1d.simclr.linear.acc",
-    "mnist1d.supervised.acc"}
+    "mnist1d.supervised.acc", "ts.baselines.warmup_seconds", "mnist1d.baselines.warmup_seconds"
+} | {f"{prefix}.{b}.{figure}" for prefix in ("ts.Toy", "mnist1d") for b in BASELINES
+     for figure in ("acc", "fit_seconds", "predict_seconds")}
 
 
 # Tiny models: one torch thread (the fixture is in tests/conftest.py).
@@ -95,7 +98,8 @@ def test_runs_end_to_end_with_documented_names_and_is_reproducible(tmp_path):
     assert isinstance(first["timeseries.ucr_tsne_plot"], Figure)
     table = first["timeseries.ucr_results_table"]
     assert "Toy / ts2vec" in table and "nobody" in table and "time ratio" in table
-    timing = {k for k in metrics if k.endswith("pretrain_seconds")}
+    assert "minirocket acc" in table and "dtw_1nn fit s" in table
+    timing = {k for k in metrics if k.endswith("seconds")}
     assert {k: v for k, v in metrics.items() if k not in timing} == {
         k: v for k, v in second["timeseries_metrics"].items() if k not in timing}
 
