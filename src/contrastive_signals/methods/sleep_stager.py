@@ -34,6 +34,7 @@ from contrastive_signals.models.sleep import (
 )
 from contrastive_signals.training.device import seed_everything, torch_threads
 from contrastive_signals.training.fit import BatchesFn, FitConfig, ValidateFn, fit
+from contrastive_signals.training.ranks import local_forward
 
 DECODERS = ("greedy", "beam")
 
@@ -141,7 +142,7 @@ class SleepStagerMethod(StatelessMethod):
     def loss(self, model: SleepStager, batch: tuple[torch.Tensor, torch.Tensor],
              generator: torch.Generator) -> torch.Tensor:
         windows, labels = batch
-        epoch_logits, ctc_logits = model(windows)
+        epoch_logits, ctc_logits = local_forward(model, windows)  # each [B, W, ...]
         return joint_loss(epoch_logits, ctc_logits, labels, ce_weight=self.params.ce_weight,
                           ctc_weight=self.params.ctc_weight,
                           label_smoothing=self.params.label_smoothing)
