@@ -201,11 +201,16 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def kedro_command(stage: Stage, env: str | None) -> list[str]:
+    """``kedro run --pipeline=<stage's> [--env=<env>]`` with this Python's Kedro."""
+    return ([sys.executable, "-m", "kedro", "run", f"--pipeline={stage.pipeline}"]
+            + ([f"--env={env}"] if env else []))
+
+
 def run_stage(stage: Stage, *, project: Path, env: str | None, log_dir: Path
               ) -> dict[str, object]:
     """One ``kedro run``, its output echoed and logged; its summary row."""
-    command = [sys.executable, "-m", "kedro", "run", f"--pipeline={stage.pipeline}"]
-    command += [f"--env={env}"] if env else []
+    command = kedro_command(stage, env)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{stage.name}.log"
     print(f"\n=== run-all: {stage.name}: {' '.join(command[1:])}", flush=True)
