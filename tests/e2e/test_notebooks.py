@@ -15,6 +15,7 @@ from pathlib import Path
 import nbclient
 import nbformat
 import pytest
+import torch
 
 from tests.e2e.project import PROJECT_ROOT, kedro, make_project_copy, project_env
 
@@ -36,10 +37,15 @@ def notebook_project(tmp_path_factory):
     return project
 
 
-def execute(notebook: str, *, cwd: Path, env: dict[str, str]):
-    """The notebook executed in a fresh kernel started in ``cwd`` with environment ``env``;
-    fails with the cell's traceback when a cell raises."""
+def execute(notebook: str, *, cwd: Path, env: dict[str, str], inject: str = ""):
+    """The notebook executed in a fresh kernel started in ``cwd`` with environment ``env``
+    (``inject``: a cell put after the `parameters` cell, as papermill does); fails with the
+    cell's traceback when a cell raises."""
     nb = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+    if inject:
+        tagged = next(i for i, cell in enumerate(nb.cells)
+                      if "parameters" in cell.metadata.get("tags", []))
+        nb.cells.insert(tagged + 1, nbformat.v4.new_code_cell(inject))
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                                      resources={"metadata": {"path": str(cwd)}})
     client.execute(env=env)
@@ -99,15 +105,31 @@ def test_explore_encoder_from_the_projects_notebooks_folder(notebook_project):
 
 
 def test_sleep_night(notebook_project, tmp_path):
+    """Project path through the environment; the night and the epoch injected after the
+    parameters cell (papermill's way)."""
+    predictions = torch.load(notebook_project / "data/07_model_output/sleep_test_predictions.pt",
+                             weights_only=True)
+    night = predictions["recordings"][-1]["name"]
     nb = execute("sleep_night.ipynb", cwd=tmp_path,
                  env=notebook_env(notebook_project, KEDRO_ENV="test",
-                                  CONTRASTIVE_SIGNALS_PROJECT=str(notebook_project)))
+                                  CONTRASTIVE_SIGNALS_PROJECT=str(notebook_project)),
+                 inject=f"NIGHT = {night!r}\nEPOCH = 3")
     text = outputs_text(nb)
     metrics = json.loads((notebook_project / "data/08_reporting/sleep_metrics.json").read_text())
     # conf/test keeps one test night: its accuracy is the run's sleep.epoch_acc
+    assert len(predictions["recordings"]) == 1
     assert f"accuracy {metrics['sleep.epoch_acc']:.3f}" in text
-    assert re.search(r"night \S+: \S+-PSG\.edf, \S+-Hypnogram\.edf", text)
+    assert re.search(rf"night {night}: \S+-PSG\.edf, \S+-Hypnogram\.edf", text)
     assert images(nb) >= 3  # hypnogram, spectra, 30 s of signal
+    assert re.search(r"epoch 3: scored \w+, predicted \w+, \d+-\d+ s of \S+-PSG\.edf", text)
+
+
+def test_a_notebook_outside_any_project_says_how_to_point_it(tmp_path):
+    env = notebook_env(tmp_path)
+    with pytest.raises(nbclient.exceptions.CellExecutionError,
+                       match=r"no Kedro project at or above .*: set PROJECT_PATH \(or "
+                             r"CONTRASTIVE_SIGNALS_PROJECT\)"):
+        execute("compare_runs.ipynb", cwd=tmp_path, env=env)
 
 
 def test_every_notebook_is_executed_here():
