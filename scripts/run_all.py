@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -109,11 +110,11 @@ def stage_result(stage: Stage, *, returncode: int | None, seconds: float,
 
 
 def summarise(rows: list[dict[str, object]], *, env: str | None, started: str,
-              cpus: int | None) -> dict[str, object]:
+              cpus: int | None, machine: dict[str, str] | None = None) -> dict[str, object]:
     """The whole summary: rows plus totals (the sum of budgets counts stages that have one)."""
     budgets = [r["budget_seconds"] for r in rows if r["budget_seconds"] is not None]
     return {
-        "env": env or "base", "started": started, "cpus": cpus,
+        "env": env or "base", "started": started, "cpus": cpus, "machine": machine or {},
         "stages": rows,
         "total_seconds": round(sum(r["seconds"] for r in rows), 1),
         "total_budget_seconds": sum(budgets) if budgets else None,
@@ -191,6 +192,24 @@ def select_stages(only: str | None, stages: Sequence[Stage] = STAGES) -> list[St
 
 # ---------------------------------------------------------------- running
 
+def machine_info(project: Path) -> dict[str, str]:
+    """What a wall time depends on besides the code: the CPU model, the platform, Python, and
+    the project's git commit (empty when not a git checkout)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in
+                   Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=project,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"cpu": cpu, "platform": platform.platform(), "python": platform.python_version(),
+            "commit": commit}
+
+
 def child_env() -> dict[str, str]:
     """The environment of each ``kedro run``: ours, with the project's quiet defaults."""
     env = dict(os.environ)
@@ -264,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     left = stages[len(rows):]
     rows += [stage_result(s, returncode=None, seconds=0.0, report=None,
                           interrupted=interrupted and i == 0) for i, s in enumerate(left)]
-    summary = summarise(rows, env=args.env, started=started, cpus=os.cpu_count())
+    summary = summarise(rows, env=args.env, started=started, cpus=os.cpu_count(),
+                        machine=machine_info(project))
     json_path, md_path = write_summary(summary, out_dir)
     print("\n" + markdown(summary))
     print(f"run-all: summary in {json_path} and {md_path}")

@@ -160,5 +160,6 @@ def test_a_failed_stage_is_recorded_and_stop_on_failure_stops(tmp_path, monkeypa
         ("digits", "ok"), ("ctc", "failed (exit 3)"), ("afm", "not run")]
     assert summary["stages"][0]["figures"] == {"simclr.linear_probe.acc": 0.5}
     assert summary["stages"][1]["log_tail"] == "ctc test line\n"
+    assert summary["machine"]["cpu"] and summary["machine"]["python"]
     assert (tmp_path / "out/run_all_logs/digits.log").read_text() == "digits test line\n"
     assert "| **total** | | 1/3 ok |" in capsys.readouterr().out

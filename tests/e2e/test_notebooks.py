@@ -68,10 +68,13 @@ def images(nb) -> int:
                for cell in nb.cells for output in cell.get("outputs", []))
 
 
-def notebook_env(project: Path, **extra: str) -> dict[str, str]:
+def notebook_env(project: Path, *, tracking_uri: bool = True, **extra: str) -> dict[str, str]:
+    """The kernel's environment: the project's (MLFLOW_TRACKING_URI unless ``tracking_uri``
+    is false), none of the notebooks' variables but ``extra``."""
     env = project_env(project)
-    env.pop("CONTRASTIVE_SIGNALS_PROJECT", None)
-    env.pop("KEDRO_ENV", None)
+    for name in ("CONTRASTIVE_SIGNALS_PROJECT", "KEDRO_ENV") + (() if tracking_uri
+                                                                 else ("MLFLOW_TRACKING_URI",)):
+        env.pop(name, None)
     env.update({"MPLBACKEND": "module://matplotlib_inline.backend_inline", **extra})
     return env
 
@@ -90,13 +93,16 @@ def test_compare_runs(notebook_project, tmp_path):
 
 
 def test_explore_encoder_from_the_projects_notebooks_folder(notebook_project):
-    """Run from <project>/notebooks/ with no project path given: found from the working
-    directory (the Kedro extension's own discovery), conf/test via KEDRO_ENV."""
+    """Run from <project>/notebooks/ with no project path and no tracking URI given, as a user
+    opening it in Jupyter: the project is found from the working directory, conf/test comes
+    from KEDRO_ENV, and kedro-mlflow opens the project's mlflow.db (no stray store in
+    notebooks/)."""
     folder = notebook_project / "notebooks"
     folder.mkdir(exist_ok=True)
     shutil.copy(NOTEBOOKS / "explore_encoder.ipynb", folder)
     nb = execute("explore_encoder.ipynb", cwd=folder,
-                 env=notebook_env(notebook_project, KEDRO_ENV="test"))
+                 env=notebook_env(notebook_project, tracking_uri=False, KEDRO_ENV="test"))
+    assert sorted(p.name for p in folder.iterdir()) == ["explore_encoder.ipynb"]
     text = outputs_text(nb)
     assert f"project: {notebook_project}" in text
     assert re.search(r"test embeddings \(\d+, \d+\), raw pixels \(\d+, 784\)", text)
