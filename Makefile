@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # made 2-thread torch steps 5-50x slower.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check
+.PHONY: run run-all test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ setup: $(STAMP)
 ## Run every pipeline on the embedded default data (scikit-learn digits).
 run: $(STAMP)
 	$(BIN)/kedro run $(ARGS)
+
+## Every pipeline in sequence (digits, ctc, signal_features, afm, timeseries, denoising), then a
+## summary of key figures and wall times against the budgets, also in
+## data/08_reporting/run_all_summary.{json,md}. Over an hour at default sizes on 2 cores;
+## `make run-all ARGS="--env=test"` for the tiny sizes, `ARGS="--only digits,ctc"` for some.
+run-all: $(STAMP)
+	$(BIN)/python scripts/run_all.py $(ARGS)
 
 ## The full test suite (what CI runs).
 test: $(STAMP)
