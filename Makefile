@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # made 2-thread torch steps 5-50x slower.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check
+.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check airflow-setup airflow-dag
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -91,6 +91,20 @@ bench-pipelines: $(STAMP)
 ## benchmarks on CUDA. Without CUDA it says so, writes status "skipped" and exits 0.
 gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py --out benchmarks/results/gpu_check.json
+
+## The Airflow DAG of a pipeline (docs/airflow.md): $(AIRFLOW_DAGS)/contrastive_signals[_<env>][_<pipeline>]_dag.py,
+## one task per top-level namespace, this project's folder baked in (it works from any working
+## directory). E.g. make airflow-dag AIRFLOW_ENV=test AIRFLOW_DAGS=$$AIRFLOW_HOME/dags
+AIRFLOW_ENV ?= local
+AIRFLOW_PIPELINE ?= __default__
+AIRFLOW_DAGS ?= airflow_dags
+airflow-setup: $(STAMP)
+	$(BIN)/python -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('airflow') and u.find_spec('kedro_airflow')))" \
+		|| $(BIN)/pip install --disable-pip-version-check -q -e ".[airflow]"
+
+airflow-dag: airflow-setup
+	$(BIN)/kedro airflow create --env=$(AIRFLOW_ENV) --pipelines=$(AIRFLOW_PIPELINE) --group-by=namespace \
+		--jinja-file=scripts/airflow_dag_template.j2 --target-dir=$(AIRFLOW_DAGS) --params="project_path=$(CURDIR)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
