@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from contrastive_signals.hooks.orchestration import (
     PARENT_TAG,
     RUN_NAME_ENV,
     RUN_TAGS_ENV,
+    SAVED_VERSIONS_ENV,
 )
 from contrastive_signals.hooks.run_status import end_active_runs
 
@@ -154,18 +156,6 @@ def merge_load_versions(upstream: Iterable[Mapping[str, str] | None],
     return versions
 
 
-def versioned_outputs(catalog, names: Iterable[str]) -> list[str]:
-    """The names among ``names`` that the catalog saves as versioned datasets."""
-    from kedro.io.core import AbstractVersionedDataset
-
-    found = []
-    for name in sorted(names):
-        dataset = catalog.get(name)
-        if isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None:
-            found.append(name)
-    return found
-
-
 def _truncated(text: str) -> str:
     return text if len(text) <= MAX_TAG_LENGTH else text[:MAX_TAG_LENGTH - 3] + "..."
 
@@ -182,13 +172,15 @@ def run_kedro_task(project: Path, env: str, pipeline_name: str, *, task_id: str,
     if (namespaces is None) == (node_names is None):
         raise ValueError("give exactly one of namespaces and node_names")
     upstream = list(upstream)
-    with in_project(project), _session(project, env) as session:
+    with in_project(project), _session(project, env) as session, \
+            tempfile.TemporaryDirectory(prefix="kedro-task-") as scratch:
         save_version = session.store["session_id"]
         sliced = pipelines[pipeline_name].filter(node_names=node_names,
                                                  node_namespaces=namespaces)
         load_versions = merge_load_versions(upstream, sliced.inputs())
-        saved = versioned_outputs(session.load_context().catalog, sliced.all_outputs())
+        saved_file = Path(scratch) / "saved_versions.json"
         environ = {
+            SAVED_VERSIONS_ENV: str(saved_file),
             RUN_NAME_ENV: task_id,
             RUN_TAGS_ENV: json.dumps({
                 DAG_TAG: dag_id, DAG_RUN_TAG: run_id, TASK_TAG: task_id,
@@ -200,7 +192,7 @@ def run_kedro_task(project: Path, env: str, pipeline_name: str, *, task_id: str,
         with in_project(project, environ), no_run_left_active():
             session.run(pipeline_names=[pipeline_name], node_names=node_names,
                         namespaces=namespaces, load_versions=load_versions or None)
-    return {name: save_version for name in saved}
+        return json.loads(saved_file.read_text())
 
 
 def latest_tries(runs: Iterable[Any]) -> dict[str, Any]:
