@@ -195,18 +195,16 @@ def run_kedro_task(project: Path, env: str, pipeline_name: str, *, task_id: str,
         return json.loads(saved_file.read_text())
 
 
+def _try_order(run: Any) -> tuple[int, int]:
+    return int(run.data.tags.get(TRY_TAG) or 0), run.info.start_time or 0
+
+
 def latest_tries(runs: Iterable[Any]) -> dict[str, Any]:
     """Task id -> the child run of its last try (highest try number, then latest start)."""
     latest: dict[str, Any] = {}
     for run in runs:
-        tags = run.data.tags
-        task = tags.get(TASK_TAG)
-        if task is None:
-            continue
-        key = (int(tags.get(TRY_TAG, "0") or 0), run.info.start_time or 0)
-        best = latest.get(task)
-        if best is None or key > (int(best.data.tags.get(TRY_TAG, "0") or 0),
-                                  best.info.start_time or 0):
+        task = run.data.tags.get(TASK_TAG)
+        if task is not None and (task not in latest or _try_order(run) > _try_order(latest[task])):
             latest[task] = run
     return latest
 
