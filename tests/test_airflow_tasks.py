@@ -8,9 +8,12 @@ import os
 from types import SimpleNamespace
 
 import pytest
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 
 from contrastive_signals.airflow_tasks import (
     PROJECT_PATH_ENV,
+    close_parent_run,
     in_project,
     latest_tries,
     merge_load_versions,
@@ -74,3 +77,52 @@ def test_in_project_restores_the_working_directory_and_environment(tmp_path, mon
         assert os.getcwd() == str(tmp_path) and os.environ["CS_TEST_NEW"] == "x"
     assert os.getcwd() == before and os.environ["CS_TEST_KEPT"] == "old"
     assert "CS_TEST_NEW" not in os.environ
+
+
+def _child(client, experiment_id, parent_id, task, try_number, status, metrics, params):
+    run = client.create_run(experiment_id, run_name=task, tags={
+        "mlflow.parentRunId": parent_id, "airflow.task_id": task,
+        "airflow.try_number": str(try_number)})
+    for key, values in metrics.items():
+        client.log_batch(run.info.run_id, metrics=[
+            Metric(key, v, 1000 + step, step) for step, v in enumerate(values)])
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id, status=status)
+
+
+@pytest.fixture
+def store(tmp_path):
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("e")
+    parent = client.create_run(experiment_id, run_name="__default__").info.run_id
+    return client, experiment_id, parent
+
+
+def test_parent_gets_the_last_tries_metric_histories_and_params_and_finishes(store):
+    client, experiment_id, parent = store
+    _child(client, experiment_id, parent, "simclr", 1, "FAILED", {"simclr.train_loss": [9.0]}, {})
+    _child(client, experiment_id, parent, "simclr", 2, "FINISHED",
+           {"simclr.train_loss": [2.0, 1.5]}, {"evaluation.k": "5", "simclr.lr": "0.1"})
+    _child(client, experiment_id, parent, "evaluation", 1, "FINISHED",
+           {"simclr.linear_probe.acc": [0.9]}, {"evaluation.k": "5"})
+    statuses = close_parent_run(client, experiment_id, parent, ["simclr", "evaluation"])
+    assert statuses == {"simclr": "FINISHED", "evaluation": "FINISHED"}
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED" and run.data.tags["airflow.tasks_failed"] == "-"
+    assert run.data.metrics == {"simclr.train_loss": 1.5, "simclr.linear_probe.acc": 0.9}
+    history = client.get_metric_history(parent, "simclr.train_loss")
+    assert [(m.step, m.value) for m in history] == [(0, 2.0), (1, 1.5)]  # not the failed try
+    assert run.data.params == {"evaluation.k": "5", "simclr.lr": "0.1"}
+
+
+def test_parent_fails_when_a_task_failed_or_never_ran(store):
+    client, experiment_id, parent = store
+    _child(client, experiment_id, parent, "simclr", 1, "FAILED", {"simclr.train_loss": [9.0]}, {})
+    _child(client, experiment_id, parent, "supcon", 1, "FINISHED", {"supcon.train_loss": [1.0]}, {})
+    statuses = close_parent_run(client, experiment_id, parent, ["simclr", "supcon", "evaluation"])
+    assert statuses == {"simclr": "FAILED", "supcon": "FINISHED", "evaluation": "MISSING"}
+    run = client.get_run(parent)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["airflow.tasks_failed"] == "evaluation,simclr"
+    assert run.data.metrics == {"supcon.train_loss": 1.0}

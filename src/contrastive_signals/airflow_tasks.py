@@ -234,26 +234,37 @@ def copy_into_parent(client, parent_run_id: str, children: Iterable[Any]) -> tup
     return len(metrics), len(new_params)
 
 
+def close_parent_run(client, experiment_id: str, parent_run_id: str,
+                     task_ids: Iterable[str]) -> dict[str, str]:
+    """Copy the last try of each task's child run into the parent and end the parent: FINISHED
+    when every task's last try finished, else FAILED (tag ``airflow.tasks_failed``). Returns
+    ``{task id: status of its last try, or MISSING}``."""
+    task_ids = list(task_ids)
+    children = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
+    latest = latest_tries(children)
+    statuses = {task: (latest[task].info.status if task in latest else "MISSING")
+                for task in task_ids}
+    finished = [latest[t] for t in task_ids if statuses[t] == "FINISHED"]
+    values, params = copy_into_parent(client, parent_run_id, finished)
+    failed = sorted(t for t, status in statuses.items() if status != "FINISHED")
+    client.set_tag(parent_run_id, "airflow.tasks_failed", ",".join(failed) or "-")
+    client.set_terminated(parent_run_id, status="FAILED" if failed else "FINISHED")
+    logger.info("parent run %s: %d metric values and %d params from %d task runs",
+                parent_run_id, values, params, len(finished))
+    return statuses
+
+
 def finish_dag_run(project: Path, env: str, *, parent_run_id: str,
                    task_ids: Iterable[str]) -> dict[str, str]:
-    """Aggregate the children of ``parent_run_id`` into it and end it (see the module
-    docstring); returns ``{task id: status of its last try}``. Raises when a task has no
-    FINISHED last try (the run is then ended FAILED)."""
-    task_ids = list(task_ids)
+    """Aggregate the children of ``parent_run_id`` into it and end it
+    (:func:`close_parent_run`); returns ``{task id: status of its last try}``. Raises when a
+    task has no FINISHED last try (the parent is then ended FAILED), so that the DAG run
+    fails."""
     with in_project(project), _session(project, env) as session:
         client, experiment_id = _tracking(session.load_context())
-        children = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
-        latest = latest_tries(children)
-        statuses = {task: (latest[task].info.status if task in latest else "MISSING")
-                    for task in task_ids}
-        finished = [latest[t] for t in task_ids if statuses[t] == "FINISHED"]
-        values, params = copy_into_parent(client, parent_run_id, finished)
-        failed = sorted(t for t, status in statuses.items() if status != "FINISHED")
-        client.set_tag(parent_run_id, "airflow.tasks_failed", ",".join(failed) or "-")
-        client.set_terminated(parent_run_id, status="FAILED" if failed else "FINISHED")
-        logger.info("parent run %s: %d metric values and %d params from %d task runs",
-                    parent_run_id, values, params, len(finished))
+        statuses = close_parent_run(client, experiment_id, parent_run_id, task_ids)
+    failed = sorted(t for t, status in statuses.items() if status != "FINISHED")
     if failed:
         raise RuntimeError(f"tasks without a finished run: {', '.join(failed)} "
                            f"({', '.join(statuses[t] for t in failed)}); the MLflow parent run "
