@@ -78,13 +78,15 @@ bench: $(STAMP)
 	CONTRASTIVE_SIGNALS_RECORD_VIZ_READY=1 $(BIN)/python -m pytest -q tests/e2e/test_viz_browser.py
 
 ## Wall time of whole pipeline runs against their budgets (each in a fresh project copy;
-## 5-10 minutes each on 2 CPU cores), and the TS2Vec authors' code beside ours
-## (benchmarks/ts2vec_reference.py, about 6 minutes)
-bench-pipelines: $(STAMP)
+## 5-10 minutes each on 2 CPU cores), the TS2Vec authors' code beside ours
+## (benchmarks/ts2vec_reference.py, about 6 minutes), and `airflow dags test` of the test DAG
+## beside a plain `kedro run --env=test` (benchmarks/airflow_dag.py, about 7 minutes)
+bench-pipelines: $(STAMP) airflow-setup
 	$(BIN)/python benchmarks/afm_pipeline.py --out benchmarks/results/afm_pipeline.json
 	$(BIN)/python benchmarks/timeseries_pipeline.py --out benchmarks/results/timeseries_pipeline.json
 	$(BIN)/python benchmarks/ts2vec_reference.py --out benchmarks/results/ts2vec_reference.json
 	$(BIN)/python benchmarks/pipeline_run.py --pipeline denoising --report data/08_reporting/denoising_metrics.json --out benchmarks/results/denoising_pipeline.json
+	$(BIN)/python benchmarks/airflow_dag.py --out benchmarks/results/airflow_dag.json
 
 ## Everything that needs a GPU, under 8 minutes, into benchmarks/results/gpu_check.json: the
 ## gpu-marked tests (2-rank nccl DDP fit with two GPUs), the DDP and training-throughput
