@@ -275,9 +275,32 @@ def fit_cases() -> dict[str, tuple[dict[str, Tensor], list[list[int]]]]:
             for bn in (False, True)}
 
 
+def regression_case() -> tuple[float, list[Tensor], list[int]]:
+    """``(loss, gradients after DDP's average, rows each forward saw)`` of ImageRegression on a
+    global batch of N noisy 6x6 images through a small float64 conv net (no BatchNorm)."""
+    from contrastive_signals.methods.regression import ImageRegression
+
+    generator = torch.Generator().manual_seed(7)
+    clean = torch.randn((N, 1, 6, 6), generator=generator, dtype=torch.float64)
+    noisy = clean + 0.3 * torch.randn((N, 1, 6, 6), generator=generator, dtype=torch.float64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(8)
+        model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.Tanh(),
+                              nn.Conv2d(3, 1, 3, padding=1)).double()
+    seen: list[int] = []
+    model.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    step = data_parallel_model(model)  # kept alive until backward (DDP's reducer)
+    loss = ImageRegression().loss(step,
+                                  (clean, noisy, torch.zeros(N, dtype=torch.long)),
+                                  torch.Generator().manual_seed(0))
+    loss.backward()
+    return float(loss.detach()), grads(model), seen
+
+
 def everything() -> dict[str, dict]:
     """The loss cases and the fits of this rank: one launch for the whole module."""
-    return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value()}
+    return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value(),
+            "regression": regression_case()}
 
 
 def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator

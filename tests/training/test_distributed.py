@@ -105,6 +105,17 @@ def test_wav2vec_diversity_without_the_reduction_differs(loss_cases):
     assert abs(local - reference) > 1e-3
 
 
+def test_image_regression_shards_its_forward_and_keeps_one_process_gradients(launched):
+    loss, grads, seen = cases.regression_case()
+    assert seen == [cases.N] and loss > 1e-3
+    for rank in (0, 1):
+        rank_loss, rank_grads, rank_seen = launched[rank]["regression"]
+        assert rank_seen == [cases.N // 2]  # each rank denoises its half of the global batch
+        assert math.isclose(rank_loss, loss, rel_tol=1e-12)
+        for got, want in zip(rank_grads, grads, strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
 def test_three_steps_on_two_ranks_give_the_parameters_of_one_process(launched):
     per_rank = {rank: value["fits"] for rank, value in launched.items()}
     for bn in (False, True):

@@ -18,6 +18,7 @@ from contrastive_signals.methods.base import Requirements
 from contrastive_signals.training.autocast import CpuBf16Forward
 from contrastive_signals.training.batches import noisy_version_batches
 from contrastive_signals.training.fit import BatchesFn
+from contrastive_signals.training.ranks import local_forward
 
 
 class PairedImageMethod:
@@ -62,7 +63,9 @@ class PairedImageMethod:
 
 class ImageRegression(PairedImageMethod):
     """``mean((model(noisy) - clean)^2)`` over the pixels of a batch (scalar), the model's
-    output in float32 (image in, image out: the U-Net)."""
+    output in float32 (image in, image out: the U-Net). Under data parallelism each rank
+    denoises its shard of the global batch and the outputs are gathered: the loss and its
+    gradient are those of one process on the global batch (per-rank BatchNorm aside)."""
 
     name = "image_regression"
     requires = Requirements(modalities=("image",), outputs=("image",))
@@ -70,4 +73,5 @@ class ImageRegression(PairedImageMethod):
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
              generator: torch.Generator) -> Tensor:
         clean, noisy, _ = batch
-        return (self.forward(model, noisy).float() - clean).square().mean()
+        denoised = local_forward(lambda x: self.forward(model, x), noisy)  # [b, 1, N, N]
+        return (denoised.float() - clean).square().mean()
