@@ -297,10 +297,33 @@ def regression_case() -> tuple[float, list[Tensor], list[int]]:
     return float(loss.detach()), grads(model), seen
 
 
+def stager_case(rows: int) -> tuple[float, list[Tensor], list[int]]:
+    """``(loss, gradients after DDP's average, rows each forward saw)`` of the sleep stager's
+    joint CE + CTC loss on ``rows`` windows of 3 epochs (float64 model in eval mode: no
+    BatchNorm batch statistics, no dropout; the loss itself runs in float32)."""
+    from contrastive_signals.methods.sleep_stager import SleepStagerMethod, SleepStagerParams
+    from contrastive_signals.models.sleep import SleepStager
+
+    generator = torch.Generator().manual_seed(9)
+    windows = torch.randn((rows, 3, 1, 240), generator=generator, dtype=torch.float64)
+    labels = torch.randint(5, (rows, 3), generator=generator)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(10)
+        model = SleepStager(1, base_channels=2, embedding_dim=4, hidden_dim=4).double().eval()
+    seen: list[int] = []
+    model.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    step = data_parallel_model(model)  # kept alive until backward (DDP's reducer)
+    loss = SleepStagerMethod(SleepStagerParams()).loss(step, (windows, labels),
+                                                        torch.Generator().manual_seed(0))
+    loss.backward()
+    return float(loss.detach()), grads(model), seen
+
+
 def everything() -> dict[str, dict]:
     """The loss cases and the fits of this rank: one launch for the whole module."""
     return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value(),
-            "regression": regression_case()}
+            "regression": regression_case(), "stager": stager_case(4),
+            "stager_partial": stager_case(3)}
 
 
 def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator

@@ -116,6 +116,21 @@ def test_image_regression_shards_its_forward_and_keeps_one_process_gradients(lau
             torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(("case", "rows", "per_rank"), [("stager", 4, 2),
+                                                        ("stager_partial", 3, 3)])
+def test_sleep_stager_shards_full_batches_and_runs_a_partial_one_whole(launched, case, rows,
+                                                                      per_rank):
+    loss, grads, seen = cases.stager_case(rows)
+    assert seen == [rows] and loss > 1e-3
+    for rank in (0, 1):
+        rank_loss, rank_grads, rank_seen = launched[rank][case]
+        assert rank_seen == [per_rank]
+        # the joint loss casts the logits to float32: equal to float32 rounding
+        assert math.isclose(rank_loss, loss, rel_tol=1e-6)
+        for got, want in zip(rank_grads, grads, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
 def test_three_steps_on_two_ranks_give_the_parameters_of_one_process(launched):
     per_rank = {rank: value["fits"] for rank, value in launched.items()}
     for bn in (False, True):
