@@ -319,11 +319,44 @@ def stager_case(rows: int) -> tuple[float, list[Tensor], list[int]]:
     return float(loss.detach()), grads(model), seen
 
 
+class TimeFirstLabeller(nn.Module):
+    """``[B, 1, L] -> log-probabilities [L / 4, B, 4]`` (time first, like the CTC models)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, kernel_size=4, stride=4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x).log_softmax(1).permute(2, 0, 1)
+
+
+def ctc_case() -> tuple[float, list[Tensor], list[int]]:
+    """``(loss, gradients after DDP's average, rows each forward saw)`` of the CTC method's
+    loss on N float64 signals of 32 samples (8 frames) with targets of 1-3 symbols."""
+    from contrastive_signals.data.segment_sequences import SegmentSequenceSpec
+    from contrastive_signals.methods.ctc import CTCMethod, CTCTrainParams
+
+    generator = torch.Generator().manual_seed(11)
+    signals = torch.randn((N, 1, 32), generator=generator, dtype=torch.float64)
+    lengths = torch.randint(1, 4, (N,), generator=generator)
+    targets = torch.randint(1, 4, (N, 3), generator=generator)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(12)
+        model = TimeFirstLabeller().double()
+    seen: list[int] = []
+    model.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    step = data_parallel_model(model)  # kept alive until backward (DDP's reducer)
+    method = CTCMethod(CTCTrainParams(), SegmentSequenceSpec())
+    loss = method.loss(step, (signals, targets, lengths), torch.Generator().manual_seed(0))
+    loss.backward()
+    return float(loss.detach()), grads(model), seen
+
+
 def everything() -> dict[str, dict]:
     """The loss cases and the fits of this rank: one launch for the whole module."""
     return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value(),
             "regression": regression_case(), "stager": stager_case(4),
-            "stager_partial": stager_case(3)}
+            "stager_partial": stager_case(3), "ctc": ctc_case()}
 
 
 def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator

@@ -131,6 +131,18 @@ def test_sleep_stager_shards_full_batches_and_runs_a_partial_one_whole(launched,
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
 
 
+def test_ctc_shards_its_time_first_forward_and_keeps_one_process_gradients(launched):
+    loss, grads, seen = cases.ctc_case()
+    assert seen == [cases.N] and loss > 1e-3
+    for rank in (0, 1):
+        rank_loss, rank_grads, rank_seen = launched[rank]["ctc"]
+        assert rank_seen == [cases.N // 2]
+        # the CTC loss casts the log-probabilities to float32: equal to float32 rounding
+        assert math.isclose(rank_loss, loss, rel_tol=1e-6)
+        for got, want in zip(rank_grads, grads, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
 def test_three_steps_on_two_ranks_give_the_parameters_of_one_process(launched):
     per_rank = {rank: value["fits"] for rank, value in launched.items()}
     for bn in (False, True):

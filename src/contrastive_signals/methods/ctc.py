@@ -25,6 +25,7 @@ from contrastive_signals.models.registry import build_model, to_bundle
 from contrastive_signals.models.sequence import sequence_log_probs
 from contrastive_signals.training.device import seed_everything, torch_threads
 from contrastive_signals.training.fit import BatchesFn, FitConfig, ValidateFn, fit
+from contrastive_signals.training.ranks import local_forward
 
 SEQUENCE_ARCHITECTURES = ("ctc_cnn", "ctc_bilstm")
 
@@ -129,7 +130,15 @@ class CTCMethod(StatelessMethod):
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...],
              generator: torch.Generator) -> torch.Tensor:
         signals, targets, target_lengths = batch
-        return full_length_ctc_loss(model(signals), targets, target_lengths)
+        return full_length_ctc_loss(time_first_forward(model, signals), targets, target_lengths)
+
+
+def time_first_forward(model: nn.Module, signals: torch.Tensor) -> torch.Tensor:
+    """``model(signals)``: log-probabilities ``[T, B, K + 1]`` (time first, as CTC takes
+    them) of ``signals [B, ...]``. Under data parallelism each rank runs its shard and the
+    outputs are gathered along the batch (dimension 1); in one process exactly
+    ``model(signals)`` (two transposes give back the same view)."""
+    return local_forward(lambda x: model(x).transpose(0, 1), signals).transpose(0, 1)
 
 
 def greedy_cer_validation(data: dict[str, torch.Tensor]) -> ValidateFn:
