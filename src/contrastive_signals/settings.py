@@ -8,6 +8,7 @@ from contrastive_signals.hooks import (
     CheckpointHook,
     ModelArtifactsHook,
     NodeFiguresHook,
+    OrchestratedRunHook,
     ParameterCheckHook,
     RunIsolationHook,
     RunStatusHook,
@@ -21,7 +22,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # private copy, see hooks/isolation.py) before RunIsolationHook publishes it to data/ and
 # pins its version; either order works.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
-         CheckpointHook(), ParameterCheckHook(), RunStatusHook())
+         CheckpointHook(), ParameterCheckHook(), RunStatusHook(), OrchestratedRunHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
