@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contrastive_signals.metrics.probes import accuracy
+
 BASELINES = ("minirocket", "multirocket", "dtw_1nn")
 
 
@@ -85,7 +87,7 @@ def score_baseline(name: str, x_train: np.ndarray, mask_train: np.ndarray | None
     classifier = make_baseline(name, seed=seed, n_jobs=n_jobs)
     _, fit_seconds = _timed(lambda: classifier.fit(train, y_train))
     predicted, predict_seconds = _timed(lambda: classifier.predict(test))
-    return BaselineScore(accuracy=float(np.mean(np.asarray(predicted) == y_test)),
+    return BaselineScore(accuracy=accuracy(y_test, np.asarray(predicted)),
                          fit_seconds=fit_seconds, predict_seconds=predict_seconds)
 
 
