@@ -147,3 +147,38 @@ def model_uri(task: str, choice: str | int | None) -> str:
 def load_task_model(uri: str) -> TaskModel:
     """The ``TaskModel`` behind ``uri`` (its bundle and built network)."""
     return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+
+
+#: The figure that picks a task's best model (higher is better), per task.
+BEST_METRIC = {"digits": "knn.acc", "sleep": "sleep.kappa"}
+
+
+def register_best(task: str, *, metric: str | None = None, model_id: str | None = None,
+                  alias: str = "champion") -> tuple[str, int]:
+    """Register the best logged model of ``task`` (highest ``metric``, default
+    :data:`BEST_METRIC`; a key ending in it counts, so ``knn.acc`` finds
+    ``triplet_pretrained.knn.acc``) or the model ``model_id``, as a new version of the
+    registered model ``<task>`` with ``alias``.
+
+    Returns:
+        ``(model id, registered version)``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if model_id is None:
+        wanted = metric or BEST_METRIC[task]
+        experiments = [e.experiment_id for e in mlflow.search_experiments()]
+        models = mlflow.search_logged_models(experiment_ids=experiments,
+                                             filter_string=f"tags.`{TASK_TAG}` = '{task}'",
+                                             output_format="list")
+        scored = [(m.metrics and max((x.value for x in m.metrics
+                                      if x.key == wanted or x.key.endswith(f".{wanted}")),
+                                     default=None), m.model_id) for m in models]
+        scored = [(value, mid) for value, mid in scored if value is not None]
+        if not scored:
+            raise ValueError(f"no {task} model with the metric {wanted!r} in the MLflow store "
+                             f"{mlflow.get_tracking_uri()}")
+        model_id = max(scored)[1]
+    version = mlflow.register_model(f"models:/{model_id}", task)
+    mlflow.MlflowClient().set_registered_model_alias(task, alias, version.version)
+    return model_id, int(version.version)

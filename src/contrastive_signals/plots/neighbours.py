@@ -22,7 +22,7 @@ def neighbours_figure(queries: np.ndarray, neighbours: np.ndarray, labels: np.nd
         axes[i, 0].set_title(names[i], fontsize=7)
         for j in range(k):
             axes[i, j + 1].imshow(neighbours[i, j], cmap="gray", vmin=0, vmax=1)
-            axes[i, j + 1].set_title(f"{labels[i, j]} ({distances[i, j]:.2f})", fontsize=7)
+            axes[i, j + 1].set_title(f"{labels[i, j]} ({distances[i, j]:.3f})", fontsize=7)
     for ax in axes.ravel():
         ax.set_axis_off()
     fig.suptitle(title)
