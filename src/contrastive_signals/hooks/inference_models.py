@@ -11,7 +11,9 @@ exist:
   training embeddings from ``evaluation.<encoder>.embed``, logged after
   ``evaluation.<encoder>.evaluate`` with ``<encoder>.*`` metrics.
 
-``inference.log_models: false`` switches it off. The seconds it takes are logged (INFO) and
+``inference.log_models: false`` switches it off. A logging failure is reported (ERROR) and
+does not stop the run: the trained files are saved, and ``ModelArtifactsHook`` stops the run
+when MLflow's artifact store fails. The seconds it takes are logged (INFO) and
 kept as the run's tag ``inference_model_log_s``.
 """
 
@@ -81,8 +83,13 @@ class InferenceModelHook:
         from contrastive_signals.io.mlflow_models import log_task_model
 
         start = time.perf_counter()
-        info = log_task_model(bundle, metrics={k: v for k, v in metrics.items()
-                                               if isinstance(v, (int, float))})
+        try:
+            info = log_task_model(bundle, metrics={k: v for k, v in metrics.items()
+                                                   if isinstance(v, (int, float))})
+        except Exception as error:  # the trained files are saved; MLflow's failure is reported
+            logger.error("MLflow could not log the %s inference model (%s: %s); the trained "
+                         "model files are saved", bundle["task"], type(error).__name__, error)
+            return
         seconds = time.perf_counter() - start
         mlflow.set_tag(f"inference_model_log_s.{bundle['task']}", f"{seconds:.2f}")
         logger.info("Logged the %s inference model %s (%.2f s)", bundle["task"],

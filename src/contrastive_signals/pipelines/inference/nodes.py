@@ -105,7 +105,7 @@ def digits_inference(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, An
     train_images = model.bundle["train_images"].numpy()
     figure = neighbours_figure(images[shown], train_images[out["neighbour_index"][shown]],
                                out["neighbour_label"][shown], out["neighbour_distance"][shown],
-                               names=[f"{n}[{i}]" for n, i in zip(names, items)][shown],
+                               names=[f"{n}[{i}]" for n, i in zip(names, items, strict=True)][shown],
                                title=f"nearest training digits ({model.bundle['encoder_name']})")
     embeddings = {"model_uri": uri, "files": names, "items": items,
                   "embedding": out["embedding"].tolist()}
