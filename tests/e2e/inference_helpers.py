@@ -64,3 +64,11 @@ def pyfunc_predict(project: Path, uri: str, data_path: Path, out_path: Path,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_refused(url: str, bad: dict[str, dict]) -> None:
+    """Every body of ``bad`` (name -> request) gets a 4xx with a message and no traceback."""
+    for what, body in bad.items():
+        status, answer = post_json(url, body)
+        assert 400 <= status < 500, (what, status, answer)
+        assert answer.get("message") and "Traceback" not in answer["message"], (what, answer)
