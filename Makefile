@@ -14,7 +14,10 @@ export DO_NOT_TRACK := 1
 # made 2-thread torch steps 5-50x slower.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run run-all test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check airflow-setup airflow-dag
+SERVE_PORT ?= 5001
+MODEL ?= sleep
+
+.PHONY: register serve run run-all test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check airflow-setup airflow-dag
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -117,3 +120,13 @@ airflow-dag: airflow-setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+
+## Register the best logged inference model of a task: make register MODEL=sleep (alias champion)
+register: $(STAMP)
+	$(BIN)/python scripts/register_model.py $(MODEL) $(ARGS)
+
+## Serve models:/$(MODEL)@champion on http://$(HOST):$(SERVE_PORT)/invocations from this
+## environment (no conda/virtualenv): make serve MODEL=digits (docs/inference.md)
+serve: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} $(BIN)/mlflow models serve \
+		-m "models:/$(MODEL)@champion" --env-manager local --host $(HOST) --port $(SERVE_PORT) --workers 1

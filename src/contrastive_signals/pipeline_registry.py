@@ -11,6 +11,7 @@ from contrastive_signals.pipelines import (
     denoising,
     evaluation,
     features,
+    inference,
     ingestion,
     pretraining,
     sleep,
@@ -45,6 +46,9 @@ def register_pipelines() -> dict[str, Pipeline]:
                        + wav2vec.create_pipeline()),
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
+        # Issue 16: new files -> predictions with a logged MLflow model (docs/inference.md).
+        "digits_inference": inference.create_digits_pipeline(),
+        "sleep_inference": inference.create_sleep_pipeline(),
     }
     pipelines["features"] = pipelines["image_features"] + pipelines["signal_features"]
     # `kedro run` alone is the digits path of the quick start; the signal pipelines

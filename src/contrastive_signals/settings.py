@@ -6,6 +6,7 @@ from kedro.config import OmegaConfigLoader
 
 from contrastive_signals.hooks import (
     CheckpointHook,
+    InferenceModelHook,
     ModelArtifactsHook,
     NodeFiguresHook,
     OrchestratedRunHook,
@@ -22,7 +23,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # private copy, see hooks/isolation.py) before RunIsolationHook publishes it to data/ and
 # pins its version; either order works.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
-         CheckpointHook(), ParameterCheckHook(), RunStatusHook(), OrchestratedRunHook())
+         CheckpointHook(), ParameterCheckHook(), RunStatusHook(), InferenceModelHook(),
+         OrchestratedRunHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
