@@ -11,6 +11,7 @@ from contrastive_signals.hooks import (
     ParameterCheckHook,
     RunIsolationHook,
     RunStatusHook,
+    SweepTrialHook,
     TorchThreadsHook,
 )
 
@@ -21,7 +22,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # private copy, see hooks/isolation.py) before RunIsolationHook publishes it to data/ and
 # pins its version; either order works.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
-         CheckpointHook(), ParameterCheckHook(), RunStatusHook())
+         CheckpointHook(), ParameterCheckHook(), RunStatusHook(), SweepTrialHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

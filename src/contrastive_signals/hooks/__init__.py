@@ -6,7 +6,8 @@ from contrastive_signals.hooks.figures import NodeFiguresHook, TorchThreadsHook
 from contrastive_signals.hooks.isolation import RunIsolationHook
 from contrastive_signals.hooks.parameters import ParameterCheckHook
 from contrastive_signals.hooks.run_status import RunStatusHook
+from contrastive_signals.hooks.sweep import SweepTrialHook
 
 __all__ = ["CheckpointHook", "ModelArtifactsHook", "NodeFiguresHook", "ParameterCheckHook",
-           "RunIsolationHook", "RunStatusHook",
+           "RunIsolationHook", "RunStatusHook", "SweepTrialHook",
            "TorchThreadsHook"]
