@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # made 2-thread torch steps 5-50x slower.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check
+.PHONY: run test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check sweep
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ setup: $(STAMP)
 ## Run every pipeline on the embedded default data (scikit-learn digits).
 run: $(STAMP)
 	$(BIN)/kedro run $(ARGS)
+
+## An Optuna sweep of conf/*/parameters_sweep.yml (docs/sweeps.md), e.g. `make sweep
+## SWEEP=ctc_cnn` or `make sweep SWEEP=tiny SWEEP_ARGS="--env test"`. Start the same command
+## in more terminals (or machines sharing the storage) to run trials in parallel.
+SWEEP ?= digits_simclr
+sweep: $(STAMP)
+	$(BIN)/python -m contrastive_signals.pipelines.sweep run $(SWEEP) $(SWEEP_ARGS)
 
 ## The full test suite (what CI runs).
 test: $(STAMP)
@@ -74,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/signal_features.py --out benchmarks/results/signal_features.json
 	$(BIN)/python benchmarks/sleep_ingestion.py --out benchmarks/results/sleep_ingestion.json
 	$(BIN)/python benchmarks/sparse_view_noise.py --out benchmarks/results/sparse_view_noise.json
+	$(BIN)/python benchmarks/sweep_parallel.py --out benchmarks/results/sweep_parallel.json
 	# kedro-viz start-up time, measured by the browser test (benchmarks/results/viz_ready.json)
 	CONTRASTIVE_SIGNALS_RECORD_VIZ_READY=1 $(BIN)/python -m pytest -q tests/e2e/test_viz_browser.py
 

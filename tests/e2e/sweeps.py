@@ -19,8 +19,9 @@ def start_sweep(project: Path, *args: str, log: Path, threads: int | None = 1
                 ) -> subprocess.Popen:
     """One sweep process in ``project`` (its own process group), output to ``log``."""
     env = project_env(project)
-    if threads is not None:
-        env["TORCH_NUM_THREADS"] = str(threads)
+    if threads is not None:  # torch and the BLAS of the probes
+        env.update(dict.fromkeys(("TORCH_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                  "MKL_NUM_THREADS"), str(threads)))
     with open(log, "w") as output:
         return subprocess.Popen([*SWEEP, *args, "--project", str(project)], cwd=project,
                                 env=env, stdout=output, stderr=subprocess.STDOUT,
