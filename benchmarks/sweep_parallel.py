@@ -8,13 +8,17 @@ The sweep is conf/test's ``tiny`` without pruning, enqueued trials or report: ``
 trials sampled by TPE, ``--epochs`` SimCLR epochs each, one thread (torch, BLAS) per process. The
 figure is the wall time from starting the process(es) to the last one's exit (start-up
 included, as a user sees it) and, beside it, the trial phase (first trial's start to last
-trial's end, from the study's own timestamps). Goal (issue 19): two processes <= 0.6x one.
+trial's end, from the study's own timestamps), and the CPU seconds the sweep processes got
+(``cpu_share``: per wall second; 2.0 would be both cores): on a machine whose cores are busy
+with other work, a second process gets no more CPU, and the ratio says so. Goal (issue 19):
+two processes <= 0.6x one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -47,18 +51,23 @@ def timed_sweep(processes: int, trials: int, epochs: int) -> dict[str, float]:
             yaml.safe_dump({"sweep": bench_sweep(trials, epochs)}))
         logs = [project / f"sweep{i}.log" for i in range(processes)]
         load = os.getloadavg()[0]
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         started = [start_sweep(project, "run", "bench", "--env", "test", log=log)
                    for log in logs]
         summaries = wait_all(started, logs)
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
         study = optuna.load_study(study_name="bench",
                                   storage=f"sqlite:///{project}/data/09_sweeps/optuna.db")
         done = study.get_trials()
         assert len(done) == trials and sum(s["ran_here"] for s in summaries) == trials
         phase = (max(t.datetime_complete for t in done)
                  - min(t.datetime_start for t in done)).total_seconds()
-    return {"wall_s": round(wall, 1), "trial_phase_s": round(phase, 1),
+    # cpu_share: CPU seconds the sweep processes got per wall second (2.0 = both cores)
+    return {"wall_s": round(wall, 1), "trial_phase_s": round(phase, 1), "cpu_s": round(cpu, 1),
+            "cpu_share": round(cpu / wall, 2),
             "load_before_1min": load, "load_after_1min": os.getloadavg()[0]}
 
 
@@ -79,7 +88,7 @@ def main() -> None:
                                   "sweep_parallel.repetitions": args.repetitions,
                                   "sweep_parallel.torch_threads_per_process": 1}
     for processes, name in ((1, "one_process"), (2, "two_processes")):
-        for key in ("wall_s", "trial_phase_s"):
+        for key in ("wall_s", "trial_phase_s", "cpu_s", "cpu_share"):
             figures[f"sweep_parallel.{name}.{key}"] = round(
                 statistics.fmean(r[key] for r in rows[processes]), 1)
         figures[f"sweep_parallel.{name}.loadavg_1min"] = [

@@ -3,6 +3,7 @@
     python -m contrastive_signals.pipelines.sweep run <name> [--env test] [--no-report]
     python -m contrastive_signals.pipelines.sweep check <name> [--env test]
     python -m contrastive_signals.pipelines.sweep best <name> [--env test]   # rerun the best trial alone
+    python -m contrastive_signals.pipelines.sweep report <name> [--env test] # (re)run the final report
 
 Run in the project folder (or pass ``--project``). Several processes running the same ``run``
 command join the same study.
@@ -23,7 +24,7 @@ from contrastive_signals.config import ParameterError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m contrastive_signals.pipelines.sweep",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("run", "check", "best"))
+    parser.add_argument("command", choices=("run", "check", "best", "report"))
     parser.add_argument("name", help="a sweep of conf/*/parameters_sweep.yml")
     parser.add_argument("--env", default=None, help="Kedro environment (default: local)")
     parser.add_argument("--project", type=Path, default=Path.cwd())
@@ -46,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sweep.{args.name}: OK ({len(spec.parameters)} parameters, "
                   f"{spec.n_trials} trials)")
             return 0
-        if args.command == "best":
-            result = runner.rerun_best(project, args.name)
+        if args.command in ("best", "report"):
+            result = (runner.rerun_best if args.command == "best" else runner.report_again)(
+                project, args.name)
             print(json.dumps(result, indent=2))
             return 0
         summary = runner.run_sweep(project, args.name, report=not args.no_report,

@@ -60,14 +60,29 @@ def _mean_std(values: list[float]) -> dict[str, Any]:
             "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "values": values}
 
 
+def is_default(project, spec, params: dict[str, Any]) -> bool:
+    """Whether ``params`` (dotted path -> value) are the project's own values (with the
+    sweep's ``fixed`` values on top)."""
+    from contrastive_signals.pipelines.sweep.checks import get_path
+
+    defaults = project.config("parameters")
+    return all(spec.fixed.get(path, get_path(defaults, path)) == value
+               for path, value in params.items())
+
+
 def final_report(project, spec, best_params: dict[str, Any], run: Callable) -> dict[str, Any]:
     """The test figures of ``spec.report.metrics`` for the best and the default configuration,
-    each run once per seed (every ``seed_parameters`` path set to the seed)."""
+    each run once per seed (every ``seed_parameters`` path set to the seed); once only when
+    the best configuration is the default one."""
     config = spec.report
+    same = is_default(project, spec, best_params)
     rows: dict[str, dict[str, list[float]]] = {"best": {}, "default": {}}
     for seed in config.seeds:
         seeds = dict.fromkeys(config.seed_parameters, seed)
         for label, params in (("best", {**best_params, **seeds}), ("default", seeds)):
+            if same and label == "default":
+                rows["default"] = rows["best"]
+                continue
             outcome = run(project, spec, params)
             if outcome.state != TrialState.COMPLETE:
                 raise RuntimeError(f"sweep {spec.name}: the {label} configuration with seed "
@@ -76,7 +91,7 @@ def final_report(project, spec, best_params: dict[str, Any], run: Callable) -> d
                 rows[label].setdefault(metric, []).append(outcome.figures[metric])
             logger.info("sweep %s report: %s seed %d %s", spec.name, label, seed,
                         {m: outcome.figures[m] for m in config.metrics})
-    report = {"sweep": spec.name, "seeds": list(config.seeds),
+    report = {"sweep": spec.name, "seeds": list(config.seeds), "best_is_default": same,
               "seed_parameters": list(config.seed_parameters), "best_params": best_params,
               "metrics": {}}
     for metric in config.metrics:
@@ -118,14 +133,22 @@ def finish_parent(project, spec, study: optuna.Study, tracking, parent: str, sum
             client.log_artifacts(parent, tmp, "optuna")
     result = None
     if report and spec.report is not None and complete:
-        result = final_report(project, spec, summary.best_params, run)
-        path = project.path / "data" / "08_reporting" / f"sweep_{spec.name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
-        client.log_artifact(parent, str(path), "report")
-        for metric, row in result["metrics"].items():
-            for label in ("best", "default"):
-                client.log_metric(parent, f"report.{label}.{metric}", row[label]["mean"])
-                client.log_metric(parent, f"report.{label}.{metric}.std", row[label]["std"])
+        result = write_report(project, spec, client, parent, summary.best_params, run)
     client.set_terminated(parent, status="FINISHED")
+    return result
+
+
+def write_report(project, spec, client, parent: str, best_params: dict[str, Any],
+                 run: Callable) -> dict[str, Any]:
+    """Run :func:`final_report`, write ``data/08_reporting/sweep_<name>.json`` and log it and
+    its means and spreads (``report.{best,default}.<metric>[.std]``) to the parent run."""
+    result = final_report(project, spec, best_params, run)
+    path = project.path / "data" / "08_reporting" / f"sweep_{spec.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    client.log_artifact(parent, str(path), "report")
+    for metric, row in result["metrics"].items():
+        for label in ("best", "default"):
+            client.log_metric(parent, f"report.{label}.{metric}", row[label]["mean"])
+            client.log_metric(parent, f"report.{label}.{metric}.std", row[label]["std"])
     return result

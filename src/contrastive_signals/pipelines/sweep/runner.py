@@ -229,7 +229,7 @@ class SweepTracking:
         return run.info.run_id
 
     def end_trial(self, run_id: str, outcome: TrialOutcome) -> None:
-        client, spec = self.client, self.spec
+        client = self.client
         for name, values in outcome.histories.items():
             if is_validation_figure(name):
                 for step, value in enumerate(values):
@@ -250,7 +250,6 @@ class SweepTracking:
         status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}.get(
             outcome.state, "FAILED")
         client.set_terminated(run_id, status=status)
-        del spec
 
 
 # ---------------------------------------------------------------------------- the study
@@ -378,7 +377,13 @@ def run_sweep(project: Project, name: str, *, report: bool = True,
         params = trial_params(spec, trial.params)
         logger.info("sweep %s: trial %d with %s", spec.name, trial.number, params)
         child = tracking.start_trial(parent, trial.number, params)
-        outcome = run_pipeline(project, spec, params, trial)
+        try:
+            outcome = run_pipeline(project, spec, params, trial)
+        except BaseException:  # Ctrl-C, SIGTERM: the trial and its run do not stay RUNNING
+            study.tell(trial, state=TrialState.FAIL)
+            tracking.client.set_tag(child, "sweep.state", "INTERRUPTED")
+            tracking.client.set_terminated(child, status="KILLED")
+            raise
         trial.set_user_attr("mlflow_run_id", child)
         trial.set_user_attr("seconds", outcome.seconds)
         if outcome.state == TrialState.COMPLETE:
@@ -411,3 +416,21 @@ def rerun_best(project: Project, name: str) -> dict[str, Any]:
     outcome = run_pipeline(project, spec, params)
     return {"sweep": name, "trial": best.number, "params": params, "study_value": best.value,
             "rerun_value": outcome.value, "state": outcome.state.name}
+
+
+def report_again(project: Project, name: str) -> dict[str, Any] | None:
+    """(Re)run the final report of sweep ``name``'s study as it stands (after a search that
+    was stopped before its report, say) and log it to the parent run."""
+    from contrastive_signals.pipelines.sweep.reporting import write_report
+
+    project.bootstrap()
+    spec = load_spec(project, name)
+    if spec.report is None:
+        return None
+    study = optuna.load_study(study_name=spec.study, storage=_storage(storage_url(project, spec)))
+    tracking = SweepTracking(project, spec)
+    parent = study.user_attrs[PARENT_RUN_ATTR]
+    result = write_report(project, spec, tracking.client, parent,
+                          summarise(study, spec).best_params, run_pipeline)
+    tracking.client.set_terminated(parent, status="FINISHED")
+    return result
