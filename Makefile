@@ -67,9 +67,10 @@ mlflow-ui: $(STAMP)
 
 ## docs/images/{pipeline_graph,mlflow_compare}.png from two small runs in a temporary copy
 ## (SCREENSHOTS_SOURCE=project: from this project's data/ and mlflow.db instead)
+## plus docs/images/sweep_*.png from the tiny sweep (or SWEEP_PROJECT=<folder where a sweep ran>)
 SCREENSHOTS_SOURCE ?= temp
 screenshots: $(STAMP)
-	$(BIN)/python scripts/screenshots.py --source $(SCREENSHOTS_SOURCE)
+	$(BIN)/python scripts/screenshots.py --source $(SCREENSHOTS_SOURCE) $(if $(SWEEP_PROJECT),--sweep-project $(SWEEP_PROJECT))
 
 ## Benchmarks; each writes JSON into benchmarks/results/
 bench: $(STAMP)
