@@ -98,7 +98,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/ts_methods.json")
+    parser.add_argument("--ts2vec-from", type=Path, default=None,
+                        help="take ts2vec's figures from this earlier output (same seeds) "
+                             "instead of running it: for exploring only, no side-by-side time")
     args = parser.parse_args()
+    earlier = json.loads(args.ts2vec_from.read_text()) if args.ts2vec_from else {}
     entries = method_entries(args.method)
     sets = load_sets(args.datasets)
     before = os.getloadavg()
@@ -111,6 +115,11 @@ def main() -> None:
                 figures[f"{dataset}.test_series"] = n_test
                 for method, entry in entries.items():
                     key = f"{dataset}.{method}.seed{seed}"
+                    if method == "ts2vec" and earlier:
+                        figures.update({k: v for k, v in earlier.items()
+                                        if k.startswith(f"{key}.")})
+                        figures["config.ts2vec_from"] = str(args.ts2vec_from)
+                        continue
                     acc, seconds = score(data, entry, seed, key)
                     errors = round((1 - acc) * n_test)
                     figures.update({f"{key}.svm.acc": acc, f"{key}.errors": errors,

@@ -12,6 +12,7 @@ from contrastive_signals.methods.series import SeriesPretrainParams, pretrain_se
 from contrastive_signals.methods.softclt import (
     SoftCltMethod,
     SoftCltParams,
+    series_distances,
     training_distance_range,
 )
 from contrastive_signals.methods.ts2vec import REQUIRES
@@ -96,9 +97,21 @@ def test_soft_loss_adds_to_ts2vecs_on_the_same_batch():
     ({"tau_temporal": -0.1}, "tau_temporal"),
     ({"max_weight": 1.5}, "max_weight"),
     ({"alpha": 2.0}, "alpha"),
+    ({"distance": "dtw"}, "distance"),
 ])
 def test_bad_parameters_name_the_path(block, match):
     with pytest.raises(ParameterError, match=match) as error:
         from_params(SeriesPretrainParams, {"method": "softclt", "softclt": block},
                     path="timeseries.ucr.methods.soft")
     assert "timeseries.ucr.methods.soft" in str(error.value)
+
+
+def test_spectrum_distance_ignores_circular_shifts():
+    shifted = torch.roll(X[:1], shifts=5, dims=1)
+    series = torch.cat([X[:2], shifted])
+    spectrum = series_distances(series, "spectrum")
+    assert float(spectrum[0, 2]) == pytest.approx(0.0, abs=1e-9)
+    assert float(series_distances(series)[0, 2]) > 1.0
+    assert float(spectrum[0, 1]) > 0
+    with pytest.raises(ValueError, match="distance must be one of"):
+        series_distances(series, "dtw")
