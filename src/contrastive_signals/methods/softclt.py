@@ -41,8 +41,8 @@ class SoftCltParams(Ts2VecParams):
     largest instance weight a different series gets (SoftCLT's alpha); ``distance``: one of
     :data:`DISTANCES`."""
 
-    tau_instance: float | None = 5.0
-    tau_temporal: float | None = 1.0
+    tau_instance: float | None = 20.0
+    tau_temporal: float | None = None
     max_weight: float = 0.5
     distance: str = "euclidean"
 
