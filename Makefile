@@ -46,9 +46,11 @@ SWEEP ?= digits_simclr
 sweep: $(STAMP)
 	$(BIN)/python -m contrastive_signals.pipelines.sweep run $(SWEEP) $(SWEEP_ARGS)
 
-## The full test suite (what CI runs).
+## The full test suite (what CI runs), on TEST_WORKERS pytest-xdist workers (auto: one per core);
+## tests sharing an expensive fixture (one `kedro run`) stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## Only the fast tests (no end-to-end runs or browsers).
 test-fast: $(STAMP)
