@@ -60,7 +60,7 @@ def timed_sweep(processes: int, trials: int, epochs: int) -> dict[str, float]:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
         study = optuna.load_study(study_name="bench",
-                                  storage=f"sqlite:///{project}/data/09_sweeps/optuna.db")
+                                  storage=f"sqlite:///{project}/data/10_sweeps/optuna.db")
         done = study.get_trials()
         assert len(done) == trials and sum(s["ran_here"] for s in summaries) == trials
         phase = (max(t.datetime_complete for t in done)

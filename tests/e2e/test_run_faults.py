@@ -100,9 +100,9 @@ def test_an_unreachable_tracking_server_fails_fast_with_one_clear_line(tmp_path)
     result = _kedro(project, "run", "--env=test", env=env, timeout=120)
     seconds = time.monotonic() - start
     assert result.returncode != 0
-    # the probe gives up after 5 s; the rest is Kedro's start-up (about 8 s here, more on a
-    # loaded machine), hence a generous bound
-    assert seconds < 30, f"took {seconds:.1f} s"
+    # the probe gives up after 5 s; the rest is Kedro's start-up (about 8 s idle, 43 s seen at
+    # load 8). MLflow's own HTTP retries would take minutes: the bound tells the two apart
+    assert seconds < 90, f"took {seconds:.1f} s"
     errors = [line for line in result.stderr.splitlines() if "http://127.0.0.1:9" in line]
     assert errors and errors[-1].startswith("ERROR: MLflow tracking server http://127.0.0.1:9 "
                                             "is unreachable"), result.stderr[-2000:]

@@ -32,7 +32,7 @@ def swept(tmp_path_factory):
 def test_two_processes_share_the_study_without_running_a_trial_twice(swept):
     project, summaries = swept
     study = optuna.load_study(study_name="tiny",
-                              storage=f"sqlite:///{project}/data/09_sweeps/optuna.db")
+                              storage=f"sqlite:///{project}/data/10_sweeps/optuna.db")
     trials = study.get_trials()
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
@@ -53,7 +53,7 @@ def test_parent_and_child_runs_match_the_study(swept):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(runs) == 1 + N_TRIALS == 1 + len(children)  # no stray run of kedro-mlflow
     study = optuna.load_study(study_name="tiny",
-                              storage=f"sqlite:///{project}/data/09_sweeps/optuna.db")
+                              storage=f"sqlite:///{project}/data/10_sweeps/optuna.db")
     by_number = {t.number: t for t in study.get_trials()}
     assert sorted(int(r.data.tags["sweep.trial"]) for r in children) == sorted(by_number)
     for run in children:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from contrastive_signals.config import ParameterError, from_params
 from contrastive_signals.pipelines.sweep.figures import leakage_problem
 
-DEFAULT_STORAGE = "sqlite:///data/09_sweeps/optuna.db"
+DEFAULT_STORAGE = "sqlite:///data/10_sweeps/optuna.db"
 Scalar = bool | int | float | str
 
 
