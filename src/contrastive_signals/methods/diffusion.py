@@ -117,14 +117,24 @@ def guided_noise(model: Diffusion, x: Tensor, t: int, labels: Tensor | None,
     return (1 + guidance) * cond - guidance * uncond
 
 
+def clipped_noise(model: Diffusion, x: Tensor, eps: Tensor, t: int) -> Tensor:
+    """The noise consistent with the predicted ``x_0`` clipped to [-1, 1] (the usual
+    "clip_denoised" of DDPM/DDIM samplers; keeps early steps, where ``abar_t`` is tiny, from
+    blowing up)."""
+    abar = model.alpha_bar[t]
+    x0 = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-1, 1)
+    return (x - abar.sqrt() * x0) / (1 - abar).sqrt()
+
+
 @torch.no_grad()
 def sample(model: Diffusion, shape: tuple[int, ...], *, generator: torch.Generator,
            labels: Tensor | None = None, guidance: float = 0.0, sampler: str = "ancestral",
-           ddim_steps: int = 50, eta: float = 0.0, keep: int = 0
+           ddim_steps: int = 50, eta: float = 0.0, keep: int = 0, clip: bool = True
            ) -> tuple[Tensor, list[Tensor]]:
     """Draw images ``shape`` = ``[B, 1, H, W]`` from ``x_T ~ N(0, I)`` (noise from the CPU
     ``generator``) -> (images clamped to [-1, 1], ``keep`` intermediate ``x_t`` evenly spread
-    over the trajectory, the first being ``x_T``)."""
+    over the trajectory, the first being ``x_T``). ``clip``: predicted ``x_0`` clipped to
+    [-1, 1] at every step (:func:`clipped_noise`)."""
     model.eval()
     device = model.betas.device
     steps = len(model.betas)
@@ -142,6 +152,8 @@ def sample(model: Diffusion, shape: tuple[int, ...], *, generator: torch.Generat
         if i in marks:
             trajectory.append(x.cpu())
         eps = guided_noise(model, x, t, labels, guidance)
+        if clip:
+            eps = clipped_noise(model, x, eps, t)
         if sampler == "ancestral":
             mean, std = ancestral_step(model, x, eps, t)
         else:
