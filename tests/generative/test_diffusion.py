@@ -88,3 +88,18 @@ def test_one_step_decreases_the_loss_on_a_tiny_batch():
         config=FitConfig(epochs=1, learning_rate=1e-3, progress=False, cosine_schedule=False))
     assert isinstance(model, Diffusion)
     assert fixed_loss() < before
+
+
+def test_clipped_noise_keeps_the_noise_when_x0_is_in_range_and_clips_it_otherwise():
+    from contrastive_signals.methods.diffusion import clipped_noise
+
+    model = DiffusionMethod(TINY, num_classes=0).build(seed=0)
+    generator = torch.Generator().manual_seed(2)
+    x0 = torch.rand(2, 1, 28, 28, generator=generator) * 1.6 - 0.8
+    eps = torch.randn(2, 1, 28, 28, generator=generator)
+    t = 5
+    xt = q_sample(model.alpha_bar, x0, torch.full((2,), t), eps)
+    assert torch.allclose(clipped_noise(model, xt, eps, t), eps, atol=1e-4)
+    abar = model.alpha_bar[t]
+    wild = clipped_noise(model, xt, eps + 50, t)
+    assert ((xt - (1 - abar).sqrt() * wild) / abar.sqrt()).abs().max() <= 1 + 1e-4
