@@ -23,6 +23,10 @@ def test_conf_base_blocks_parse(block):
     ("ddpm", {"model": {"schedule": "quadratic"}}, "schedule"),
     ("ddpm", {"sampling": {"sampler": "euler"}}, "sampler"),
     ("evaluation", {"seeds": []}, "seeds"),
+    ("ddpm", {"ema_decay": 1.5}, "ema_decay"),
+    ("gan", {"ema_decay": 0.0}, "ema_decay"),
+    ("gan", {"model": {"betas": [0.5, 1.2]}}, "betas"),
+    ("gan", {"model": {"d_lr_scale": -1.0}}, "d_lr_scale"),
 ])
 def test_bad_values_name_their_path(block, change, message):
     values = {**BASE[block], **{k: {**BASE[block].get(k, {}), **v} if isinstance(v, dict) else v

@@ -12,6 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from contrastive_signals.config import from_params
+from contrastive_signals.methods.averaging import WeightAveraging, check_decay
 from contrastive_signals.methods.base import fit_method
 from contrastive_signals.methods.diffusion import DiffusionMethod, DiffusionParams, sample
 from contrastive_signals.methods.gan import GANMethod, GANParams, sample_gan
@@ -52,15 +53,29 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class DDPMRun:
+    """``ema_decay``: the bundled (and sampled) weights are the exponential moving average of
+    the trained ones with this decay (methods.averaging.ema_update); null: the last weights."""
+
     model: DiffusionParams
     fit: FitConfig
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    ema_decay: float | None = None
+
+    def __post_init__(self) -> None:
+        check_decay(self.ema_decay)
 
 
 @dataclass(frozen=True)
 class GANRun:
+    """``ema_decay`` as for :class:`DDPMRun` (the average of both players; samples come from
+    the averaged generator)."""
+
     model: GANParams
     fit: FitConfig
+    ema_decay: float | None = None
+
+    def __post_init__(self) -> None:
+        check_decay(self.ema_decay)
 
 
 @dataclass(frozen=True)
@@ -91,26 +106,27 @@ def _bundle(kind: str, params: Any, num_classes: int, model: torch.nn.Module) ->
             "state_dict": state}
 
 
-def _train(method: Any, data: dict[str, torch.Tensor], config: FitConfig, kind: str,
-           params: Any) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
+def _train(method: Any, data: dict[str, torch.Tensor], run: DDPMRun | GANRun, kind: str
+           ) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
     batches = method.batches(data["images"], data["labels"])
-    model, result = fit_method(method, None, batches=batches, config=config, seed=config.seed)
-    return (_bundle(kind, params, method.num_classes, model), result.history,
+    trained = method if run.ema_decay is None else WeightAveraging(method, decay=run.ema_decay)
+    model, result = fit_method(trained, None, batches=batches, config=run.fit,
+                               seed=run.fit.seed)
+    return (_bundle(kind, run.model, method.num_classes, model), result.history,
             history_as_metric_steps(result.history, prefix=f"gen.{kind}"))
 
 
 def train_ddpm(features: Features, params: dict[str, Any]):
     """DDPM on the training digits -> (bundle, history, history for MLflow)."""
     run = from_params(DDPMRun, params, path="generative.ddpm")
-    method = DiffusionMethod(run.model, num_classes=NUM_CLASSES)
-    return _train(method, features["train"], run.fit, "ddpm", run.model)
+    return _train(DiffusionMethod(run.model, num_classes=NUM_CLASSES), features["train"], run,
+                  "ddpm")
 
 
 def train_gan(features: Features, params: dict[str, Any]):
     """GAN on the training digits -> (bundle, history, history for MLflow)."""
     run = from_params(GANRun, params, path="generative.gan")
-    method = GANMethod(run.model, num_classes=NUM_CLASSES)
-    return _train(method, features["train"], run.fit, "gan", run.model)
+    return _train(GANMethod(run.model, num_classes=NUM_CLASSES), features["train"], run, "gan")
 
 
 def _load(bundle: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
