@@ -120,7 +120,9 @@ def sleep_stager() -> dict[str, float]:
     x = torch.randn(batch, window, 3, 3000)
     flops, ms = _measure(lambda: sum(o.float().square().mean() for o in model(x)), model)
     return {"batch": batch, "parameters": sum(p.numel() for p in model.parameters()),
-            "flops": flops, "cpu_step_ms": ms, "gather_bytes": 0, "redundant_share": 0.0}
+            # the per-epoch and CTC logits are gathered (bf16): [B, W, K] and [B, W, K + 1]
+            "flops": flops, "cpu_step_ms": ms, "gather_bytes": 2 * batch * window * (2 * 5 + 1),
+            "redundant_share": 0.0}
 
 
 def projected_ms(model: dict[str, float], world: int, link: tuple[float, float], *,

@@ -12,6 +12,7 @@ from contrastive_signals.pipelines import (
     evaluation,
     features,
     generative,
+    inference,
     ingestion,
     pretraining,
     sleep,
@@ -46,6 +47,9 @@ def register_pipelines() -> dict[str, Pipeline]:
                        + wav2vec.create_pipeline()),
         # Issue 4's `ctc` run: synthetic CTC plus the sleep stages, one report.
         "ctc": ctc.create_pipeline() + sleep.create_pipeline(),
+        # Issue 16: new files -> predictions with a logged MLflow model (docs/inference.md).
+        "digits_inference": inference.create_digits_pipeline(),
+        "sleep_inference": inference.create_sleep_pipeline(),
     }
     # Issue 18: generative models on the digits, judged by the digits pipeline's supervised
     # CNN and SimCLR encoder (read from the catalog: run the digits pipeline first, or

@@ -6,11 +6,14 @@ from kedro.config import OmegaConfigLoader
 
 from contrastive_signals.hooks import (
     CheckpointHook,
+    InferenceModelHook,
     ModelArtifactsHook,
     NodeFiguresHook,
+    OrchestratedRunHook,
     ParameterCheckHook,
     RunIsolationHook,
     RunStatusHook,
+    SweepTrialHook,
     TorchThreadsHook,
 )
 
@@ -21,7 +24,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # private copy, see hooks/isolation.py) before RunIsolationHook publishes it to data/ and
 # pins its version; either order works.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
-         CheckpointHook(), ParameterCheckHook(), RunStatusHook())
+         CheckpointHook(), ParameterCheckHook(), RunStatusHook(), InferenceModelHook(),
+         OrchestratedRunHook(), SweepTrialHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -76,3 +76,17 @@ def test_reference_table_shows_targets_and_time_ratios():
                             published={"D": "paper 0.9"}, reference_seconds={"D": 2.0})
     row = next(line for line in table.splitlines() if line.startswith("| D / m"))
     assert "0.900" in row and "paper 0.9" in row and "2.000" in row and table.endswith("\n")
+
+
+def test_baseline_table_puts_baselines_beside_methods():
+    from contrastive_signals.metrics.report import baseline_table
+
+    metrics = {"ts.GunPoint.minirocket.acc": 0.99, "ts.GunPoint.minirocket.fit_seconds": 0.4,
+               "ts.GunPoint.ts2vec.svm.acc": 0.98}
+    table = baseline_table(metrics, prefix="ts", datasets=["GunPoint"],
+                           baselines=["minirocket"], methods=["ts2vec"])
+    header, _, row = table.strip().splitlines()
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "dataset", "minirocket acc", "minirocket fit s", "ts2vec svm acc"]
+    assert [c.strip() for c in row.strip("|").split("|")] == ["GunPoint", "0.990", "0.400",
+                                                               "0.980"]

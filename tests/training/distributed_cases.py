@@ -177,6 +177,69 @@ def all_cases() -> dict[str, tuple[float, list[Tensor]]]:
     return results
 
 
+# ---- supervised methods: each rank runs its shard of the batch ------------------------------
+
+
+def _sleep_stager_case():
+    from contrastive_signals.methods.sleep_stager import (
+        SleepStagerMethod,
+        SleepStagerParams,
+        StagerParams,
+    )
+    from contrastive_signals.models.registry import build_model
+
+    model = StagerParams(base_channels=4, embedding_dim=8, hidden_dim=8, dropout=0.0)
+    method = SleepStagerMethod(SleepStagerParams(window=3, batch_size=4, model=model))
+    net = build_model("sleep_stager", {"in_channels": 2, **vars(model)}, seed=0)
+    generator = torch.Generator().manual_seed(5)
+    windows = torch.randn(4, 3, 2, 3000, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 5, (4, 3), generator=generator)
+    return method, net, (windows, labels)
+
+
+def _ctc_case():
+    from contrastive_signals.data.segment_sequences import SegmentSequenceSpec
+    from contrastive_signals.methods.ctc import CTCMethod, CTCTrainParams, SequenceModelParams
+    from contrastive_signals.models.registry import build_model
+
+    spec = SegmentSequenceSpec(length=160, min_segment=20, max_segment=60)
+    model = SequenceModelParams(architecture="ctc_cnn", channels=8, kernel_size=5, downsample=8,
+                                num_layers=3)
+    method = CTCMethod(CTCTrainParams(model=model, batch_size=4, steps_per_epoch=1), spec)
+    net = build_model("ctc_cnn", model.model_config(in_channels=1, num_classes=3), seed=0)
+    signals, targets, lengths = next(iter(method.batches()(0, torch.Generator().manual_seed(2))))
+    return method, net, (signals.double(), targets, lengths)
+
+
+def _image_regression_case():
+    from contrastive_signals.methods.regression import ImageRegression
+    from contrastive_signals.models.registry import build_model
+
+    net = build_model("residual_unet", {"base_channels": 4, "depth": 2}, seed=0)
+    clean, noisy = torch.rand(2, 4, 1, 16, 16, generator=torch.Generator().manual_seed(0),
+                              dtype=torch.float64)
+    return ImageRegression(), net, (clean, noisy, torch.zeros(4))
+
+
+SUPERVISED = {"sleep_stager": _sleep_stager_case, "ctc": _ctc_case,
+              "image_regression": _image_regression_case}
+
+
+def supervised_case(name: str) -> tuple[float, list[Tensor], list[int]]:
+    """``(loss, parameter gradients after DDP's average, batch sizes the network saw)`` of one
+    step of method ``name`` (float64, eval mode: BatchNorm from its running statistics, so
+    that shards and the whole batch see the same normalisation); in one process the
+    reference."""
+    method, net, batch = SUPERVISED[name]()
+    model = method.build(net).double().eval()
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    step = data_parallel_model(model) if current_ranks() else model
+    loss = method.loss(step, batch, torch.Generator().manual_seed(0))
+    loss.backward()
+    return float(loss.detach()), grads(model), seen
+
+
 # ---- fit level: SimCLR through the method and fit, float64 ----------------------------------
 
 FIT_N, FIT_BATCH = 24, 8  # 3 optimiser steps in one epoch
@@ -277,7 +340,8 @@ def fit_cases() -> dict[str, tuple[dict[str, Tensor], list[list[int]]]]:
 
 def everything() -> dict[str, dict]:
     """The loss cases and the fits of this rank: one launch for the whole module."""
-    return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value()}
+    return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value(),
+            "supervised": {name: supervised_case(name) for name in SUPERVISED}}
 
 
 def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator

@@ -37,3 +37,22 @@ def test_on_runs_bf16_with_channels_last_images_and_leaves_other_inputs_alone():
 def test_bad_device_is_rejected():
     with pytest.raises(RuntimeError):
         CpuBf16Forward(enabled=True, device="no-such-device")
+
+
+def test_auto_follows_the_cpus_bf16_kernels(monkeypatch):
+    from contrastive_signals.training import autocast
+
+    for native in (True, False):
+        monkeypatch.setattr(autocast, "cpu_has_fast_bf16", lambda native=native: native)
+        assert autocast.resolve_cpu_bf16("auto") is native
+        assert CpuBf16Forward(enabled="auto", device="cpu").active is native
+    assert autocast.resolve_cpu_bf16(True) is True and autocast.resolve_cpu_bf16(False) is False
+    assert isinstance(autocast.cpu_has_fast_bf16(), bool)
+
+
+@pytest.mark.parametrize("setting", ["yes", 1, 0, None, "AUTO"])
+def test_other_bf16_settings_are_rejected(setting):
+    from contrastive_signals.training.autocast import resolve_cpu_bf16
+
+    with pytest.raises(ValueError, match="cpu_bf16 must be true, false or auto"):
+        resolve_cpu_bf16(setting)

@@ -565,3 +565,41 @@ def subject_split(subjects: Sequence[int], *, val_subjects: int, test_subjects: 
                         order[test_subjects + val_subjects:])
     return {name: sorted(int(s) for s in part) for name, part in
             {"train": train, "val": val, "test": test}.items()}
+
+
+# ------------------------------------------------------------------- inference input
+
+
+def read_psg(path: str | Path, *, channels: Sequence[str]) -> tuple[np.ndarray, float]:
+    """One PSG night without its hypnogram (the inference input): ``(signals [C, L] float32
+    volts, sampling rate)`` of ``channels`` in that order.
+
+    Raises:
+        SleepEdfError: naming the file, when it is no EDF, lacks a channel or MNE cannot
+            read it.
+    """
+    import mne
+
+    path = Path(path)
+    try:
+        header = read_edf_header(path)
+    except (OSError, ValueError) as error:
+        raise _BadFile(path.name, str(error)) from None
+    missing = [c for c in channels if c not in header.labels]
+    if missing:
+        raise _BadFile(path.name, f"missing channel(s) {missing}; the file has "
+                                  f"{list(header.labels)}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = mne.io.read_raw_edf(path, include=list(channels), preload=False,
+                                      verbose="error")
+            signals = raw.get_data(picks=list(channels))
+    except Exception as error:  # MNE raises several types for broken files
+        raise _BadFile(path.name, f"MNE cannot read the PSG ({error})") from None
+    return signals.astype(np.float32), float(raw.info["sfreq"])
+
+
+#: Stage index -> the hypnogram annotation text written for it (R&K 3 stands for N3).
+ANNOTATION_OF_STAGE: tuple[str, ...] = ("Sleep stage W", "Sleep stage 1", "Sleep stage 2",
+                                        "Sleep stage 3", "Sleep stage R")

@@ -3,10 +3,14 @@
 from contrastive_signals.hooks.artifacts import ModelArtifactsHook
 from contrastive_signals.hooks.checkpoints import CheckpointHook
 from contrastive_signals.hooks.figures import NodeFiguresHook, TorchThreadsHook
+from contrastive_signals.hooks.inference_models import InferenceModelHook
 from contrastive_signals.hooks.isolation import RunIsolationHook
+from contrastive_signals.hooks.orchestration import OrchestratedRunHook
 from contrastive_signals.hooks.parameters import ParameterCheckHook
 from contrastive_signals.hooks.run_status import RunStatusHook
+from contrastive_signals.hooks.sweep import SweepTrialHook
 
-__all__ = ["CheckpointHook", "ModelArtifactsHook", "NodeFiguresHook", "ParameterCheckHook",
-           "RunIsolationHook", "RunStatusHook",
+__all__ = ["CheckpointHook", "InferenceModelHook", "ModelArtifactsHook", "NodeFiguresHook", "OrchestratedRunHook",
+           "ParameterCheckHook",
+           "RunIsolationHook", "RunStatusHook", "SweepTrialHook",
            "TorchThreadsHook"]

@@ -25,6 +25,7 @@ from contrastive_signals.models.registry import build_model, to_bundle
 from contrastive_signals.models.sequence import sequence_log_probs
 from contrastive_signals.training.device import seed_everything, torch_threads
 from contrastive_signals.training.fit import BatchesFn, FitConfig, ValidateFn, fit
+from contrastive_signals.training.ranks import local_forward
 
 SEQUENCE_ARCHITECTURES = ("ctc_cnn", "ctc_bilstm")
 
@@ -129,7 +130,10 @@ class CTCMethod(StatelessMethod):
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...],
              generator: torch.Generator) -> torch.Tensor:
         signals, targets, target_lengths = batch
-        return full_length_ctc_loss(model(signals), targets, target_lengths)
+        # the model's log-probabilities are time-first [T, B, K + 1]: batch-first while
+        # each data-parallel rank encodes its shard and the shards are gathered
+        log_probs = local_forward(lambda s: model(s).transpose(0, 1), signals).transpose(0, 1)
+        return full_length_ctc_loss(log_probs, targets, target_lengths)
 
 
 def greedy_cer_validation(data: dict[str, torch.Tensor]) -> ValidateFn:

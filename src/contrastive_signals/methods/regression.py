@@ -18,6 +18,7 @@ from contrastive_signals.methods.base import Requirements
 from contrastive_signals.training.autocast import CpuBf16Forward
 from contrastive_signals.training.batches import noisy_version_batches
 from contrastive_signals.training.fit import BatchesFn
+from contrastive_signals.training.ranks import local_forward
 
 
 class PairedImageMethod:
@@ -70,4 +71,5 @@ class ImageRegression(PairedImageMethod):
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
              generator: torch.Generator) -> Tensor:
         clean, noisy, _ = batch
-        return (self.forward(model, noisy).float() - clean).square().mean()
+        denoised = local_forward(lambda images: self.forward(model, images), noisy)
+        return (denoised.float() - clean).square().mean()

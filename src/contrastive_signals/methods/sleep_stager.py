@@ -34,6 +34,7 @@ from contrastive_signals.models.sleep import (
 )
 from contrastive_signals.training.device import seed_everything, torch_threads
 from contrastive_signals.training.fit import BatchesFn, FitConfig, ValidateFn, fit
+from contrastive_signals.training.ranks import current_ranks, local_forward
 
 DECODERS = ("greedy", "beam")
 
@@ -141,10 +142,22 @@ class SleepStagerMethod(StatelessMethod):
     def loss(self, model: SleepStager, batch: tuple[torch.Tensor, torch.Tensor],
              generator: torch.Generator) -> torch.Tensor:
         windows, labels = batch
-        epoch_logits, ctc_logits = model(windows)
+        epoch_logits, ctc_logits = stager_forward(model, windows)
         return joint_loss(epoch_logits, ctc_logits, labels, ce_weight=self.params.ce_weight,
                           ctc_weight=self.params.ctc_weight,
                           label_smoothing=self.params.label_smoothing)
+
+
+def stager_forward(model: nn.Module, windows: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model(windows)`` (``[B, W, C, L]`` -> ``([B, W, K], [B, W, K + 1])``); under data
+    parallelism each rank runs its shard and the outputs are gathered, except for a batch that
+    does not split into equal shards (an epoch's partial last batch), which every rank runs
+    whole (the same gradient everywhere, so still correct)."""
+    ranks = current_ranks()
+    if ranks is not None and windows.shape[0] % ranks.world_size:
+        return model(windows)
+    return local_forward(model, windows)
 
 
 def stager_validation(recordings: list[dict[str, Any]], *, window: int, stride: int) -> ValidateFn:

@@ -134,3 +134,20 @@ def reference_table(metrics: Mapping[str, float], seconds: Mapping[str, float], 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "dataset / method"
     return to_markdown(table, float_format=".3f") + "\n"
+
+
+def baseline_table(metrics: Mapping[str, float], *, prefix: str, datasets: Sequence[str],
+                   baselines: Sequence[str], methods: Sequence[str]) -> str:
+    """Markdown table, one row per dataset: each baseline's test accuracy and fit seconds
+    (``<prefix>.<dataset>.<baseline>.{acc,fit_seconds}``) beside each method's SVM-protocol
+    accuracy (``<prefix>.<dataset>.<method>.svm.acc``)."""
+    rows = {}
+    for dataset in datasets:
+        key = f"{prefix}.{dataset}"
+        row = {f"{name} acc": metrics.get(f"{key}.{name}.acc") for name in baselines}
+        row |= {f"{name} fit s": metrics.get(f"{key}.{name}.fit_seconds") for name in baselines}
+        row |= {f"{method} svm acc": metrics.get(f"{key}.{method}.svm.acc") for method in methods}
+        rows[dataset] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "dataset"
+    return to_markdown(table, float_format=".3f") + "\n"

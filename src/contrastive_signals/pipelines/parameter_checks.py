@@ -32,6 +32,7 @@ from contrastive_signals.pipelines.generative import nodes as generative
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
+from contrastive_signals.pipelines.sweep.spec import check_sweeps
 from contrastive_signals.pipelines.timeseries.nodes import ucr_params
 from contrastive_signals.pipelines.timeseries.params import Mnist1dParams
 from contrastive_signals.pipelines.triplet.nodes import TripletRunParams
@@ -88,6 +89,8 @@ CHECKS: dict[str, Check] = {
     "generative.ddpm": typed(generative.DDPMRun),
     "generative.gan": typed(generative.GANRun),
     "generative.evaluation": typed(generative.EvaluationParams),
+    # no node reads it: the sweep runner checks it (and the project) before any trial
+    "sweep": check_sweeps,
 }
 
 

@@ -53,3 +53,32 @@ def hypnogram_figure(true_labels: np.ndarray, predicted_labels: np.ndarray, *,
     axes[1].set_xlabel("time (hours from the first kept epoch)")
     fig.suptitle(title)
     return fig
+
+
+def predicted_hypnogram_figure(predicted_labels: np.ndarray, probabilities: np.ndarray, *,
+                               stage_names: Sequence[str], title: str,
+                               epoch_seconds: float = 30.0) -> Figure:
+    """A night staged without a hypnogram: the predicted stage of every epoch (top) and the
+    stage probabilities stacked (bottom).
+
+    Args:
+        predicted_labels: ``[N]`` stage indices into ``stage_names``.
+        probabilities: ``[N, K]``.
+    """
+    names = list(stage_names)
+    order = [n for n in DISPLAY_ORDER if n in names] + [n for n in names if n not in DISPLAY_ORDER]
+    row = {names.index(n): len(order) - 1 - i for i, n in enumerate(order)}
+    labels = np.asarray(predicted_labels)
+    hours = np.arange(len(labels)) * epoch_seconds / 3600.0
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.step(hours, [row[int(v)] for v in labels], where="post", color="0.2", linewidth=0.9)
+    top.set_yticks(range(len(order)), labels=list(reversed(order)))
+    top.set_ylabel("predicted stage")
+    bottom.stackplot(hours, np.asarray(probabilities).T, labels=names, step="post")
+    bottom.set_ylim(0, 1)
+    bottom.set_ylabel("probability")
+    bottom.legend(loc="upper right", ncols=len(names), fontsize="small")
+    bottom.set_xlabel("time (hours from the start of the recording)")
+    fig.suptitle(title)
+    return fig

@@ -160,3 +160,20 @@ def add_filter_channels(images: Tensor, *, filters: Sequence[str]) -> Tensor:
     if unknown:
         raise ValueError(f"unknown filter(s) {unknown}; valid names are {sorted(SPATIAL_FILTERS)}")
     return torch.cat([images, *(SPATIAL_FILTERS[name](images) for name in filters)], dim=1)
+
+
+def image_features(images: Tensor, *, mean: float | Sequence[float] = 0.5,
+                   std: float | Sequence[float] = 0.5, filters: Sequence[str] = ()) -> Tensor:
+    """The digits' feature step: :func:`normalize`, then the ``filters`` stacked as channels
+    (:func:`add_filter_channels`); training and inference both call it.
+
+    Args:
+        images: ``[B, C, H, W]`` in [0, 1].
+
+    Returns:
+        ``[B, C * (1 + len(filters)), H, W]``, contiguous.
+    """
+    out = normalize(images, mean=mean, std=std)
+    if filters:
+        out = add_filter_channels(out, filters=list(filters))
+    return out.contiguous()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from contrastive_signals.config import from_params, require_at_least, require_bool
+from contrastive_signals.config import from_params, require_at_least
 from contrastive_signals.data.sparse_view_ct import (
     BUILTIN_DATASETS,
     DataParams,
@@ -19,6 +19,7 @@ from contrastive_signals.metrics.denoising import TVParams
 from contrastive_signals.models.hvae import HVAEModelParams
 from contrastive_signals.models.unet import UNetModelParams
 from contrastive_signals.signal.radon import check_geometry
+from contrastive_signals.training.autocast import resolve_cpu_bf16
 from contrastive_signals.training.fit import FitConfig
 
 
@@ -28,11 +29,13 @@ class TrainingParams:
 
     batch_size: int = 32    # >= 2: full random batches, the HVAE's triplets
     num_threads: int | None = 1
-    cpu_bf16: bool = True   # bf16 autocast and channels-last images when training on the CPU
+    # bf16 autocast and channels-last images when training on the CPU: true, false, or auto
+    # (only where oneDNN has bf16 kernels: emulated bf16 is ~11x slower than float32)
+    cpu_bf16: bool | str = "auto"
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
-        require_bool(self, ("cpu_bf16",))
+        resolve_cpu_bf16(self.cpu_bf16)
         require_at_least(self, ("batch_size",), 2)
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or null, got {self.num_threads}")

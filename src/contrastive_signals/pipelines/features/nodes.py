@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from contrastive_signals.config import from_params
-from contrastive_signals.signal.image_filters import SPATIAL_FILTERS, add_filter_channels, normalize
+from contrastive_signals.signal.image_filters import SPATIAL_FILTERS, image_features
 from contrastive_signals.signal.steps import apply_feature_steps_to_dataset, validate_feature_steps
 
 
@@ -35,10 +35,9 @@ def build_image_features(
     config = from_params(ImageFeatureParams, params, path="features")
     features = {}
     for part, data in splits.items():
-        images = normalize(data["images"], mean=config.mean, std=config.std)
-        if config.filters:
-            images = add_filter_channels(images, filters=list(config.filters))
-        features[part] = {"images": images.contiguous(), "labels": data["labels"].clone()}
+        images = image_features(data["images"], mean=config.mean, std=config.std,
+                                filters=config.filters)
+        features[part] = {"images": images, "labels": data["labels"].clone()}
     return features
 
 

@@ -21,15 +21,20 @@ from contrastive_signals.methods.series import (
     train_series_classifier,
 )
 from contrastive_signals.metrics.probes import accuracy, linear_probe_predict
-from contrastive_signals.metrics.report import reference_table
-from contrastive_signals.metrics.svm_protocol import nearest_neighbour_predict, protocol_accuracies
+from contrastive_signals.metrics.report import baseline_table, reference_table
+from contrastive_signals.metrics.svm_protocol import (
+    nearest_neighbour_predict,
+    protocol_accuracies,
+    svm_protocol_predict,
+)
+from contrastive_signals.metrics.ts_baselines import score_baseline, warm_up
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.models.ts_encoders import encode_splits
 from contrastive_signals.plots.ts_embeddings import tsne_panels_figure
 from contrastive_signals.training.device import torch_threads
 from contrastive_signals.training.history import history_as_metric_steps
 
-from .params import Mnist1dParams, UcrParams
+from .params import BaselineParams, Mnist1dParams, UcrParams
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +113,42 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
     return metrics, embeddings
 
 
+def _baseline_metrics(splits: dict[str, dict[str, Any]], config: BaselineParams, *,
+                      prefix: str) -> dict[str, float]:
+    """``<prefix>.<key>.<baseline>.{acc,fit_seconds,predict_seconds}`` for every split set
+    ``{key: {"x_train", "mask_train", "y_train", "x_test", "mask_test", "y_test"}}`` (tensors
+    or arrays; masks optional) and ``<prefix>.baselines.warmup_seconds`` (numba compiling)."""
+    metrics = {f"{prefix}.baselines.warmup_seconds": warm_up(config.names, n_jobs=config.n_jobs)}
+    for key, data in splits.items():
+        arrays = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in data.items()}
+        for name in config.names:
+            score = score_baseline(
+                name, arrays["x_train"], arrays.get("mask_train"), arrays["y_train"],
+                arrays["x_test"], arrays.get("mask_test"), arrays["y_test"],
+                seed=config.seed, n_jobs=config.n_jobs)
+            logger.info("%s.%s.%s: accuracy %.4f, fit %.2f s", prefix, key, name,
+                        score.accuracy, score.fit_seconds)
+            metrics.update({f"{prefix}.{key}.{name}.acc": score.accuracy,
+                            f"{prefix}.{key}.{name}.fit_seconds": score.fit_seconds,
+                            f"{prefix}.{key}.{name}.predict_seconds": score.predict_seconds})
+    return metrics
+
+
+def evaluate_ts_baselines(ucr_data: dict[str, dict[str, Any]], params: dict[str, Any]
+                          ) -> dict[str, float]:
+    """aeon's MiniRocket, MultiRocket and 1-NN DTW on every UCR/UEA set, from the raw series:
+    ``ts.<Dataset>.<baseline>.{acc,fit_seconds,predict_seconds}``."""
+    return _baseline_metrics(ucr_data, ucr_params(params)[0].baselines, prefix="ts")
+
+
+def evaluate_mnist1d_baselines(data: dict[str, torch.Tensor], params: dict[str, Any]
+                               ) -> dict[str, float]:
+    """The same baselines on MNIST-1D: ``mnist1d.<baseline>.{acc,fit_seconds,...}``."""
+    config = from_params(Mnist1dParams, params, path="timeseries.mnist1d")
+    metrics = _baseline_metrics({"set": data}, config.baselines, prefix="mnist1d")
+    return {key.replace("mnist1d.set.", "mnist1d."): value for key, value in metrics.items()}
+
+
 def plot_ts_embeddings(embeddings: dict[str, dict[str, np.ndarray]],
                        params: dict[str, Any]) -> Figure:
     """One t-SNE panel per dataset of the default method's test embeddings."""
@@ -119,13 +160,20 @@ def plot_ts_embeddings(embeddings: dict[str, dict[str, np.ndarray]],
                               title=f"t-SNE of {config.default_method} test embeddings")
 
 
-def ts_results_table(metrics: dict[str, float], seconds: dict[str, float],
-                     params: dict[str, Any]) -> str:
-    """Markdown table of accuracies beside targets, published figures and time ratios."""
+def ts_results_table(metrics: dict[str, float], baseline_metrics: dict[str, float],
+                     seconds: dict[str, float], params: dict[str, Any]) -> str:
+    """Markdown: accuracies beside targets, published figures and time ratios; then the
+    practical baselines (aeon) beside each method's SVM-protocol accuracy."""
     config, methods = ucr_params(params)
-    return reference_table(metrics, seconds, prefix="ts", datasets=config.datasets,
+    ours = reference_table(metrics, seconds, prefix="ts", datasets=config.datasets,
                            methods=list(methods), targets=config.targets,
-                           published=config.published, reference_seconds=config.reference_seconds)
+                           published=config.published,
+                           reference_seconds=config.reference_seconds)
+    baselines = baseline_table({**metrics, **baseline_metrics}, prefix="ts",
+                               datasets=config.datasets, baselines=config.baselines.names,
+                               methods=list(methods))
+    return (f"{ours}\n## Practical baselines (aeon, fitted on the raw series; fit seconds "
+            f"after numba's compilation)\n\n{baselines}")
 
 
 def generate_mnist1d_data(params: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -153,6 +201,30 @@ def evaluate_mnist1d_simclr(data: dict[str, torch.Tensor], bundle: dict[str, Any
                                                         data))
     predicted = linear_probe_predict(train, data["y_train"].numpy(), test, c=config.probe_c)
     return {"mnist1d.simclr.linear.acc": accuracy(data["y_test"].numpy(), predicted)}
+
+
+def evaluate_mnist1d_svm_methods(data: dict[str, torch.Tensor], params: dict[str, Any],
+                                 ucr: dict[str, Any]) -> dict[str, float]:
+    """Each ``svm_methods`` entry of ``timeseries.ucr.methods`` (the same parameters as on the
+    UCR/UEA sets) pretrained on the MNIST-1D training signals and scored by TS2Vec's SVM
+    protocol: ``mnist1d.<name>.{svm.acc,pretrain_seconds}``."""
+    config = from_params(Mnist1dParams, params, path="timeseries.mnist1d")
+    _, methods = ucr_params(ucr)
+    unknown = [name for name in config.svm_methods if name not in methods]
+    if unknown:
+        raise ValueError(f"timeseries.mnist1d.svm_methods {unknown} are not entries of "
+                         f"timeseries.ucr.methods {sorted(methods)}")
+    metrics = {}
+    with torch_threads(config.num_threads):
+        for name in config.svm_methods:
+            bundle, _, seconds = _pretrain(data["x_train"], None, data["y_train"], methods[name],
+                                           name=f"mnist1d.{name}")
+            train, test = (z.numpy() for z in encode_splits(
+                from_bundle(bundle, modality="series"), data, pooling="padded_window"))
+            predicted, _ = svm_protocol_predict(train, data["y_train"].numpy(), test)
+            metrics[f"mnist1d.{name}.svm.acc"] = accuracy(data["y_test"].numpy(), predicted)
+            metrics[f"mnist1d.{name}.pretrain_seconds"] = seconds
+    return metrics
 
 
 def train_mnist1d_supervised(data: dict[str, torch.Tensor], params: dict[str, Any]

@@ -9,6 +9,7 @@ from typing import Any
 
 from contrastive_signals.data.ucr import check_standardise_mode
 from contrastive_signals.methods.series import SeriesClassifierParams, SeriesPretrainParams
+from contrastive_signals.metrics.ts_baselines import BASELINES, check_baseline_names
 from contrastive_signals.models.ts_encoders import POOLING
 
 
@@ -32,6 +33,24 @@ class EvaluationParams:
 
 
 @dataclass(frozen=True)
+class BaselineParams:
+    """The practical baselines fitted beside the contrastive methods (aeon's MiniRocket,
+    MultiRocket, 1-NN DTW; :mod:`~contrastive_signals.metrics.ts_baselines`): which, their
+    seed, and their threads (numba)."""
+
+    names: tuple[str, ...] = BASELINES
+    seed: int = 0
+    n_jobs: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.names, str):
+            object.__setattr__(self, "names", (self.names,))
+        check_baseline_names(self.names)
+        if self.n_jobs < 1:
+            raise ValueError(f"n_jobs must be >= 1, got {self.n_jobs}")
+
+
+@dataclass(frozen=True)
 class UcrParams:
     """The UCR/UEA part: which sets, which methods (name -> :class:`SeriesPretrainParams`),
     which one is the default (``best``)."""
@@ -42,6 +61,7 @@ class UcrParams:
     standardise: bool | str = "auto"
     num_threads: int | None = 2
     evaluation: EvaluationParams = field(default_factory=EvaluationParams)
+    baselines: BaselineParams = field(default_factory=BaselineParams)
     targets: dict[str, float] = field(default_factory=dict)
     published: dict[str, str] = field(default_factory=dict)
     reference_seconds: dict[str, float] = field(default_factory=dict)
@@ -60,10 +80,22 @@ class UcrParams:
 
 @dataclass(frozen=True)
 class Mnist1dParams:
+    """MNIST-1D's part. ``svm_methods``: names of ``timeseries.ucr.methods`` entries also
+    pretrained on MNIST-1D with the same parameters and scored by TS2Vec's SVM protocol
+    (``mnist1d.<name>.svm.acc``)."""
+
     supervised: SeriesClassifierParams
     num_samples: int = 5000
     seed: int = 42
     probe_c: float = 1.0
     num_threads: int | None = 2
+    baselines: BaselineParams = field(default_factory=BaselineParams)
+    svm_methods: tuple[str, ...] = ()
     simclr: SeriesPretrainParams = field(
         default_factory=lambda: SeriesPretrainParams(method="simclr"))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.svm_methods, str):
+            object.__setattr__(self, "svm_methods", (self.svm_methods,))
+        if len(set(self.svm_methods)) != len(self.svm_methods):
+            raise ValueError(f"svm_methods must not repeat a name: {list(self.svm_methods)}")
