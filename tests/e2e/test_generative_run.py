@@ -45,5 +45,7 @@ def test_figures_and_mlflow_run(project):
     assert run.info.status == "FINISHED"
     assert "gen.ddpm.fd_supervised" in run.data.metrics
     assert client.get_metric_history(run.info.run_id, "gen.gan.train_loss")
+    for player in ("d_loss", "g_loss"):  # alternating steps: each player's loss per epoch
+        assert len(client.get_metric_history(run.info.run_id, f"gen.gan.{player}")) == 1
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/generative_ddpm_trajectory.png" in plots

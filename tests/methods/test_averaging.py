@@ -24,10 +24,12 @@ class _Regression(StatelessHooks):
         return model
 
 
-def test_the_average_holds_the_start_and_every_step():
+def _fit_recording(method: WeightAveraging, *, epochs: int, steps: int
+                   ) -> tuple[nn.Module, list[torch.Tensor]]:
+    """Fit a Linear(2, 1) through ``method`` -> (model, its weight at the start and after
+    every step)."""
     model = nn.Linear(2, 1)
     snapshots = [model.weight.detach().clone()]
-    method = WeightAveraging(_Regression())
     model = method.build(model)
 
     class Recorder:
@@ -39,9 +41,15 @@ def test_the_average_holds_the_start_and_every_step():
             return method.on_epoch_end(m, epoch)
 
     x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
-    fit(model, loss_fn=method.loss, batches=lambda epoch, g: [(x,)] * 3, hooks=Recorder(),
-        config=FitConfig(epochs=2, learning_rate=0.1, cosine_schedule=False, device="cpu",
+    fit(model, loss_fn=method.loss, batches=lambda epoch, g: [(x,)] * steps, hooks=Recorder(),
+        config=FitConfig(epochs=epochs, learning_rate=0.1, cosine_schedule=False, device="cpu",
                          progress=False))
+    return model, snapshots
+
+
+def test_the_average_holds_the_start_and_every_step():
+    method = WeightAveraging(_Regression())
+    model, snapshots = _fit_recording(method, epochs=2, steps=3)
     averaged = method.export(model)
     assert len(snapshots) == 7 and not averaged.training
     torch.testing.assert_close(averaged.weight, torch.stack(snapshots).mean(0))
@@ -64,23 +72,8 @@ def test_ema_update_follows_its_formula_with_warm_up():
 
 
 def test_ema_through_fit_is_the_recursive_average_of_the_steps():
-    model = nn.Linear(2, 1)
-    snapshots = [model.weight.detach().clone()]
     method = WeightAveraging(_Regression(), decay=0.5)
-    model = method.build(model)
-
-    class Recorder:
-        def on_step_end(self, m, step):
-            method.on_step_end(m, step)
-            snapshots.append(m.weight.detach().clone())
-
-        def on_epoch_end(self, m, epoch):
-            return method.on_epoch_end(m, epoch)
-
-    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
-    fit(model, loss_fn=method.loss, batches=lambda epoch, g: [(x,)] * 4, hooks=Recorder(),
-        config=FitConfig(epochs=1, learning_rate=0.1, cosine_schedule=False, device="cpu",
-                         progress=False))
+    model, snapshots = _fit_recording(method, epochs=1, steps=4)
     expected = snapshots[0]
     for n, weights in enumerate(snapshots[1:], start=1):
         d = min(0.5, (1 + n) / (10 + n))
