@@ -70,6 +70,9 @@ STAGES: tuple[Stage, ...] = (
           KEY_FIGURES["timeseries"]),
     Stage("denoising", "denoising", 20, f"{REPORTING}/denoising_metrics.json",
           KEY_FIGURES["denoising"]),
+    # reads the digits stage's features and encoders (issue 18; no golden report)
+    Stage("generative", "generative", 15, f"{REPORTING}/generative_metrics.json",
+          KEY_FIGURES["generative"]),
 )
 
 

@@ -110,7 +110,10 @@ def test_stages_cover_every_registered_pipeline():
 
 def test_stage_reports_are_the_golden_reports():
     golden = {name: next(iter(reports.values())) for name, reports in PIPELINE_REPORTS.items()}
-    assert {s.pipeline: s.report for s in run_all.STAGES if s.report} == golden
+    # every golden report is a stage's report (generative's has no golden: its figures move
+    # with the sampling, not bit-for-bit checked)
+    assert {s.pipeline: s.report for s in run_all.STAGES
+            if s.report and s.pipeline in golden} == golden
 
 
 def _run_script(project: Path, *args: str) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ from contrastive_signals.pipelines import (
     denoising,
     evaluation,
     features,
+    generative,
     inference,
     ingestion,
     pretraining,
@@ -50,6 +51,15 @@ def register_pipelines() -> dict[str, Pipeline]:
         "digits_inference": inference.create_digits_pipeline(),
         "sleep_inference": inference.create_sleep_pipeline(),
     }
+    # Issue 18: generative models on the digits, judged by the digits pipeline's supervised
+    # CNN and SimCLR encoder (read from the catalog: run the digits pipeline first, or
+    # `generative_with_digits`, which trains just those two first).
+    pipelines["generative"] = generative.create_pipeline()
+    pipelines["generative_with_digits"] = (
+        pipelines["ingestion"] + pipelines["image_features"]
+        + pipelines["pretraining"].only_nodes_with_namespaces(["simclr"])
+        + pipelines["supervised"].only_nodes_with_namespaces(["supervised"])
+        + pipelines["generative"])
     pipelines["features"] = pipelines["image_features"] + pipelines["signal_features"]
     # `kedro run` alone is the digits path of the quick start; the signal pipelines
     # (sleep, ctc, ...) have their own time budgets and run by name.

@@ -102,3 +102,22 @@ def test_seeded_global_rng_is_reproducible_and_leaves_the_callers_state():
     with seeded_global_rng(5):
         assert torch.equal(torch.rand(3), first)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_parameter_groups_keep_their_settings_and_scale_the_scheduled_rate():
+    """Groups given as ``parameters`` keep per-group settings (betas) and a group's
+    ``lr_scale`` multiplies the scheduled learning rate: Adam's first step moves every weight
+    by about the rate, so the scaled group moves ``lr_scale`` times as far."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 1))
+    before = [p.detach().clone() for p in model.parameters()]
+    x = torch.randn(8, 3)
+    fit(model, loss_fn=lambda m, b, g: m(b[0]).pow(2).mean(), batches=lambda e, g: [(x,)],
+        parameters=[{"params": model[0].parameters(), "betas": (0.5, 0.999)},
+                    {"params": model[1].parameters(), "lr_scale": 3.0}],
+        config=FitConfig(epochs=1, learning_rate=1e-3, cosine_schedule=False, progress=False))
+    moved = [(p.detach() - b).abs() for p, b in zip(model.parameters(), before, strict=True)]
+    first, second = torch.cat([m.flatten() for m in moved[:2]]), torch.cat(
+        [m.flatten() for m in moved[2:]])
+    assert torch.allclose(first, torch.full_like(first, 1e-3), rtol=1e-2)
+    assert torch.allclose(second, torch.full_like(second, 3e-3), rtol=1e-2)

@@ -1,8 +1,10 @@
-"""Stochastic weight averaging around any method: the method state TS2Vec keeps (its
-``AveragedModel``), stepped by fit's hooks instead of a closure counter."""
+"""Weight averaging around any method, as method state stepped by fit's hooks instead of a
+closure counter: the equal-weight running average TS2Vec keeps (SWA) or an exponential
+moving average (EMA, the average diffusion models and GANs sample from)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -10,21 +12,43 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
 
-class WeightAveraging:
-    """``method`` with a running average of the weights it exports, as TS2Vec evaluates it:
-    the average starts from the weights at :meth:`build` and takes the weights after every
-    optimiser step (``on_step_end``); :meth:`export` returns the averaged copy. Everything
-    else is ``method``'s own. Buffers (BatchNorm statistics) are not averaged: the copy keeps
-    those of the start, as ``AveragedModel`` does by default."""
+def ema_update(average: Tensor, current: Tensor, num_averaged: Tensor | int, *,
+               decay: float) -> Tensor:
+    """One EMA step ``d * average + (1 - d) * current`` with the warm-up
+    ``d = min(decay, (1 + n) / (10 + n))`` (``n``: updates so far, ``num_averaged``), so that
+    the first updates do not keep the initial weights for ``1 / (1 - decay)`` steps.
+    Any shapes (elementwise); the result has ``average``'s shape."""
+    n = float(num_averaged)
+    d = min(decay, (1 + n) / (10 + n))
+    return d * average + (1 - d) * current
 
-    def __init__(self, method: Any):
+
+def check_decay(decay: float | None) -> None:
+    """A ``ValueError`` unless ``decay`` is None (equal weights) or lies in (0, 1)."""
+    if decay is not None and not 0 < decay < 1:
+        raise ValueError(f"ema_decay must lie in (0, 1) or be null, got {decay}")
+
+
+class WeightAveraging:
+    """``method`` with a running average of the weights it exports: the average starts from
+    the weights at :meth:`build` and takes the weights after every optimiser step
+    (``on_step_end``); :meth:`export` returns the averaged copy. Everything else is
+    ``method``'s own. ``decay=None``: the equal-weight average TS2Vec evaluates (SWA);
+    a number in (0, 1): the exponential moving average :func:`ema_update`. Buffers (BatchNorm
+    statistics) are not averaged: the copy takes the trained model's at every update, as
+    ``AveragedModel`` does by default."""
+
+    def __init__(self, method: Any, *, decay: float | None = None):
+        check_decay(decay)
         self.method = method
-        self.requires = method.requires
+        self.requires = getattr(method, "requires", None)
+        self.decay = decay
         self.average: AveragedModel | None = None
 
     def build(self, encoder: nn.Module, **kwargs: Any) -> nn.Module:
         model = self.method.build(encoder, **kwargs)
-        self.average = AveragedModel(self.method.export(model))
+        avg_fn = None if self.decay is None else partial(ema_update, decay=self.decay)
+        self.average = AveragedModel(self.method.export(model), avg_fn=avg_fn)
         self.average.update_parameters(self.method.export(model))
         return model
 
@@ -38,6 +62,11 @@ class WeightAveraging:
 
     def batches(self, *args: Any, **kwargs: Any):
         return self.method.batches(*args, **kwargs)
+
+    def param_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
+        """``method``'s optimiser parameter groups (None: fit's default, all parameters)."""
+        groups = getattr(self.method, "param_groups", None)
+        return groups(model) if groups is not None else None
 
     def on_step_end(self, model: nn.Module, step: int) -> None:
         self.method.on_step_end(model, step)

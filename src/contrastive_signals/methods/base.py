@@ -13,7 +13,11 @@ needs:
 - ``batches(...) -> (epoch, generator) -> Iterable[batch]``: fit's ``batches``;
 - ``on_step_end(model, step)`` / ``on_epoch_end(model, epoch) -> dict``: method state
   (SWA averages, schedules), stepped by fit (:class:`~contrastive_signals.training.fit.FitHooks`);
-- ``export(model) -> nn.Module``: what gets bundled, usually ``model.encoder``.
+- ``export(model) -> nn.Module``: what gets bundled, usually ``model.encoder``;
+- optionally ``param_groups(model) -> list[dict] | None``: the optimiser's parameter groups
+  (torch's ``params`` plus per-group settings such as ``betas`` and ``lr_scale``, a factor
+  on fit's scheduled learning rate), e.g. one group per player of a GAN; None or absent: all
+  parameters in one group.
 
 Methods never import Kedro or MLflow and take randomness only from the generator fit passes.
 """
@@ -174,8 +178,9 @@ def fit_method(method: Method, encoder: nn.Module, *, batches: BatchesFn, config
     """Build ``method`` around ``encoder`` (heads drawn from ``seed``), train it with the one
     fit loop (the method's loss and hooks) and return ``(exported module, fit result)``."""
     model = method.build(encoder, seed=seed)
+    groups = getattr(method, "param_groups", None)
     result = fit(model, loss_fn=method.loss, batches=batches, config=config, validate=validate,
-                 hooks=method)
+                 parameters=groups(model) if groups is not None else None, hooks=method)
     return method.export(result.model), result
 
 

@@ -22,6 +22,9 @@ KEY_FIGURES: dict[str, tuple[str, ...]] = {
     "timeseries": ("ts.*.best.svm.acc", "mnist1d.simclr.linear.acc", "mnist1d.supervised.acc",
                    "sleep.w2v_10pc.cer", "sleep.scratch_10pc.cer"),
     "denoising": ("denoise.hvae_swap.v*.psnr", "denoise.unet.v*.psnr", "denoise.fbp.v*.psnr"),
+    "generative": ("gen.ddpm.cond_acc", "gen.ddpm.fd_supervised_over_floor",
+                   "gen.gan.cond_acc", "gen.gan.fd_supervised_over_floor",
+                   "gen.synthetic.*.real*_acc_mean"),
 }
 
 

@@ -28,6 +28,7 @@ from contrastive_signals.pipelines.ctc import nodes as ctc
 from contrastive_signals.pipelines.denoising.params import check_params as denoising_params
 from contrastive_signals.pipelines.evaluation.nodes import EvaluationParams
 from contrastive_signals.pipelines.features.nodes import ImageFeatureParams, SignalFeatureParams
+from contrastive_signals.pipelines.generative import nodes as generative
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
@@ -85,6 +86,9 @@ CHECKS: dict[str, Check] = {
     "denoising": lambda values, key: denoising_params(values),
     "timeseries.ucr": lambda values, key: ucr_params(values),
     "timeseries.mnist1d": typed(Mnist1dParams),
+    "generative.ddpm": typed(generative.DDPMRun),
+    "generative.gan": typed(generative.GANRun),
+    "generative.evaluation": typed(generative.EvaluationParams),
     # no node reads it: the sweep runner checks it (and the project) before any trial
     "sweep": check_sweeps,
 }

@@ -250,11 +250,12 @@ def _train_epoch(loop: _LoopState, epoch: int, *, model: nn.Module, step_model: 
                  loss_fn: LossFn, batches: BatchesFn, config: FitConfig,
                  hooks: FitHooks | None, device: torch.device
                  ) -> tuple[dict[str, float], int, int]:
-    """One epoch of optimiser steps -> (sums of the loss parts, finite steps, skipped steps);
-    ``loop.step`` and ``loop.nonfinite`` count on over the whole fit."""
+    """One epoch of optimiser steps -> (sums of the loss parts, how many steps gave each part,
+    skipped steps); ``loop.step`` and ``loop.nonfinite`` count on over the whole fit."""
     use_autocast = config.amp and device.type == "cuda"
     sums: dict[str, float] = {}
-    count, skipped = 0, 0
+    counts: dict[str, int] = {}
+    skipped = 0
     progress = tqdm(
         batches(epoch, generator), desc=f"{config.name} epoch {epoch + 1}/{config.epochs}",
         leave=False, disable=not config.progress, unit="batch",
@@ -284,9 +285,9 @@ def _train_epoch(loop: _LoopState, epoch: int, *, model: nn.Module, step_model: 
             hooks.on_step_end(model, loop.step - 1)
         for key, value in {"train_loss": loss, **parts}.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
-        count += 1
-        progress.set_postfix(loss=f"{sums['train_loss'] / count:.4f}")
-    return sums, count, skipped
+            counts[key] = counts.get(key, 0) + 1
+        progress.set_postfix(loss=f"{sums['train_loss'] / counts['train_loss']:.4f}")
+    return sums, counts, skipped
 
 
 def _epochs(loop: _LoopState, *, model: nn.Module, step_model: nn.Module,
@@ -304,18 +305,18 @@ def _epochs(loop: _LoopState, *, model: nn.Module, step_model: nn.Module,
             cosine=config.cosine_schedule,
         )
         for group in optimiser.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         model.train()
-        sums, count, skipped = _train_epoch(
+        sums, counts, skipped = _train_epoch(
             loop, epoch, model=model, step_model=step_model, optimiser=optimiser,
             generator=generator, loss_fn=loss_fn, batches=batches, config=config, hooks=hooks,
             device=device)
-        if count == 0:
+        if not counts:
             raise ValueError(f"{config.name}: no finite training step in epoch {epoch + 1}"
                              if skipped else
                              f"{config.name}: the batch iterator yielded no batch in epoch {epoch}")
-        for key, value in sums.items():
-            history.setdefault(key, []).append(value / count)
+        for key, value in sums.items():  # a part some steps leave out: over those that give it
+            history.setdefault(key, []).append(value / counts[key])
         history["lr"].append(lr)
         if config.max_nonfinite_steps is not None:
             history.setdefault("nonfinite_steps", []).append(float(skipped))
@@ -384,11 +385,14 @@ def fit(
         config: optimisation settings.
         validate: ``model -> {name: value}`` evaluated after each epoch (in eval mode, no grad);
             must contain ``config.monitor`` when early stopping is on.
-        parameters: what the optimiser updates (default: all of ``model``'s parameters).
+        parameters: what the optimiser updates (default: all of ``model``'s parameters), or
+            torch parameter groups (dicts with ``params`` and per-group settings; a group's
+            ``lr_scale`` multiplies the scheduled learning rate, e.g. two players of a GAN).
         hooks: method state stepped after each optimiser step and each epoch.
 
     ``loss_fn`` may return a :class:`LossOutput`, whose parts are averaged per epoch into the
-    history. With ``config.max_nonfinite_steps`` set, steps with a non-finite loss or gradient
+    history (each over the steps that returned it: a method alternating two players' steps
+    returns each player's loss on its own steps). With ``config.max_nonfinite_steps`` set, steps with a non-finite loss or gradient
     are skipped (their count per epoch goes to ``history["nonfinite_steps"]``) and the epoch's
     averages are over the finite steps.
 
