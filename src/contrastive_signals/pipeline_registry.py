@@ -49,6 +49,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         # Issue 16: new files -> predictions with a logged MLflow model (docs/inference.md).
         "digits_inference": inference.create_digits_pipeline(),
         "sleep_inference": inference.create_sleep_pipeline(),
+        "afm_inference": inference.create_afm_pipeline(),
     }
     pipelines["features"] = pipelines["image_features"] + pipelines["signal_features"]
     # `kedro run` alone is the digits path of the quick start; the signal pipelines

@@ -28,6 +28,7 @@ from contrastive_signals.pipelines.ctc import nodes as ctc
 from contrastive_signals.pipelines.denoising.params import check_params as denoising_params
 from contrastive_signals.pipelines.evaluation.nodes import EvaluationParams
 from contrastive_signals.pipelines.features.nodes import ImageFeatureParams, SignalFeatureParams
+from contrastive_signals.pipelines.inference import params as inference
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
@@ -84,6 +85,11 @@ CHECKS: dict[str, Check] = {
     "denoising": lambda values, key: denoising_params(values),
     "timeseries.ucr": lambda values, key: ucr_params(values),
     "timeseries.mnist1d": typed(Mnist1dParams),
+    # Inference pipelines (`<task>_inference`): the model choice and the input folder.
+    "inference.digits": inference.typed_inference_params,
+    "inference.sleep": inference.typed_inference_params,
+    "inference.afm": inference.typed_inference_params,
+    "inference.*": inference.check_any_inference_block,
 }
 
 
