@@ -94,7 +94,7 @@ def stage_epochs(bundle: dict[str, Any], epochs: np.ndarray | torch.Tensor, *,
         probs, _ = predict_recording(model, torch.as_tensor(epochs),
                                      window=int(bundle["stager"]["window"]),
                                      stride=evaluation["stride"],
-                                     batch_size=evaluation["batch_size"])
+                                     batch_size=evaluation["batch_size"], ctc=False)
     return probs.numpy().astype(np.float32)
 
 
