@@ -149,3 +149,9 @@ def test_stages_table_of_two_nights_keeps_the_column_order(stager):
     out = stage_night(stager, np.zeros((3, 3000 * 2)) + 1e-6, 100.0)
     table = pd.concat([stages_table(out).assign(night=i) for i in range(2)])
     assert len(table) == 4
+
+
+def test_base64_with_line_breaks_decodes():
+    data = bytes(range(256)) * 4
+    wrapped = base64.encodebytes(data).decode()  # 76-character lines
+    assert "\n" in wrapped and decode_edf_base64(wrapped) == data
