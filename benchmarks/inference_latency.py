@@ -115,6 +115,55 @@ def _edf_request(path: Path) -> bytes:
     return json.dumps({"dataframe_split": {"columns": ["edf_base64"], "data": [[text]]}}).encode()
 
 
+def _array_endpoint(project: Path, signals: np.ndarray, rate: float, expected: dict,
+                    repeats: int) -> dict[str, object]:
+    """The ``sleep`` endpoint fed the night as a JSON float tensor (client encoding, round
+    trip, end to end)."""
+    figures: dict[str, object] = {}
+    port = free_port()
+    with running("mlflow-serve-sleep", serve_command("models:/sleep@champion", port),
+                 port=port, ready_path="/ping", cwd=project, log_path=project / "s.log",
+                 env=serve_env(project), timeout=300) as server:
+        url = f"{server.url}/invocations"
+        encode = _timed(lambda: json.dumps({"inputs": signals[None].tolist(),
+                                            "params": {"sampling_rate": rate}}).encode(),
+                        repeats, warmup=0)
+        body = json.dumps({"inputs": signals[None].tolist(),
+                           "params": {"sampling_rate": rate}}).encode()
+        figures["sleep.endpoint.request_mb"] = round(len(body) / 1e6, 1)
+        figures["sleep.endpoint.client_json_encode_ms.p50"] = round(statistics.median(encode) * 1000, 1)
+        answers = []
+        round_trip = _timed(lambda: answers.append(json.loads(_post(url, body))),
+                            repeats, warmup=1)
+        figures.update(_percentiles("sleep.endpoint.round_trip", round_trip))
+        end_to_end = [e + r for e, r in zip(encode, round_trip, strict=True)]
+        figures.update(_percentiles("sleep.endpoint", end_to_end))
+        figures["sleep.endpoint.items_per_s"] = round(1 / statistics.median(end_to_end), 3)
+        figures["sleep.endpoint.equals_pyfunc"] = bool(np.allclose(
+            answers[-1]["predictions"]["probabilities"], expected["probabilities"], atol=1e-6))
+    return figures
+
+
+def _kedro_figures(project: Path, digits: np.ndarray, batch: np.ndarray) -> dict[str, object]:
+    """Whole `kedro run --pipeline=<task>_inference` runs, start-up included."""
+    figures: dict[str, object] = {}
+    figures["loadavg.kedro_1min"] = os.getloadavg()[0]
+    inbox = project / "data/01_raw/inference/digits"
+    inbox.mkdir(parents=True, exist_ok=True)
+    np.save(inbox / "one.npy", digits[:1])
+    kedro_one = [_kedro(project, "run", "--env=test", "--pipeline=digits_inference")
+                 for _ in range(3)]
+    figures.update(_percentiles("digits.kedro", kedro_one))
+    np.save(inbox / "one.npy", batch)
+    figures["digits.kedro.items_per_s"] = round(
+        256 / _kedro(project, "run", "--env=test", "--pipeline=digits_inference"), 1)
+    kedro_night = [_kedro(project, "run", "--env=test", "--pipeline=sleep_inference")
+                   for _ in range(3)]
+    figures.update(_percentiles("sleep.kedro", kedro_night))
+    figures["sleep.kedro.items_per_s"] = round(1 / statistics.median(kedro_night), 3)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/inference_latency.json"))
@@ -123,8 +172,11 @@ def main() -> None:
                         help="whole-night requests (array form and pyfunc)")
     parser.add_argument("--edf-repeats", type=int, default=20,
                         help="whole-night requests to the EDF endpoint")
+    parser.add_argument("--skip-slow", action="store_true",
+                        help="leave out the array endpoint (~30 s a night) and the Kedro runs")
     args = parser.parse_args()
-    figures: dict[str, object] = {"loadavg.before_1min": os.getloadavg()[0]}
+    figures: dict[str, object] = {"loadavg.before_1min": os.getloadavg()[0],
+                                  "skip_slow": args.skip_slow}
     with tempfile.TemporaryDirectory() as folder:
         project = make_project_copy(Path(folder))
         figures.update({k: round(v, 1) for k, v in _setup(project).items()})
@@ -193,43 +245,9 @@ def main() -> None:
             figures["digits.endpoint.request_bytes"] = len(body_one)
             many = _timed(lambda: json.loads(_post(url, json.dumps({"inputs": batch.tolist()}).encode())), 5)
             figures["digits.endpoint.items_per_s"] = round(256 / statistics.median(many), 1)
-        port = free_port()
-        with running("mlflow-serve-sleep", serve_command("models:/sleep@champion", port),
-                     port=port, ready_path="/ping", cwd=project, log_path=project / "s.log",
-                     env=serve_env(project), timeout=300) as server:
-            url = f"{server.url}/invocations"
-            encode = _timed(lambda: json.dumps({"inputs": signals[None].tolist(),
-                                                "params": {"sampling_rate": rate}}).encode(),
-                            args.night_repeats, warmup=0)
-            body = json.dumps({"inputs": signals[None].tolist(),
-                               "params": {"sampling_rate": rate}}).encode()
-            figures["sleep.endpoint.request_mb"] = round(len(body) / 1e6, 1)
-            figures["sleep.endpoint.client_json_encode_ms.p50"] = round(statistics.median(encode) * 1000, 1)
-            answers = []
-            round_trip = _timed(lambda: answers.append(json.loads(_post(url, body))),
-                                args.night_repeats, warmup=1)
-            figures.update(_percentiles("sleep.endpoint.round_trip", round_trip))
-            end_to_end = [e + r for e, r in zip(encode, round_trip, strict=True)]
-            figures.update(_percentiles("sleep.endpoint", end_to_end))
-            figures["sleep.endpoint.items_per_s"] = round(1 / statistics.median(end_to_end), 3)
-            figures["sleep.endpoint.equals_pyfunc"] = bool(np.allclose(
-                answers[-1]["predictions"]["probabilities"], expected["probabilities"], atol=1e-6))
-
-        # ---- Kedro inference pipeline (whole `kedro run`, start-up included)
-        figures["loadavg.kedro_1min"] = os.getloadavg()[0]
-        inbox = project / "data/01_raw/inference/digits"
-        inbox.mkdir(parents=True, exist_ok=True)
-        np.save(inbox / "one.npy", digits[:1])
-        kedro_one = [_kedro(project, "run", "--env=test", "--pipeline=digits_inference")
-                     for _ in range(3)]
-        figures.update(_percentiles("digits.kedro", kedro_one))
-        np.save(inbox / "one.npy", batch)
-        figures["digits.kedro.items_per_s"] = round(
-            256 / _kedro(project, "run", "--env=test", "--pipeline=digits_inference"), 1)
-        kedro_night = [_kedro(project, "run", "--env=test", "--pipeline=sleep_inference")
-                       for _ in range(3)]
-        figures.update(_percentiles("sleep.kedro", kedro_night))
-        figures["sleep.kedro.items_per_s"] = round(1 / statistics.median(kedro_night), 3)
+        if not args.skip_slow:
+            figures.update(_array_endpoint(project, signals, rate, expected, args.night_repeats))
+            figures.update(_kedro_figures(project, digits, batch))
     load = os.getloadavg()
     figures.update({"loadavg.after_1min": load[0], "loadavg.after_5min": load[1],
                     "loadavg.after_15min": load[2],
