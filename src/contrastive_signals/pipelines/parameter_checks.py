@@ -32,6 +32,7 @@ from contrastive_signals.pipelines.inference import params as inference
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
+from contrastive_signals.pipelines.sweep.spec import check_sweeps
 from contrastive_signals.pipelines.timeseries.nodes import ucr_params
 from contrastive_signals.pipelines.timeseries.params import Mnist1dParams
 from contrastive_signals.pipelines.triplet.nodes import TripletRunParams
@@ -90,6 +91,8 @@ CHECKS: dict[str, Check] = {
     "inference.sleep": inference.typed_inference_params,
     "inference.afm": inference.typed_inference_params,
     "inference.*": inference.check_any_inference_block,
+    # no node reads it: the sweep runner checks it (and the project) before any trial
+    "sweep": check_sweeps,
 }
 
 
