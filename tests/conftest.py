@@ -72,7 +72,10 @@ def _worker_group(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist's ``--dist loadgroup``, keep each expensive shared fixture to one
     worker so that it is built once, as in a serial run."""
-    if config.getoption("dist", "no") != "loadgroup":
+    # The controller sees `--dist loadgroup`; each worker, which collects and so must add the
+    # marks, has `dist` reset to "no" and `loadgroup` set instead (xdist's remote.setup_config).
+    if config.getoption("dist", "no") != "loadgroup" and not getattr(config.option,
+                                                                     "loadgroup", False):
         return
     for item in items:
         group = _worker_group(item)
