@@ -69,12 +69,27 @@ def _worker_group(item: pytest.Item) -> str | None:
     return group
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook, which reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist's ``--dist loadgroup``, keep each expensive shared fixture to one
     worker so that it is built once, as in a serial run."""
-    if config.getoption("dist", "no") != "loadgroup":
+    # The controller sees `--dist loadgroup`; each worker, which collects and so must add the
+    # marks, has `dist` reset to "no" and `loadgroup` set instead (xdist's remote.setup_config).
+    if config.getoption("dist", "no") != "loadgroup" and not getattr(config.option,
+                                                                     "loadgroup", False):
         return
     for item in items:
         group = _worker_group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+            _suffix_node_id(item, group)
+
+
+def _suffix_node_id(item: pytest.Item, group: str) -> None:
+    """``<nodeid>@<group>``, which xdist's loadgroup scheduler groups by. xdist 3.8 writes it
+    to ``item._nodeid``, which pytest 9.2 no longer reads (the node id lives in ``item._id``),
+    so no test was grouped; it is set here where pytest keeps it."""
+    node_id = getattr(item, "_id", None)
+    if node_id is None or item.nodeid.rfind("@") > item.nodeid.rfind("]"):
+        return
+    item._id = type(node_id).parse(f"{item.nodeid}@{group}")

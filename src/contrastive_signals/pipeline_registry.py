@@ -50,6 +50,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         # Issue 16: new files -> predictions with a logged MLflow model (docs/inference.md).
         "digits_inference": inference.create_digits_pipeline(),
         "sleep_inference": inference.create_sleep_pipeline(),
+        "afm_inference": inference.create_afm_pipeline(),
     }
     # Issue 18: generative models on the digits, judged by the digits pipeline's supervised
     # CNN and SimCLR encoder (read from the catalog: run the digits pipeline first, or

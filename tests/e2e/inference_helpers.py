@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.project import project_env
+from tests.e2e.project import PROJECT_ROOT, project_env
 
 BIN = Path(sys.executable).parent
 
@@ -39,31 +39,48 @@ def serve_env(project: Path) -> dict[str, str]:
     return env
 
 
-# Runs in a fresh interpreter: loads the model with MLflow alone and checks that Kedro's
-# session was never imported.
+# Runs in a fresh interpreter: loads each model with MLflow alone, predicts its input (an
+# .npy array, or a .json table), saves the output (.npz of arrays, or .csv of a table), and
+# reports whether Kedro's session was ever imported.
 PYFUNC_SCRIPT = """
 import json, sys
 import numpy as np
+import pandas as pd
 import mlflow
-model = mlflow.pyfunc.load_model(sys.argv[1])
-data = np.load(sys.argv[2])
-params = json.loads(sys.argv[4])
-out = model.predict(data, params=params or None)
-np.savez(sys.argv[3], **{k: np.asarray(v) for k, v in out.items()})
+for job in json.loads(open(sys.argv[1]).read()):
+    model = mlflow.pyfunc.load_model(job["uri"])
+    if job["input"].endswith(".npy"):
+        data = np.load(job["input"])
+    else:
+        data = pd.DataFrame(json.loads(open(job["input"]).read()))
+    out = model.predict(data, params=job.get("params") or None)
+    if isinstance(out, pd.DataFrame):
+        out.to_csv(job["output"], index=False)
+    else:
+        np.savez(job["output"], **{k: np.asarray(v) for k, v in out.items()})
 print(json.dumps({"kedro_session_imported": "kedro.framework.session" in sys.modules}))
 """
 
 
-def pyfunc_predict(project: Path, uri: str, data_path: Path, out_path: Path,
-                   params: dict | None = None) -> dict:
-    """``mlflow.pyfunc.load_model(uri).predict(np.load(data_path))`` in a subprocess; the
-    outputs are saved to ``out_path`` (npz); returns the script's report."""
-    result = subprocess.run([sys.executable, "-c", PYFUNC_SCRIPT, uri, str(data_path),
-                             str(out_path), json.dumps(params or {})],
+def pyfunc_predict(project: Path, jobs: list[dict], jobs_path: Path) -> dict:
+    """``mlflow.pyfunc.load_model(uri).predict(input, params)`` for each job ``{"uri",
+    "input", "output", "params"}`` in one plain Python subprocess (no Kedro); returns its
+    report."""
+    jobs_path.write_text(json.dumps(jobs))
+    result = subprocess.run([sys.executable, "-c", PYFUNC_SCRIPT, str(jobs_path)],
                             cwd=project, env=project_env(project), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def register(project: Path, *kinds: str) -> str:
+    """``scripts/register_model.py <kinds>`` in ``project`` (each as ``models:/<kind>@champion``)."""
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "register_model.py"),
+                           *kinds], cwd=project, env=project_env(project), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def assert_refused(url: str, bad: dict[str, dict]) -> None:

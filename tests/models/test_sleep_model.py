@@ -177,3 +177,11 @@ def test_hypnogram_figure():
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["N3", "N2", "N1", "REM", "W"]
     with pytest.raises(ValueError, match="equal length"):
         hypnogram_figure(true, true[:3], stage_names=("W", "N1", "N2", "N3", "REM"), title="t")
+
+
+def test_predict_recording_without_ctc_gives_the_same_probabilities(model):
+    epochs = torch.randn(23, 3, 3000)
+    probs, ctc = predict_recording(model, epochs, window=10, stride=5, batch_size=4)
+    only, none = predict_recording(model, epochs, window=10, stride=5, batch_size=4, ctc=False)
+    torch.testing.assert_close(only, probs, rtol=0, atol=0)
+    assert none == [] and len(ctc) == 3

@@ -64,6 +64,11 @@ def test_the_shipped_parameters_pass(env):
     ({"afm.pretraining.batch_size": "big"}, "afm.pretraining.batch_size"),
     ({"timeseries.mnist1d.simclr.batch_size": 0.5}, "timeseries.mnist1d.simclr.batch_size"),
     ({"denoising.hvae.fit.epochs": -1}, "denoising.hvae.fit"),
+    ({"inference.afm.model": "best"}, "inference.afm: model must be 'latest'"),
+    ({"inference.sleep.model": 0}, "inference.sleep: model must be 'latest'"),
+    ({"inference.digits.input_folder": "data/01_raw/inference/nowhere"},
+     "inference.digits: input_folder 'data/01_raw/inference/nowhere' does not exist"),
+    ({"inference.afm.variant": "deriv_pre_50pc"}, "inference.afm: variant must be one of"),
 ])
 def test_a_bad_value_in_any_pipeline_is_named_by_its_path(override, path):
     problems = parameter_problems(_blocks(_merged_parameters("test", override)))

@@ -600,6 +600,25 @@ def read_psg(path: str | Path, *, channels: Sequence[str]) -> tuple[np.ndarray, 
     return signals.astype(np.float32), float(raw.info["sfreq"])
 
 
+def psg_edf_bytes(signals: np.ndarray, sampling_rate: float, channels: Sequence[str]) -> bytes:
+    """The bytes of an EDF file holding ``signals`` ``[C, L]`` (volts, written in uV with 1-s
+    data records, as Sleep-EDF stores EEG) under the labels ``channels``: what
+    :func:`read_psg` reads back (16-bit quantised). ``L`` must be a whole number of seconds."""
+    import io
+
+    import edfio
+
+    signals = np.asarray(signals, dtype=np.float64)
+    if signals.ndim != 2 or len(signals) != len(channels):
+        raise ValueError(f"signals must be [{len(channels)}, L], got {list(signals.shape)}")
+    edf = edfio.Edf([edfio.EdfSignal(row * 1e6, sampling_rate, label=name,
+                                     physical_dimension="uV")
+                     for row, name in zip(signals, channels, strict=True)])
+    buffer = io.BytesIO()
+    edf.write(buffer)
+    return buffer.getvalue()
+
+
 #: Stage index -> the hypnogram annotation text written for it (R&K 3 stands for N3).
 ANNOTATION_OF_STAGE: tuple[str, ...] = ("Sleep stage W", "Sleep stage 1", "Sleep stage 2",
                                         "Sleep stage 3", "Sleep stage R")

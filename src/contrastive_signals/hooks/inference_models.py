@@ -6,10 +6,16 @@ inputs and outputs, so nothing is read twice), and logs the model once the task'
 exist:
 
 - sleep: channels and stager from ``sleep.predict_test_nights``' inputs, parameters from the
-  catalog, logged after ``sleep.evaluate`` with ``sleep.*`` metrics;
+  catalog, logged after ``sleep.evaluate`` with ``sleep.*`` metrics, twice: ``sleep`` (a
+  night as an array) and ``sleep_edf`` (a night as an EDF file, base64);
 - digits: the encoder ``inference.digits.encoder`` (default ``triplet_pretrained``) with its
   training embeddings from ``evaluation.<encoder>.embed``, logged after
-  ``evaluation.<encoder>.evaluate`` with ``<encoder>.*`` metrics.
+  ``evaluation.<encoder>.evaluate`` with ``<encoder>.*`` metrics;
+- afm: the classifier ``inference.afm.variant`` (default ``deriv_pre_100pc``, the headline
+  model) from ``afm_evaluate_<variant>``'s inputs with the run's ``afm.ingestion.grid_points``
+  and ``afm.preprocessing`` steps (with the derivative channel when the classifier's
+  features have it), logged after that node with ``afm.<variant>.macro_f1`` and
+  ``afm.<variant>.single_rupture.f1``.
 
 ``inference.log_models: false`` switches it off. A logging failure is reported (ERROR) and
 does not stop the run: the trained files are saved, and ``ModelArtifactsHook`` stops the run
@@ -26,6 +32,8 @@ from typing import Any
 import mlflow
 from kedro.framework.hooks import hook_impl
 
+from contrastive_signals.config import from_params
+from contrastive_signals.inference.afm import afm_bundle
 from contrastive_signals.inference.digits import digits_bundle
 from contrastive_signals.inference.sleep import sleep_bundle
 
@@ -40,7 +48,7 @@ def _param(catalog, name: str, default: Any = None) -> Any:
 
 
 class InferenceModelHook:
-    """Logs the digits and sleep inference models of a training run to MLflow."""
+    """Logs the digits, sleep and AFM inference models of a training run to MLflow."""
 
     def __init__(self) -> None:
         self._catalog = None
@@ -77,20 +85,44 @@ class InferenceModelHook:
                                    k=int(_param(self._catalog, "evaluation", {}).get("knn_k", 5)))
             metrics = outputs[f"evaluation.{encoder}.probe_scores"]["metrics"]
             self._log(bundle, {f"{encoder}.{k}": v for k, v in metrics.items()})
+        else:
+            self._after_afm_node(node, inputs, outputs)
+
+    def _after_afm_node(self, node, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        if not node.name.startswith("afm_evaluate_"):
+            return
+        from contrastive_signals.pipelines.afm.nodes import MAIN_VARIANT
+        from contrastive_signals.pipelines.afm.params import PreprocessingParams
+
+        variant = (self._settings().get("afm") or {}).get("variant") or MAIN_VARIANT
+        if node.name != f"afm_evaluate_{variant}":
+            return
+
+        steps = from_params(PreprocessingParams, _param(self._catalog, "afm.preprocessing"),
+                            path="afm.preprocessing").chosen(
+            derivative="afm.deriv.features" in inputs)
+        grid = int(_param(self._catalog, "afm.ingestion", {}).get("grid_points", 1024))
+        bundle = afm_bundle(inputs[f"afm.{variant}.encoder"], variant=variant, steps=steps,
+                            grid_points=grid)
+        scores = outputs[f"afm.{variant}.scores"]
+        self._log(bundle, {f"afm.{variant}.{k}": scores[k]
+                           for k in ("macro_f1", "single_rupture.f1") if k in scores})
 
     @staticmethod
     def _log(bundle: dict[str, Any], metrics: dict[str, float]) -> None:
-        from contrastive_signals.io.mlflow_models import log_task_model
+        """Log every kind of model the bundle gives (``forms_of``), each with ``metrics``."""
+        from contrastive_signals.io.mlflow_models import forms_of, log_task_model
 
-        start = time.perf_counter()
-        try:
-            info = log_task_model(bundle, metrics={k: v for k, v in metrics.items()
-                                                   if isinstance(v, (int, float))})
-        except Exception as error:  # the trained files are saved; MLflow's failure is reported
-            logger.error("MLflow could not log the %s inference model (%s: %s); the trained "
-                         "model files are saved", bundle["task"], type(error).__name__, error)
-            return
-        seconds = time.perf_counter() - start
-        mlflow.set_tag(f"inference_model_log_s.{bundle['task']}", f"{seconds:.2f}")
-        logger.info("Logged the %s inference model %s (%.2f s)", bundle["task"],
-                    info.model_uri, seconds)
+        numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        for form in forms_of(bundle):
+            start = time.perf_counter()
+            try:
+                info = log_task_model(bundle, metrics=numbers, form=form)
+            except Exception as error:  # the trained files are saved; the failure is reported
+                logger.error("MLflow could not log the %s inference model (%s: %s); the "
+                             "trained model files are saved", form, type(error).__name__, error)
+                continue
+            seconds = time.perf_counter() - start
+            mlflow.set_tag(f"inference_model_log_s.{form}", f"{seconds:.2f}")
+            logger.info("Logged the %s inference model %s (%.2f s)", form, info.model_uri,
+                        seconds)

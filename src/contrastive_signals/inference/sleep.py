@@ -4,17 +4,31 @@ The *sleep inference bundle* is ``{"task": "sleep", "stager": model bundle (with
 ``window`` and ``stages``), "channels": [C names], "ingestion": {"low_hz", "high_hz",
 "filter_order", "target_hz", "normalize", "clip"}, "evaluation": {"stride", "batch_size"},
 "epoch_seconds": 30.0}``.
+
+A night arrives as an array ``[C, L]`` with its sampling rate (:func:`stage_night`) or as
+the bytes of an EDF/EDF+ file (:func:`stage_edf_bytes`; base64 text:
+:func:`decode_edf_base64`), read by the pipeline's own reader ``read_psg``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from contrastive_signals.data.sleep_edf import EPOCH_SECONDS, recording_epochs
+from contrastive_signals.data.sleep_edf import (
+    EPOCH_SECONDS,
+    SleepEdfError,
+    read_psg,
+    recording_epochs,
+)
 from contrastive_signals.inference.bundles import InputError, require_task
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.models.sleep import predict_recording
@@ -80,7 +94,7 @@ def stage_epochs(bundle: dict[str, Any], epochs: np.ndarray | torch.Tensor, *,
         probs, _ = predict_recording(model, torch.as_tensor(epochs),
                                      window=int(bundle["stager"]["window"]),
                                      stride=evaluation["stride"],
-                                     batch_size=evaluation["batch_size"])
+                                     batch_size=evaluation["batch_size"], ctc=False)
     return probs.numpy().astype(np.float32)
 
 
@@ -98,3 +112,73 @@ def stage_night(bundle: dict[str, Any], signals: np.ndarray, sampling_rate: floa
     onset = np.arange(len(probs), dtype=np.float64) * bundle["epoch_seconds"]
     return {"onset": onset, "stage": probs.argmax(1).astype(np.int64), "probabilities": probs,
             "stages": list(bundle["stager"]["stages"])}
+
+
+def stages_table(out: dict[str, Any]) -> pd.DataFrame:
+    """:func:`stage_night`'s output as one row per epoch: ``onset`` (s), ``stage`` (name) and
+    ``p_<stage>`` per stage (the inference pipeline's CSV columns)."""
+    stages = list(out["stages"])
+    table = pd.DataFrame({"onset": out["onset"], "stage": [stages[s] for s in out["stage"]]})
+    for j, name in enumerate(stages):
+        table[f"p_{name}"] = out["probabilities"][:, j]
+    return table
+
+
+def decode_edf_base64(text: Any, *, source: str = "request") -> bytes:
+    """The bytes of a base64 string (standard alphabet; whitespace and line breaks allowed).
+
+    Raises:
+        InputError: naming ``source`` when ``text`` is no string or not valid base64.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"{source}: expected the EDF file's bytes as a base64 string, got "
+                         f"{type(text).__name__}")
+    try:
+        data = _strict_b64decode(text)
+    except (binascii.Error, ValueError) as error:
+        raise InputError(f"{source}: not valid base64 ({error})") from None
+    if not data:
+        raise InputError(f"{source}: empty (no EDF bytes)")
+    return data
+
+
+def _strict_b64decode(text: str) -> bytes:
+    """Strict base64 (no stray characters); whitespace (line breaks of ``base64`` tools) is
+    removed only when the text holds some (a 30-MB night is not copied twice)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        stripped = "".join(text.split())
+        if stripped == text:
+            raise
+        return base64.b64decode(stripped, validate=True)
+
+
+def read_psg_bytes(data: bytes, channels: list[str], *, source: str = "request"
+                   ) -> tuple[np.ndarray, float]:
+    """``read_psg`` (the inference pipeline's reader) on the bytes of one EDF/EDF+ file,
+    through a temporary file (MNE reads paths).
+
+    Returns:
+        ``(signals [C, L] float32, sampling rate)`` of ``channels`` in that order.
+
+    Raises:
+        InputError: naming ``source``: not an EDF file, truncated, a missing channel (with
+            the file's own list), or MNE cannot read it.
+    """
+    with tempfile.TemporaryDirectory(prefix="sleep-edf-") as folder:
+        path = Path(folder) / "night.edf"
+        path.write_bytes(data)
+        try:
+            return read_psg(path, channels=channels)
+        except SleepEdfError as error:
+            raise InputError(f"{source}: {error.problems[0][1]}") from None
+
+
+def stage_edf_bytes(bundle: dict[str, Any], data: bytes, *, model: nn.Module | None = None,
+                    source: str = "request") -> dict[str, Any]:
+    """:func:`stage_night` on one EDF/EDF+ night given as its file's bytes (the sampling rate
+    is the file's)."""
+    require_task(bundle, "sleep")
+    signals, rate = read_psg_bytes(data, bundle["channels"], source=source)
+    return stage_night(bundle, signals, rate, model=model, source=source)

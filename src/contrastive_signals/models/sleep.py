@@ -150,8 +150,8 @@ def joint_loss(epoch_logits: torch.Tensor, ctc_logits: torch.Tensor, labels: tor
 
 @torch.no_grad()
 def predict_recording(model: SleepStager, epochs: torch.Tensor, *, window: int, stride: int,
-                      batch_size: int = 16, device: torch.device | str = "cpu"
-                      ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                      batch_size: int = 16, device: torch.device | str = "cpu",
+                      ctc: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Stage probabilities of every epoch of one recording and CTC outputs per window.
 
     Per-epoch probabilities average the softmax of every window (``window`` epochs every
@@ -161,6 +161,8 @@ def predict_recording(model: SleepStager, epochs: torch.Tensor, *, window: int, 
 
     Args:
         epochs: ``[N, C, L]`` one recording's epochs in time order.
+        ctc: False skips the CTC pass (the list comes back empty): the probabilities alone,
+            about a quarter less work (inference).
 
     Returns:
         probabilities ``[N, K]`` and, per non-overlapping window, CTC log-probabilities
@@ -182,10 +184,10 @@ def predict_recording(model: SleepStager, epochs: torch.Tensor, *, window: int, 
             sums[s:s + length] += p
             counts[s:s + length] += 1
     ctc_outputs: list[torch.Tensor] = []
-    full = list(range(0, n - window + 1, window)) if n >= window else []
+    full = list(range(0, n - window + 1, window)) if n >= window and ctc else []
     pieces = [full[i:i + batch_size] for i in range(0, len(full), batch_size)]
     tail = len(full) * window
-    for chunk in pieces + ([[tail]] if tail < n else []):
+    for chunk in pieces + ([[tail]] if tail < n and ctc else []):
         x = torch.stack([epochs[s:s + window] for s in chunk]).to(device)
         _, ctc_logits = model(x)
         ctc_outputs += list(F.log_softmax(ctc_logits.float(), dim=-1).cpu())

@@ -29,6 +29,7 @@ from contrastive_signals.pipelines.denoising.params import check_params as denoi
 from contrastive_signals.pipelines.evaluation.nodes import EvaluationParams
 from contrastive_signals.pipelines.features.nodes import ImageFeatureParams, SignalFeatureParams
 from contrastive_signals.pipelines.generative import nodes as generative
+from contrastive_signals.pipelines.inference import params as inference
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
@@ -89,6 +90,11 @@ CHECKS: dict[str, Check] = {
     "generative.ddpm": typed(generative.DDPMRun),
     "generative.gan": typed(generative.GANRun),
     "generative.evaluation": typed(generative.EvaluationParams),
+    # Inference pipelines (`<task>_inference`): the model choice and the input folder.
+    "inference.digits": inference.typed_inference_params,
+    "inference.sleep": inference.typed_inference_params,
+    "inference.afm": inference.typed_inference_params,
+    "inference.*": inference.check_any_inference_block,
     # no node reads it: the sweep runner checks it (and the project) before any trial
     "sweep": check_sweeps,
 }

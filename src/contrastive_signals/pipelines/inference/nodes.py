@@ -20,7 +20,7 @@ from contrastive_signals.data.bad_files import BadFilesError
 from contrastive_signals.data.sleep_edf import ANNOTATION_OF_STAGE, read_psg
 from contrastive_signals.inference import InputError
 from contrastive_signals.inference.digits import check_digit_images, image_shape, predict_digits
-from contrastive_signals.inference.sleep import stage_night
+from contrastive_signals.inference.sleep import stage_night, stages_table
 from contrastive_signals.io.mlflow_models import load_task_model, model_uri
 from contrastive_signals.plots.hypnogram import predicted_hypnogram_figure
 from contrastive_signals.plots.neighbours import neighbours_figure
@@ -147,10 +147,7 @@ def sleep_inference(params: dict[str, Any]) -> dict[str, Any]:
     stages = list(bundle["stager"]["stages"])
     for path, out in nights:
         stem = path.name.removesuffix(".edf")
-        table = pd.DataFrame({"onset": out["onset"],
-                              "stage": [stages[s] for s in out["stage"]]})
-        for j, name in enumerate(stages):
-            table[f"p_{name}"] = out["probabilities"][:, j]
+        table = stages_table(out)
         written = [output / f"{stem}_stages.csv", output / f"{stem}_hypnogram.png",
                    output / f"{stem}_stages-Annotations.edf"]
         table.to_csv(written[0], index=False)
