@@ -3,6 +3,8 @@
     python scripts/register_model.py sleep                 # best sleep.kappa, alias champion
     python scripts/register_model.py digits --metric map   # best <encoder>.map
     python scripts/register_model.py sleep --model-id m-...  # that logged model
+    python scripts/register_model.py timeseries   # best mean ts.<Dataset>.<method>.svm.acc
+    python scripts/register_model.py denoising    # best mean denoise.hvae_swap.v*.psnr
 
 The registered model is named after the task and gets the alias (default ``champion``):
 ``mlflow.pyfunc.load_model("models:/sleep@champion")``, ``make serve MODEL=sleep``. The store
@@ -17,12 +19,12 @@ import sys
 
 import mlflow
 
-from contrastive_signals.io.mlflow_models import TASKS, register_best
+from contrastive_signals.io.mlflow_models import BEST_METRIC, register_best
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=TASKS)
+    parser.add_argument("task", choices=tuple(BEST_METRIC))
     parser.add_argument("--metric", help="the figure to maximise (default per task)")
     parser.add_argument("--model-id", help="register this logged model instead of the best")
     parser.add_argument("--alias", default="champion")

@@ -20,6 +20,8 @@ from contrastive_signals.pipelines import (
     triplet,
     wav2vec,
 )
+from contrastive_signals.pipelines.inference import denoising as inference_denoising
+from contrastive_signals.pipelines.inference import timeseries as inference_timeseries
 
 DIGITS_STAGES = ("ingestion", "image_features", "pretraining", "triplet", "supervised", "evaluation")
 
@@ -49,6 +51,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         # Issue 16: new files -> predictions with a logged MLflow model (docs/inference.md).
         "digits_inference": inference.create_digits_pipeline(),
         "sleep_inference": inference.create_sleep_pipeline(),
+        "timeseries_inference": inference_timeseries.create_timeseries_pipeline(),
+        "denoising_inference": inference_denoising.create_denoising_pipeline(),
     }
     pipelines["features"] = pipelines["image_features"] + pipelines["signal_features"]
     # `kedro run` alone is the digits path of the quick start; the signal pipelines

@@ -93,27 +93,37 @@ def input_example_of(bundle: dict[str, Any]) -> np.ndarray:
 
 
 def log_task_model(bundle: dict[str, Any], *, metrics: dict[str, float] | None = None,
-                   name: str | None = None) -> Any:
+                   name: str | None = None,
+                   python_model: mlflow.pyfunc.PythonModel | None = None,
+                   signature: ModelSignature | None = None,
+                   input_example: Any = None) -> Any:
     """Log ``bundle`` as an MLflow model of the active run (signature, input example, task
     tag), link ``metrics`` to it, and return MLflow's ``ModelInfo``.
 
-    Requirements are given (the project's environment serves it), so MLflow does not start
-    a subprocess to infer them.
+    ``python_model``, ``signature`` and ``input_example`` default to :class:`TaskModel`'s
+    (the time-series and denoising classes pass theirs: ``io/mlflow_task_models.py``).
+    Requirements are given (the project's environment
+    serves it), so MLflow does not start a subprocess to infer them.
     """
     task = bundle["task"]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{task}_inference.pt"
         torch.save(bundle, path)
         info = mlflow.pyfunc.log_model(
-            name=name or f"{task}_inference", python_model=TaskModel(),
-            artifacts={BUNDLE_ARTIFACT: str(path)}, signature=signature_of(bundle),
-            input_example=input_example_of(bundle),
+            name=name or f"{task}_inference", python_model=python_model or TaskModel(),
+            artifacts={BUNDLE_ARTIFACT: str(path)},
+            signature=signature or signature_of(bundle),
+            input_example=input_example_of(bundle) if input_example is None else input_example,
             pip_requirements=[f"mlflow=={mlflow.__version__}",
                               f"torch=={torch.__version__.split('+')[0]}", "contrastive_signals"],
             tags={TASK_TAG: task})
     if metrics:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, model_id=info.model_id)
     return info
+
+
+#: The pipeline whose run logs a task's model (default ``__default__``).
+TRAINING = {"sleep": "sleep", "timeseries": "timeseries_ucr", "denoising": "denoising"}
 
 
 def model_uri(task: str, choice: str | int | None) -> str:
@@ -139,7 +149,7 @@ def model_uri(task: str, choice: str | int | None) -> str:
     if not found:
         raise ValueError(f"no {task} model logged in the MLflow store "
                          f"{mlflow.get_tracking_uri()}: run `kedro run --pipeline="
-                         f"{'sleep' if task == 'sleep' else '__default__'}` first, or give "
+                         f"{TRAINING.get(task, '__default__')}` first, or give "
                          f"an MLflow model URI")
     return f"models:/{found[0].model_id}"
 
@@ -149,31 +159,42 @@ def load_task_model(uri: str) -> TaskModel:
     return mlflow.pyfunc.load_model(uri).unwrap_python_model()
 
 
-#: The figure that picks a task's best model (higher is better), per task.
-BEST_METRIC = {"digits": "knn.acc", "sleep": "sleep.kappa"}
+#: The figure that picks a task's best model (higher is better), per task; ``*`` matches any
+#: text and several matching figures of one model are averaged (timeseries: the SVM accuracy
+#: over the run's sets; denoising: the swap PSNR over view counts).
+BEST_METRIC = {"digits": "knn.acc", "sleep": "sleep.kappa", "timeseries": "svm.acc",
+               "denoising": "denoise.hvae_swap.v*.psnr"}
+
+
+def _metric_score(metrics: list[Any] | None, wanted: str) -> float | None:
+    """The mean of a model's figures named ``wanted``, ending in ``.<wanted>``, or matching it
+    as a pattern; None when it has none."""
+    from fnmatch import fnmatchcase
+
+    values = [m.value for m in metrics or ()
+              if m.key == wanted or m.key.endswith(f".{wanted}") or fnmatchcase(m.key, wanted)]
+    return float(np.mean(values)) if values else None
 
 
 def register_best(task: str, *, metric: str | None = None, model_id: str | None = None,
                   alias: str = "champion") -> tuple[str, int]:
     """Register the best logged model of ``task`` (highest ``metric``, default
     :data:`BEST_METRIC`; a key ending in it counts, so ``knn.acc`` finds
-    ``triplet_pretrained.knn.acc``) or the model ``model_id``, as a new version of the
-    registered model ``<task>`` with ``alias``.
+    ``triplet_pretrained.knn.acc``; see :func:`_metric_score`) or the model ``model_id``, as
+    a new version of the registered model ``<task>`` with ``alias``.
 
     Returns:
         ``(model id, registered version)``.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task not in BEST_METRIC:
+        raise ValueError(f"task must be one of {tuple(BEST_METRIC)}, got {task!r}")
     if model_id is None:
         wanted = metric or BEST_METRIC[task]
         experiments = [e.experiment_id for e in mlflow.search_experiments()]
         models = mlflow.search_logged_models(experiment_ids=experiments,
                                              filter_string=f"tags.`{TASK_TAG}` = '{task}'",
                                              output_format="list")
-        scored = [(m.metrics and max((x.value for x in m.metrics
-                                      if x.key == wanted or x.key.endswith(f".{wanted}")),
-                                     default=None), m.model_id) for m in models]
+        scored = [(_metric_score(m.metrics, wanted), m.model_id) for m in models]
         scored = [(value, mid) for value, mid in scored if value is not None]
         if not scored:
             raise ValueError(f"no {task} model with the metric {wanted!r} in the MLflow store "
