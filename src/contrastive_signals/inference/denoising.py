@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from contrastive_signals.inference.bundles import InputError, require_task
+from contrastive_signals.inference.bundles import InputError, image_stack, require_task
 from contrastive_signals.metrics.image_quality import clip_unit
 from contrastive_signals.models.hvae import swap_decode
 from contrastive_signals.models.registry import from_bundle
@@ -54,13 +54,7 @@ class Denoisers:
 
 
 def _stack(array: Any, source: str, what: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.dtype.kind not in "fiu":
-        raise InputError(f"{source}: {what} must be numbers, got dtype {array.dtype}")
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim == 4 and array.shape[1] == 1:
-        array = array[:, 0]
+    array = image_stack(array, source=source, what=what)
     if array.ndim != 3 or len(array) == 0:
         raise InputError(f"{source}: expected {what} of shape [N1, N2] or [M, N1, N2], got "
                          f"{list(np.asarray(array).shape)}")
