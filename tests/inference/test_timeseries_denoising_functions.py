@@ -225,3 +225,16 @@ def test_denoising_pyfunc(ct):
     with pytest.raises(MlflowException) as failed:
         model.predict(None, np.zeros((1, 8, 8), dtype=np.float32))
     assert failed.value.get_http_status_code() == 400
+
+
+def test_inference_parameter_blocks_are_checked_before_the_run():
+    from contrastive_signals.pipelines.parameter_checks import parameter_problems
+
+    problems = parameter_problems([
+        ("inference.denoising", {"input_folder": "x", "plot_items": 0}),
+        ("inference.timeseries", {"dataset": "", "input_folder": "x"}),
+        ("inference.timeseries", {"dataset": "GunPoint", "input_folder": "x", "colour": 1}),
+    ])
+    assert problems[0].startswith("inference.denoising") and "plot_items must be >= 1" in problems[0]
+    assert "inference.timeseries" in problems[1] and "dataset must not be empty" in problems[1]
+    assert "unknown parameter(s) ['colour']" in problems[2]

@@ -6,6 +6,7 @@ files in docs/inference.md."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 from kedro.pipeline import Pipeline, node
 from matplotlib.figure import Figure
 
+from contrastive_signals.config import from_params, require_at_least
 from contrastive_signals.inference import InputError
 from contrastive_signals.inference.denoising import denoise, sparse_view_images
 from contrastive_signals.pipelines.inference.nodes import (
@@ -28,6 +30,23 @@ logger = logging.getLogger(__name__)
 SINOGRAM_SUFFIX = "_sinogram.npy"
 #: Output images per input file: ``<stem>_<name>.npy`` (and ``.png`` per image).
 OUTPUTS = {"unet": "U-Net", "hvae": "HVAE (swap)"}
+
+
+@dataclass(frozen=True)
+class DenoisingInferenceParams:
+    """``inference.denoising``: which model, the input and output folders, the seed of the
+    HVAE's swap donors (null: the training run's evaluation seed), the figure's rows."""
+
+    input_folder: str
+    output_folder: str = "data/07_model_output/inference/denoising"
+    model: str | int = "latest"
+    donor_seed: int | None = None
+    plot_items: int = 6
+
+    def __post_init__(self) -> None:
+        require_at_least(self, ("plot_items",), 1)
+        if self.donor_seed is not None and self.donor_seed < 0:
+            raise ValueError(f"donor_seed must be >= 0 or null, got {self.donor_seed}")
 
 
 def read_array_file(path: Path) -> np.ndarray:
@@ -77,9 +96,10 @@ def denoising_inference(params: dict[str, Any]) -> tuple[dict[str, Any], Figure]
         a summary ``{"model_uri", "donor_seed", "files": {file: {"kind", "images",
         "donor_index", "written"}}}`` and a figure of the first ``plot_items`` images.
     """
+    config = from_params(DenoisingInferenceParams, params, path="inference.denoising")
     model, uri = _load("denoising", params)
-    bundle, seed = model.bundle, params.get("donor_seed")
-    files = _input_files(params["input_folder"], (".npy", *IMAGE_SUFFIXES),
+    bundle, seed = model.bundle, config.donor_seed
+    files = _input_files(config.input_folder, (".npy", *IMAGE_SUFFIXES),
                          "sparse-view images or sinograms")
     inputs, problems = [], []
     for path in files:
@@ -89,8 +109,8 @@ def denoising_inference(params: dict[str, Any]) -> tuple[dict[str, Any], Figure]
                                                           kind=kind, source=path.name)))
         except InputError as error:
             problems.append(str(error))
-    _raise_problems(problems, params["input_folder"])
-    output = Path(params["output_folder"])
+    _raise_problems(problems, config.input_folder)
+    output = Path(config.output_folder)
     output.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"model_uri": uri, "files": {},
                                "donor_seed": bundle["donor_seed"] if seed is None else int(seed)}
@@ -107,7 +127,7 @@ def denoising_inference(params: dict[str, Any]) -> tuple[dict[str, Any], Figure]
         shown["sparse view"].extend(out["sparse_view"])
         for name, title in OUTPUTS.items():
             shown[title].extend(out[name])
-    rows = min(len(shown["sparse view"]), int(params.get("plot_items", 6)))
+    rows = min(len(shown["sparse view"]), config.plot_items)
     figure = swap_figure({title: np.stack(images[:rows]) for title, images in shown.items()},
                          title=f"denoising inference ({uri})")
     logger.info("denoising inference: %d image(s) in %d file(s) -> %s",

@@ -6,6 +6,7 @@ MLflow model ``timeseries`` calls). Parameters ``inference.timeseries``
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,30 @@ import numpy as np
 import pandas as pd
 from kedro.pipeline import Pipeline, node
 
+from contrastive_signals.config import from_params
 from contrastive_signals.data.ucr import UcrFormatError, read_ucr_file
 from contrastive_signals.inference import InputError
 from contrastive_signals.inference.timeseries import classify_series
 from contrastive_signals.pipelines.inference.nodes import _input_files, _load, _raise_problems
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimeseriesInferenceParams:
+    """``inference.timeseries``: which set's part of the model, which model (latest, a
+    registered version, an MLflow URI), the folder of ``.ts`` files, and the method whose
+    encoder training runs log (null: ``timeseries.ucr.default_method``)."""
+
+    dataset: str
+    input_folder: str
+    model: str | int = "latest"
+    method: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("dataset", "input_folder"):
+            if not str(getattr(self, name)).strip():
+                raise ValueError(f"{name} must not be empty")
 
 
 def read_series_file(path: Path) -> tuple[list[np.ndarray], np.ndarray | None]:
@@ -48,11 +67,12 @@ def timeseries_inference(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str
         InputError: when the chosen model was not trained on ``dataset``.
         InferenceInputError: naming every unusable file and why.
     """
-    dataset = str(params["dataset"])
+    config = from_params(TimeseriesInferenceParams, params, path="inference.timeseries")
+    dataset = config.dataset
     model, uri = _load("timeseries", params)
     classifiers = model.classifiers(dataset, source=f"inference.timeseries.dataset ({uri})")
     bundle = classifiers.bundle
-    files = _input_files(params["input_folder"], (".ts",), "UCR/UEA .ts files")
+    files = _input_files(config.input_folder, (".ts",), "UCR/UEA .ts files")
     results, problems = [], []
     for path in files:
         try:
@@ -61,7 +81,7 @@ def timeseries_inference(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str
                             classify_series(classifiers, series, source=path.name)))
         except InputError as error:
             problems.append(str(error))
-    _raise_problems(problems, params["input_folder"])
+    _raise_problems(problems, config.input_folder)
     classes = bundle["classes"]
     tables = []
     for name, series, labels, out in results:
