@@ -17,7 +17,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 SERVE_PORT ?= 5001
 MODEL ?= sleep
 
-.PHONY: register serve run run-all test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check airflow-setup airflow-dag
+.PHONY: register serve run run-all test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check airflow-setup airflow-dag sweep
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,9 +39,18 @@ run: $(STAMP)
 run-all: $(STAMP)
 	$(BIN)/python scripts/run_all.py $(ARGS)
 
-## The full test suite (what CI runs).
+## An Optuna sweep of conf/*/parameters_sweep.yml (docs/sweeps.md), e.g. `make sweep
+## SWEEP=ctc_cnn` or `make sweep SWEEP=tiny SWEEP_ARGS="--env test"`. Start the same command
+## in more terminals (or machines sharing the storage) to run trials in parallel.
+SWEEP ?= digits_simclr
+sweep: $(STAMP)
+	$(BIN)/python -m contrastive_signals.pipelines.sweep run $(SWEEP) $(SWEEP_ARGS)
+
+## The full test suite (what CI runs), on TEST_WORKERS pytest-xdist workers (auto: one per core);
+## tests sharing an expensive fixture (one `kedro run`) stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## Only the fast tests (no end-to-end runs or browsers).
 test-fast: $(STAMP)
@@ -70,9 +79,10 @@ mlflow-ui: $(STAMP)
 
 ## docs/images/{pipeline_graph,mlflow_compare}.png from two small runs in a temporary copy
 ## (SCREENSHOTS_SOURCE=project: from this project's data/ and mlflow.db instead)
+## plus docs/images/sweep_*.png from the tiny sweep (or SWEEP_PROJECT=<folder where a sweep ran>)
 SCREENSHOTS_SOURCE ?= temp
 screenshots: $(STAMP)
-	$(BIN)/python scripts/screenshots.py --source $(SCREENSHOTS_SOURCE)
+	$(BIN)/python scripts/screenshots.py --source $(SCREENSHOTS_SOURCE) $(if $(SWEEP_PROJECT),--sweep-project $(SWEEP_PROJECT))
 
 ## Benchmarks; each writes JSON into benchmarks/results/
 bench: $(STAMP)
@@ -84,6 +94,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/signal_features.py --out benchmarks/results/signal_features.json
 	$(BIN)/python benchmarks/sleep_ingestion.py --out benchmarks/results/sleep_ingestion.json
 	$(BIN)/python benchmarks/sparse_view_noise.py --out benchmarks/results/sparse_view_noise.json
+	$(BIN)/python benchmarks/sweep_parallel.py --out benchmarks/results/sweep_parallel.json
 	# kedro-viz start-up time, measured by the browser test (benchmarks/results/viz_ready.json)
 	CONTRASTIVE_SIGNALS_RECORD_VIZ_READY=1 $(BIN)/python -m pytest -q tests/e2e/test_viz_browser.py
 

@@ -1,5 +1,6 @@
-"""Screenshots for the README from a real run: the kedro-viz pipeline graph and an MLflow
-comparison of two runs.
+"""Screenshots for the README from real runs: the kedro-viz pipeline graph, an MLflow
+comparison of two runs, and the pictures of a real sweep (MLflow's comparison of its trials,
+Optuna's plots).
 
     .venv/bin/python scripts/screenshots.py                    # two small runs in a temp copy
     .venv/bin/python scripts/screenshots.py --source project   # this project's data/, mlflow.db
@@ -11,13 +12,20 @@ project's own data/ (for the previews) and mlflow.db (needs two finished runs: `
 twice). kedro-viz and the MLflow server run on 127.0.0.1 and are stopped afterwards; the
 browser is Debian's Chromium, headless, and reaches nothing but loopback.
 
-Writes docs/images/pipeline_graph.png and docs/images/mlflow_compare.png (each < 500 KB).
+``--source temp`` also runs the ``tiny`` sweep (conf/test, about a minute); ``--sweep-project
+DIR`` takes the sweep pictures from the newest finished sweep in DIR's mlflow.db instead (e.g.
+the project copy where ``make sweep SWEEP=digits_simclr`` ran).
+
+Writes docs/images/pipeline_graph.png, mlflow_compare.png, sweep_compare.png and
+sweep_{optimization_history,param_importances,parallel_coordinate}.png (each < 500 KB).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +53,7 @@ from tests.e2e.servers import (  # noqa: E402
 EXPERIMENT = "contrastive_signals"
 MAX_BYTES = 500_000
 SECOND_RUN_PARAMS = "pretraining.simclr.method.temperature=0.5"
+VIZ_PIPELINE = "pretraining"
 
 
 def log(message: str) -> None:
@@ -64,7 +73,7 @@ def shrink_png(path: Path, max_bytes: int = MAX_BYTES) -> None:
         raise RuntimeError(f"{path} is {path.stat().st_size} bytes even as a palette PNG")
 
 
-def finished_runs(base_url: str) -> list[dict]:
+def finished_runs(base_url: str, status: str = "FINISHED") -> list[dict]:
     def call(endpoint: str, body: dict | None = None):
         url = f"{base_url}/api/2.0/mlflow/{endpoint}"
         data = None if body is None else json.dumps(body).encode()
@@ -75,7 +84,8 @@ def finished_runs(base_url: str) -> list[dict]:
 
     experiment = call(f"experiments/get-by-name?experiment_name={EXPERIMENT}")["experiment"]
     return call("runs/search", {"experiment_ids": [experiment["experiment_id"]],
-                                "filter": "attributes.status = 'FINISHED'",
+                                "filter": f"attributes.status = '{status}'" if status else "",
+                                "max_results": 1000,
                                 "order_by": ["attributes.start_time DESC"]}).get("runs", [])
 
 
@@ -85,17 +95,15 @@ def pipeline_graph(browser, project: Path, out: Path, logs: Path) -> None:
                  cwd=project, env=project_env(project), log_path=logs / "kedro_viz.log",
                  timeout=180) as server:
         log(f"kedro-viz ready in {server.ready_seconds:.1f} s at {server.url}")
-        page = browser.new_page(viewport={"width": 2400, "height": 1400})
-        # Every namespace expanded: the whole __default__ graph with its data layers; the
-        # sidebar keeps the namespace tree (evaluation > evaluation.raw > embed ...).
-        open_viz(page, f"{server.url}/?pid=__default__&expandAllPipelines=true")
+        page = browser.new_page(viewport={"width": 1800, "height": 1100})
+        # One pipeline, unfolded, at the zoom that fits it: every node name reads (the whole
+        # __default__ graph fits a picture only at ~15 %, where none does).
+        open_viz(page, f"{server.url}/?pid={VIZ_PIPELINE}&expandAllPipelines=true")
         minimap = page.locator('[data-test="sidebar-minimap-btn-true"]')
         if minimap.count():
             minimap.click()  # the minimap would cover the bottom-left of the graph
-        page.locator('[data-test="sidebar-reset-zoom-btn"]').click()  # fit the height...
-        page.wait_for_timeout(1000)
-        page.locator('[data-test="sidebar-zoom-out-btn"]').click()  # ...and the width
-        page.mouse.move(1200, 5)  # no tooltip in the picture
+        page.locator('[data-test="sidebar-reset-zoom-btn"]').click()
+        page.mouse.move(900, 5)  # no tooltip in the picture
         page.wait_for_timeout(2500)  # let the zoom transition settle
         page.screenshot(path=str(out))
         page.close()
@@ -137,6 +145,68 @@ def mlflow_compare(browser, project: Path, out: Path, logs: Path) -> None:
         page.close()
 
 
+def newest_sweep(base_url: str) -> tuple[dict, list[dict]]:
+    """The newest finished sweep's parent run and its child runs (finished or pruned)."""
+    runs = finished_runs(base_url, status="")
+    parents = [r for r in runs if _tag(r, "sweep.role") == "study"
+               and r["info"]["status"] == "FINISHED"]
+    if not parents:
+        raise SystemExit("no finished sweep in the store: run `make sweep` first")
+    parent = parents[0]
+    children = [r for r in runs if _tag(r, "mlflow.parentRunId") == parent["info"]["run_id"]]
+    return parent, children
+
+
+def _tag(run: dict, key: str) -> str | None:
+    return next((t["value"] for t in run["data"].get("tags", []) if t["key"] == key), None)
+
+
+def sweep_pictures(browser, project: Path, out: Path, logs: Path) -> list[Path]:
+    """MLflow's comparison of a sweep's trials (parallel coordinates of the swept parameters
+    against the objective, the table of what differs) and Optuna's plots of its parent run."""
+    port = free_port()
+    with running("mlflow", mlflow_command(project, port), port=port,
+                 ready_path=MLFLOW_READY_PATH, cwd=project, env=MLFLOW_SERVER_ENV,
+                 log_path=logs / "mlflow_sweep.log", timeout=180) as server:
+        parent, children = newest_sweep(server.url)
+        children = [c for c in children if "objective" in
+                    {m["key"] for m in c["data"].get("metrics", [])}]
+        experiment_id = parent["info"]["experiment_id"]
+        ids = json.dumps([c["info"]["run_id"] for c in children])
+        page = browser.new_page(viewport={"width": 1500, "height": 1500})
+        prepare_mlflow_page(page)
+        page.goto(f"{server.url}/#/compare-runs?runs={ids}&experiments=[\"{experiment_id}\"]")
+        page.get_by_text(f"Comparing {len(children)} Runs").wait_for(timeout=60_000)
+        page.locator(".js-plotly-plot").first.wait_for()
+        for switch in page.get_by_role("switch").all()[:2]:
+            if switch.get_attribute("aria-checked") == "false":
+                switch.click()
+        page.mouse.move(1400, 5)
+        page.wait_for_timeout(2500)
+        compare = out / "sweep_compare.png"
+        page.screenshot(path=str(compare))
+        page.close()
+    written = [compare]
+    artifacts = Path(parent["info"]["artifact_uri"].removeprefix("file://")) / "optuna"
+    for name in ("optimization_history", "param_importances", "parallel_coordinate"):
+        source = artifacts / f"{name}.png"
+        if source.exists():
+            shutil.copyfile(source, out / f"sweep_{name}.png")
+            written.append(out / f"sweep_{name}.png")
+    log(f"sweep {_tag(parent, 'sweep.name')}: {len(children)} finished trials compared")
+    return written
+
+
+def run_tiny_sweep(project: Path) -> None:
+    log(f"sweep tiny --env test in {project}")
+    command = [sys.executable, "-m", "contrastive_signals.pipelines.sweep", "run", "tiny",
+               "--env", "test", "--no-report", "--project", str(project)]
+    result = subprocess.run(command, cwd=project, env=project_env(project),
+                            capture_output=True, text=True, timeout=1200)
+    if result.returncode != 0:
+        raise SystemExit(f"the tiny sweep failed:\n{result.stderr[-4000:]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", choices=("temp", "project"), default="temp",
@@ -144,6 +214,9 @@ def main() -> None:
                              "project: this project's data/ and mlflow.db")
     parser.add_argument("--project-dir", type=Path, default=ROOT,
                         help="with --source project: the project folder (default: this one)")
+    parser.add_argument("--sweep-project", type=Path, default=None,
+                        help="the project folder whose mlflow.db holds a finished sweep "
+                             "(default: the tiny sweep, run in the temporary copy)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     args = parser.parse_args()
 
@@ -162,6 +235,8 @@ def main() -> None:
                 log(f"{' '.join(['kedro run --env=test', *extra])} in {project}")
                 kedro(project, "run", "--env=test", *extra, timeout=1200)
                 log(f"  done in {time.perf_counter() - started:.0f} s")
+            if args.sweep_project is None:
+                run_tiny_sweep(project)
         else:
             project = args.project_dir.resolve()
         logs = tmp / "logs"
@@ -172,14 +247,19 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             try:
-                targets = {"pipeline_graph.png": pipeline_graph,
-                           "mlflow_compare.png": mlflow_compare}
+                targets = {"pipeline_graph.png": pipeline_graph}
+                if args.source == "temp":  # two plain runs; a sweep's store has trials
+                    targets["mlflow_compare.png"] = mlflow_compare
                 for name, take in targets.items():
                     path = args.out / name
                     take(browser, project, path, logs)
                     shrink_png(path)
                     log(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
                         f" ({path.stat().st_size / 1000:.0f} KB)")
+                sweep_project = (args.sweep_project or project).resolve()
+                for path in sweep_pictures(browser, sweep_project, args.out, logs):
+                    shrink_png(path)
+                    log(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB)")
             finally:
                 browser.close()
 

@@ -46,3 +46,35 @@ def tiny_digit_splits():
         part: {"images": images[torch.cat(i)], "labels": labels[torch.cat(i)]}
         for part, i in parts.items()
     }
+
+
+# Fixtures that are cheap to build again on every pytest-xdist worker (`make test` runs the suite
+# on several workers): the tests using them need not share a worker.
+CHEAP_SHARED_FIXTURES = {"one_torch_thread", "browser"}
+
+
+def _worker_group(item: pytest.Item) -> str | None:
+    """The group of tests that must run on one xdist worker: the users of an expensive
+    session-wide fixture (e.g. ``browsed_project``, one `kedro run`) by its name, and the tests
+    of a module with an expensive module-wide fixture by the module; others go anywhere."""
+    group = None
+    for name in item.fixturenames:
+        for definition in item._fixtureinfo.name2fixturedefs.get(name, ()):
+            if name in CHEAP_SHARED_FIXTURES or not definition.baseid.startswith("tests"):
+                continue  # pytest's and plugins' own fixtures have an empty base id
+            if definition.scope == "session":
+                return name
+            if definition.scope in ("package", "module", "class"):
+                group = item.module.__name__
+    return group
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup``, keep each expensive shared fixture to one
+    worker so that it is built once, as in a serial run."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        group = _worker_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

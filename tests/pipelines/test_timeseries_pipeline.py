@@ -31,6 +31,9 @@ UCR = {
         "supcon": {"method": "supcon", "architecture": "cnn1d",
                    "encoder": {"output_dim": 8, "hidden_dim": 4, "layers": 1}, "iterations": 2,
                    "batch_size": 6, "swa": False},
+        "softclt": {"method": "softclt", "architecture": "dilated_conv", "encoder": TINY_ENCODER,
+                    "iterations": 3, "batch_size": 4,
+                    "softclt": {"tau_instance": 5.0, "tau_temporal": 1.0}},
         "triplet": {"method": "triplet", "architecture": "transformer",
                     "encoder": {"output_dim": 8, "hidden_dim": 4, "layers": 1, "heads": 2},
                     "iterations": 3, "triplet": {"classes_per_batch": 2, "samples_per_class": 3}},
@@ -40,7 +43,7 @@ UCR = {
     "published": {"Toy": "nobody"},
     "reference_seconds": {"Toy": 1.0},
 }
-MNIST1D = {"num_samples": 60, "num_threads": 1,
+MNIST1D = {"num_samples": 60, "num_threads": 1, "svm_methods": ["ts2vec", "softclt"],
            "simclr": {"method": "simclr", "encoder": TINY_ENCODER, "iterations": 2,
                       "batch_size": 16, "swa": False},
            "supervised": {"encoder": TINY_ENCODER, "classifier": {"batch_size": 16},
@@ -52,7 +55,9 @@ EXPECTED = {f"ts.Toy.{m}.{p}.acc" for m in METHODS for p in ("svm", "linear")} |
     "ts.Toy.raw_1nn.acc", "ts.Toy.best.svm.acc", "mnist1d.simclr.linear.acc",
     "mnist1d.supervised.acc", "ts.baselines.warmup_seconds", "mnist1d.baselines.warmup_seconds"
 } | {f"{prefix}.{b}.{figure}" for prefix in ("ts.Toy", "mnist1d") for b in BASELINES
-     for figure in ("acc", "fit_seconds", "predict_seconds")}
+     for figure in ("acc", "fit_seconds", "predict_seconds")} | {
+    f"mnist1d.{m}.{figure}" for m in ("ts2vec", "softclt")
+    for figure in ("svm.acc", "pretrain_seconds")}
 
 
 # Tiny models: one torch thread (the fixture is in tests/conftest.py).
@@ -138,6 +143,16 @@ def test_a_method_that_does_not_fit_the_encoder_fails_naming_both(tmp_path, meth
     bad["methods"]["ts2vec"].update(method=method, architecture=architecture)
     with pytest.raises(ParameterError, match=r"timeseries\.ucr\.methods\.ts2vec: " + message):
         pretrain_ts_encoders(load_ucr_datasets(archive, UCR), bad)
+
+
+def test_mnist1d_svm_methods_must_be_ucr_method_entries():
+    from contrastive_signals.pipelines.timeseries.nodes import evaluate_mnist1d_svm_methods
+
+    with pytest.raises(ValueError, match=r"svm_methods \['tloss'\] are not entries of "
+                                         r"timeseries\.ucr\.methods"):
+        evaluate_mnist1d_svm_methods({}, {**MNIST1D, "svm_methods": ["tloss"]}, UCR)
+    with pytest.raises(ParameterError, match="svm_methods must not repeat"):
+        evaluate_mnist1d_svm_methods({}, {**MNIST1D, "svm_methods": ["ts2vec", "ts2vec"]}, UCR)
 
 
 def test_pretraining_does_not_mutate_inputs(tmp_path):

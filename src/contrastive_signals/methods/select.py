@@ -11,6 +11,7 @@ from torch import Tensor
 from contrastive_signals.methods import triplet, ts2vec, two_view
 from contrastive_signals.methods.averaging import WeightAveraging
 from contrastive_signals.methods.base import Requirements, check_compatible
+from contrastive_signals.methods.softclt import SoftCltMethod, SoftCltParams
 from contrastive_signals.methods.supervised import ClassifierMethod
 from contrastive_signals.methods.triplet import TripletMethod, TripletParams
 from contrastive_signals.methods.ts2vec import Ts2VecMethod, Ts2VecParams
@@ -18,27 +19,30 @@ from contrastive_signals.methods.two_view import TwoViewMethod, TwoViewParams, V
 from contrastive_signals.models.registry import EncoderEntry, get_entry, list_encoders
 from contrastive_signals.training.batches import BatchesFn
 
-METHODS = (*two_view.OBJECTIVES, "triplet", "ts2vec")
-"""``simclr``, ``supcon``, ``pair`` (the two-view family), ``triplet`` and ``ts2vec``."""
+METHODS = (*two_view.OBJECTIVES, "triplet", "ts2vec", "softclt")
+"""``simclr``, ``supcon``, ``pair`` (the two-view family), ``triplet``, ``ts2vec`` and
+``softclt`` (TS2Vec with SoftCLT's soft assignments)."""
 
 
 def requirements(method: str) -> Requirements:
     """What ``method`` needs of its encoder and data."""
     if method in two_view.OBJECTIVES:
         return replace(two_view.REQUIRES, needs_labels=method == "supcon")
-    return {"triplet": triplet.REQUIRES, "ts2vec": ts2vec.REQUIRES}[method]
+    return {"triplet": triplet.REQUIRES, "ts2vec": ts2vec.REQUIRES,
+            "softclt": ts2vec.REQUIRES}[method]
 
 
 @dataclass(frozen=True)
 class MethodParams:
     """``method``: one of :data:`METHODS`; only the chosen method's block is read
     (``two_view`` for simclr / supcon / pair, whose ``objective`` is ``method``; ``triplet``;
-    ``ts2vec``). Pipelines extend this with their encoder and budget fields."""
+    ``ts2vec``; ``softclt``). Pipelines extend this with their encoder and budget fields."""
 
     method: str = "simclr"
     two_view: TwoViewParams = field(default_factory=TwoViewParams)
     triplet: TripletParams = field(default_factory=TripletParams)
     ts2vec: Ts2VecParams = field(default_factory=Ts2VecParams)
+    softclt: SoftCltParams = field(default_factory=SoftCltParams)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -68,6 +72,8 @@ class MethodParams:
         views; ``seed`` seeds TS2Vec's own random streams."""
         if self.method == "ts2vec":
             return Ts2VecMethod(self.ts2vec, seed=seed)
+        if self.method == "softclt":
+            return SoftCltMethod(self.softclt, seed=seed)
         if self.method == "triplet":
             return TripletMethod(self.triplet, modality=entry.modality, output=entry.output)
         if views is None:

@@ -33,6 +33,7 @@ from contrastive_signals.pipelines.inference.timeseries import TimeseriesInferen
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
+from contrastive_signals.pipelines.sweep.spec import check_sweeps
 from contrastive_signals.pipelines.timeseries.nodes import ucr_params
 from contrastive_signals.pipelines.timeseries.params import Mnist1dParams
 from contrastive_signals.pipelines.triplet.nodes import TripletRunParams
@@ -88,6 +89,8 @@ CHECKS: dict[str, Check] = {
     "denoising": lambda values, key: denoising_params(values),
     "timeseries.ucr": lambda values, key: ucr_params(values),
     "timeseries.mnist1d": typed(Mnist1dParams),
+    # no node reads it: the sweep runner checks it (and the project) before any trial
+    "sweep": check_sweeps,
 }
 
 

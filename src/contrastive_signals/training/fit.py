@@ -26,6 +26,7 @@ from contrastive_signals.training.checkpoint import (
     rng_states,
 )
 from contrastive_signals.training.device import resolve_device
+from contrastive_signals.training.epoch_observers import report_epoch
 from contrastive_signals.training.ranks import current_ranks, data_parallel_model
 
 logger = logging.getLogger(__name__)
@@ -332,6 +333,7 @@ def _epochs(loop: _LoopState, *, model: nn.Module, step_model: nn.Module,
             for key, value in values.items():
                 history.setdefault(key, []).append(float(value))
             summary += "".join(f" {k}={v:.4f}" for k, v in values.items())
+            report_epoch(config.name, epoch, values)  # a sweep's pruner may stop the fit here
             if config.early_stopping_patience is not None:
                 if config.monitor not in values:
                     raise KeyError(

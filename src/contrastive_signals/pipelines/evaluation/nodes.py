@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from contrastive_signals.config import from_params, require_at_least, require_positive
-from contrastive_signals.metrics.probes import accuracy, embedding_scores
+from contrastive_signals.metrics.probes import accuracy, embedding_scores, label_efficiency
 from contrastive_signals.metrics.report import flatten_metrics, results_table, to_markdown
 from contrastive_signals.models.registry import embed, from_bundle
 from contrastive_signals.plots.attention import attention_figure
@@ -20,6 +20,8 @@ from contrastive_signals.plots.embeddings import tsne_figure
 from contrastive_signals.plots.history import training_curves_figure
 from contrastive_signals.training.history import final_metrics_as_steps
 
+# The validation-split twin of ``linear_probe_10pc.acc`` (reported as ``<encoder>.<this>``).
+VALIDATION_PROBE = "linear_probe_10pc.val_acc"
 # Column order of the results table; names are the documented metric names' suffixes.
 METRIC_COLUMNS = (
     "linear_probe.acc", "linear_probe_10pc.acc", "linear_probe_10pc.std", "knn.acc", "rvfl.acc",
@@ -51,26 +53,31 @@ class EvaluationParams:
 
 def _split_arrays(features: dict[str, dict[str, torch.Tensor]], encode) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
-    for part in ("train", "test"):
+    for part in ("train", "val", "test"):
         arrays[f"{part}_x"] = encode(features[part]["images"]).numpy().astype(np.float64)
         arrays[f"{part}_y"] = features[part]["labels"].numpy()
     return arrays
 
 
 def pixel_embeddings(features: dict[str, dict[str, torch.Tensor]]) -> dict[str, np.ndarray]:
-    """The raw-pixel baseline: flattened images ``[N, C*H*W]`` of the train and test splits."""
+    """The raw-pixel baseline: flattened images ``[N, C*H*W]`` of the train, val and test
+    splits."""
     return _split_arrays(features, lambda images: images.flatten(1))
 
 
 def encoder_embeddings(features: dict[str, dict[str, torch.Tensor]], bundle: dict[str, Any]
                        ) -> dict[str, np.ndarray]:
-    """Frozen embeddings ``[N, D]`` of the train and test splits under a trained encoder."""
+    """Frozen embeddings ``[N, D]`` of the train, val and test splits under a trained
+    encoder."""
     model = from_bundle(bundle)
     return _split_arrays(features, lambda images: embed(model, images))
 
 
 def evaluate_embeddings(embeddings: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, Any]:
-    """Probes (linear, kNN, RVFL), label efficiency and test-set retrieval of one encoder.
+    """Probes (linear, kNN, RVFL), label efficiency and test-set retrieval of one encoder,
+    plus the label-efficiency probe on the validation split (``linear_probe_10pc.val_acc``:
+    the same label subsets, scored on the validation digits; what sweeps optimise, so that
+    the test split stays unseen until the search is over).
 
     Returns:
         ``{"metrics": {metric: value}, "probe_predictions": [N_test], "labels": [N_test]}``.
@@ -80,6 +87,11 @@ def evaluate_embeddings(embeddings: dict[str, np.ndarray], params: dict[str, Any
                 if k not in ("tsne_perplexity", "tsne_iterations")}
     metrics, probe = embedding_scores(*(embeddings[k] for k in ("train_x", "train_y", "test_x",
                                                                 "test_y")), **settings)
+    if len(embeddings.get("val_y", ())):
+        few = label_efficiency(embeddings["train_x"], embeddings["train_y"], embeddings["val_x"],
+                               embeddings["val_y"], per_class=config.labels_per_class,
+                               repeats=config.label_subsets, seed=config.seed, c=config.probe_c)
+        metrics[VALIDATION_PROBE] = float(few["mean"])
     return {"metrics": metrics, "probe_predictions": probe, "labels": embeddings["test_y"]}
 
 
@@ -146,7 +158,9 @@ def build_results_report(*, classifiers: tuple[str, ...], **evaluations: dict[st
     rows = {name: dict(evaluation["metrics"]) for name, evaluation in evaluations.items()}
     for name, scores in own.items():
         rows.setdefault(name, {}).update(scores["metrics"])
-    table = results_table(rows, columns=list(METRIC_COLUMNS))
+    # the table holds the test figures; the validation probe is in the flat metrics only
+    table = results_table({name: {k: v for k, v in metrics.items() if k != VALIDATION_PROBE}
+                           for name, metrics in rows.items()}, columns=list(METRIC_COLUMNS))
     flat = flatten_metrics(rows)
     markdown = to_markdown(table)
     return flat, final_metrics_as_steps(flat), table.reset_index(names="encoder"), markdown

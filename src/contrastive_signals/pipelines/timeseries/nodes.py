@@ -22,7 +22,11 @@ from contrastive_signals.methods.series import (
 )
 from contrastive_signals.metrics.probes import accuracy, linear_probe_predict
 from contrastive_signals.metrics.report import baseline_table, reference_table
-from contrastive_signals.metrics.svm_protocol import nearest_neighbour_predict, protocol_accuracies
+from contrastive_signals.metrics.svm_protocol import (
+    nearest_neighbour_predict,
+    protocol_accuracies,
+    svm_protocol_predict,
+)
 from contrastive_signals.metrics.ts_baselines import score_baseline, warm_up
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.models.ts_encoders import encode_splits
@@ -197,6 +201,30 @@ def evaluate_mnist1d_simclr(data: dict[str, torch.Tensor], bundle: dict[str, Any
                                                         data))
     predicted = linear_probe_predict(train, data["y_train"].numpy(), test, c=config.probe_c)
     return {"mnist1d.simclr.linear.acc": accuracy(data["y_test"].numpy(), predicted)}
+
+
+def evaluate_mnist1d_svm_methods(data: dict[str, torch.Tensor], params: dict[str, Any],
+                                 ucr: dict[str, Any]) -> dict[str, float]:
+    """Each ``svm_methods`` entry of ``timeseries.ucr.methods`` (the same parameters as on the
+    UCR/UEA sets) pretrained on the MNIST-1D training signals and scored by TS2Vec's SVM
+    protocol: ``mnist1d.<name>.{svm.acc,pretrain_seconds}``."""
+    config = from_params(Mnist1dParams, params, path="timeseries.mnist1d")
+    _, methods = ucr_params(ucr)
+    unknown = [name for name in config.svm_methods if name not in methods]
+    if unknown:
+        raise ValueError(f"timeseries.mnist1d.svm_methods {unknown} are not entries of "
+                         f"timeseries.ucr.methods {sorted(methods)}")
+    metrics = {}
+    with torch_threads(config.num_threads):
+        for name in config.svm_methods:
+            bundle, _, seconds = _pretrain(data["x_train"], None, data["y_train"], methods[name],
+                                           name=f"mnist1d.{name}")
+            train, test = (z.numpy() for z in encode_splits(
+                from_bundle(bundle, modality="series"), data, pooling="padded_window"))
+            predicted, _ = svm_protocol_predict(train, data["y_train"].numpy(), test)
+            metrics[f"mnist1d.{name}.svm.acc"] = accuracy(data["y_test"].numpy(), predicted)
+            metrics[f"mnist1d.{name}.pretrain_seconds"] = seconds
+    return metrics
 
 
 def train_mnist1d_supervised(data: dict[str, torch.Tensor], params: dict[str, Any]

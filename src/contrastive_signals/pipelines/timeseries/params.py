@@ -80,11 +80,22 @@ class UcrParams:
 
 @dataclass(frozen=True)
 class Mnist1dParams:
+    """MNIST-1D's part. ``svm_methods``: names of ``timeseries.ucr.methods`` entries also
+    pretrained on MNIST-1D with the same parameters and scored by TS2Vec's SVM protocol
+    (``mnist1d.<name>.svm.acc``)."""
+
     supervised: SeriesClassifierParams
     num_samples: int = 5000
     seed: int = 42
     probe_c: float = 1.0
     num_threads: int | None = 2
     baselines: BaselineParams = field(default_factory=BaselineParams)
+    svm_methods: tuple[str, ...] = ()
     simclr: SeriesPretrainParams = field(
         default_factory=lambda: SeriesPretrainParams(method="simclr"))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.svm_methods, str):
+            object.__setattr__(self, "svm_methods", (self.svm_methods,))
+        if len(set(self.svm_methods)) != len(self.svm_methods):
+            raise ValueError(f"svm_methods must not repeat a name: {list(self.svm_methods)}")

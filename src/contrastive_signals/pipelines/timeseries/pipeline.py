@@ -1,7 +1,8 @@
 """``timeseries``: UCR/UEA sets (aeon's bundled ones and data/01_raw/ucr) -> contrastive
 pretraining per set and method -> SVM protocol, linear probe, raw 1-NN -> table and t-SNE;
 beside them aeon's MiniRocket, MultiRocket and 1-NN DTW on the raw series; MNIST-1D generated
--> SimCLR + linear probe, supervised CNN, the same baselines; one flat metrics report."""
+-> SimCLR + linear probe, supervised CNN, chosen UCR methods (TS2Vec, SoftCLT) under the SVM
+protocol, the same baselines; one flat metrics report."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -13,7 +14,8 @@ PARAMETERS = {"params:timeseries.ucr", "params:timeseries.mnist1d"}
 # The flat reports merged into `timeseries_metrics`; other pipelines' flat reports (e.g.
 # `ts_sleep_metrics`) join through `create_pipeline(extra_reports=[...])`.
 REPORTS = ["ucr_metrics", "ucr_baseline_metrics", "ucr_pretrain_seconds",
-           "mnist1d_simclr_metrics", "mnist1d_supervised_metrics", "mnist1d_baseline_metrics"]
+           "mnist1d_simclr_metrics", "mnist1d_supervised_metrics", "mnist1d_baseline_metrics",
+           "mnist1d_svm_metrics"]
 
 
 def create_pipeline(extra_reports: tuple[str, ...] | list[str] = (), **kwargs) -> Pipeline:
@@ -44,6 +46,9 @@ def create_pipeline(extra_reports: tuple[str, ...] | list[str] = (), **kwargs) -
         node(nodes.evaluate_mnist1d_simclr,
              ["mnist1d_data", "mnist1d_simclr_encoder", "params:timeseries.mnist1d"],
              "mnist1d_simclr_metrics", name="evaluate_mnist1d_simclr"),
+        node(nodes.evaluate_mnist1d_svm_methods,
+             ["mnist1d_data", "params:timeseries.mnist1d", "params:timeseries.ucr"],
+             "mnist1d_svm_metrics", name="evaluate_mnist1d_svm_methods"),
         node(nodes.evaluate_mnist1d_baselines, ["mnist1d_data", "params:timeseries.mnist1d"],
              "mnist1d_baseline_metrics", name="evaluate_mnist1d_baselines"),
         node(nodes.train_mnist1d_supervised, ["mnist1d_data", "params:timeseries.mnist1d"],

@@ -1,0 +1,143 @@
+"""Pretraining methods side by side with TS2Vec in one run: SVM-protocol accuracy (TS2Vec's
+protocol, :mod:`contrastive_signals.metrics.svm_protocol`) and pretraining seconds per set and
+seed, on the UCR/UEA sets of the `timeseries` pipeline and MNIST-1D (its generator, 4,000 /
+1,000 series of length 40). Every method is an entry of ``timeseries.ucr.methods`` in
+conf/base/parameters_timeseries.yml (``--method NAME``) or the ``ts2vec`` entry with overrides
+(``--method 'NAME={"method": "softclt", "softclt": {"tau_instance": 5}}'``), with the same
+seed as TS2Vec. Writes a flat JSON object::
+
+    <Dataset>.<method>.seed<k>.{svm.acc,pretrain_seconds,errors}, <Dataset>.test_series,
+    <Dataset>.<method>.seed<k>.delta_series (errors of ts2vec minus the method's: > 0 = ahead),
+    mean.<method>.seed<k>.svm.acc (over the sets), loadavg.*, machine.*
+
+    nice -n 5 python benchmarks/ts_methods.py --method softclt \
+        --out benchmarks/results/ts_methods.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from bench_common import ROOT, machine_info, write_figures
+
+from contrastive_signals.config import from_params
+from contrastive_signals.data.mnist1d_data import generate_mnist1d
+from contrastive_signals.data.ucr import load_named
+from contrastive_signals.io.ucr_dataset import UcrArchiveDataset
+from contrastive_signals.methods.series import SeriesPretrainParams, pretrain_series
+from contrastive_signals.metrics.svm_protocol import svm_protocol_predict
+from contrastive_signals.models.ts_encoders import encode_splits
+from contrastive_signals.training.device import torch_threads
+
+DATASETS = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels", "MNIST1D")
+
+
+def method_entries(specs: list[str]) -> dict[str, dict[str, Any]]:
+    """``ts2vec`` and each ``--method`` spec as a method entry (see the module docstring)."""
+    params = yaml.safe_load((ROOT / "conf/base/parameters_timeseries.yml").read_text())
+    methods = params["timeseries"]["ucr"]["methods"]
+    entries = {"ts2vec": methods["ts2vec"]}
+    for spec in specs:
+        name, _, overrides = spec.partition("=")
+        if overrides:
+            entries[name] = _merged(methods["ts2vec"], json.loads(overrides))
+        else:
+            entries[name] = methods[name]
+    return entries
+
+
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = (_merged(base[key], value) if isinstance(value, dict)
+                    and isinstance(base.get(key), dict) else value)
+    return out
+
+
+def load_sets(names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each set as tensors, prepared as the pipeline prepares it (``standardise: auto``)."""
+    ucr = [name for name in names if name != "MNIST1D"]
+    archive = UcrArchiveDataset(folder=str(ROOT / "data/01_raw/ucr")).load()
+    sets = {name: {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                   for k, v in data.items()}
+            for name, data in load_named(archive, ucr, standardise="auto").items()}
+    if "MNIST1D" in names:
+        data = generate_mnist1d(seed=42, num_samples=5000)
+        sets["MNIST1D"] = {k: torch.from_numpy(v[..., None] if k.startswith("x") else v)
+                           for k, v in data.items()}
+    return {name: sets[name] for name in names}
+
+
+def score(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
+          ) -> tuple[float, float]:
+    """``(SVM-protocol test accuracy, pretraining seconds)`` of one method on one set."""
+    params = from_params(SeriesPretrainParams, {**entry, "seed": seed}, path=name)
+    start = time.perf_counter()
+    encoder, _ = pretrain_series(data["x_train"], data.get("mask_train"), params,
+                                 labels=data["y_train"], name=name)
+    seconds = time.perf_counter() - start
+    train, test = (z.numpy() for z in encode_splits(encoder, data, pooling="padded_window"))
+    predicted, _ = svm_protocol_predict(train, data["y_train"].numpy(), test)
+    return float((predicted == data["y_test"].numpy()).mean()), seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--method", action="append", default=[],
+                        help="NAME (an entry of timeseries.ucr.methods) or NAME=JSON overrides "
+                             "of the ts2vec entry; repeatable")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/ts_methods.json")
+    parser.add_argument("--ts2vec-from", type=Path, default=None,
+                        help="take ts2vec's figures from this earlier output (same seeds) "
+                             "instead of running it: for exploring only, no side-by-side time")
+    args = parser.parse_args()
+    earlier = json.loads(args.ts2vec_from.read_text()) if args.ts2vec_from else {}
+    entries = method_entries(args.method)
+    sets = load_sets(args.datasets)
+    before = os.getloadavg()
+    figures: dict[str, object] = {"config.seeds": args.seeds, "config.threads": args.threads,
+                                  "config.methods": entries}
+    with torch_threads(args.threads):
+        for seed in args.seeds:
+            for dataset, data in sets.items():
+                n_test = len(data["y_test"])
+                figures[f"{dataset}.test_series"] = n_test
+                for method, entry in entries.items():
+                    key = f"{dataset}.{method}.seed{seed}"
+                    if method == "ts2vec" and earlier:
+                        figures.update({k: v for k, v in earlier.items()
+                                        if k.startswith(f"{key}.")})
+                        figures["config.ts2vec_from"] = str(args.ts2vec_from)
+                        continue
+                    acc, seconds = score(data, entry, seed, key)
+                    errors = round((1 - acc) * n_test)
+                    figures.update({f"{key}.svm.acc": acc, f"{key}.errors": errors,
+                                    f"{key}.pretrain_seconds": round(seconds, 1)})
+                    figures[f"{key}.delta_series"] = \
+                        figures[f"{dataset}.ts2vec.seed{seed}.errors"] - errors
+                    print(f"{key}: acc {acc:.4f} ({errors} errors), {seconds:.1f} s, "
+                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+            for method in entries:
+                figures[f"mean.{method}.seed{seed}.svm.acc"] = float(np.mean(
+                    [figures[f"{d}.{method}.seed{seed}.svm.acc"] for d in sets]))
+                figures[f"total.{method}.seed{seed}.pretrain_seconds"] = round(sum(
+                    figures[f"{d}.{method}.seed{seed}.pretrain_seconds"] for d in sets), 1)
+    after = os.getloadavg()
+    figures.update({"loadavg.before_1min": before[0], "loadavg.after_1min": after[0],
+                    "loadavg.after_5min": after[1], **machine_info("scikit-learn")})
+    write_figures(figures, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Command line of the sweeps (docs/sweeps.md).
+
+    python -m contrastive_signals.pipelines.sweep run <name> [--env test] [--no-report]
+    python -m contrastive_signals.pipelines.sweep check <name> [--env test]
+    python -m contrastive_signals.pipelines.sweep best <name> [--env test]   # rerun the best trial alone
+    python -m contrastive_signals.pipelines.sweep report <name> [--env test] # (re)run the final report
+
+Run in the project folder (or pass ``--project``). Several processes running the same ``run``
+command join the same study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from contrastive_signals.config import ParameterError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m contrastive_signals.pipelines.sweep",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("run", "check", "best", "report"))
+    parser.add_argument("name", help="a sweep of conf/*/parameters_sweep.yml")
+    parser.add_argument("--env", default=None, help="Kedro environment (default: local)")
+    parser.add_argument("--project", type=Path, default=Path.cwd())
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the final test report (best vs default on the seeds)")
+    parser.add_argument("--n-trials", type=int, default=None, help="override n_trials")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from contrastive_signals.pipelines.sweep import runner
+
+    project = runner.Project(args.project.resolve(), args.env)
+    try:
+        if args.command == "check":
+            project.bootstrap()
+            spec = runner.load_spec(project, args.name)
+            print(f"sweep.{args.name}: OK ({len(spec.parameters)} parameters, "
+                  f"{spec.n_trials} trials)")
+            return 0
+        if args.command in ("best", "report"):
+            result = (runner.rerun_best if args.command == "best" else runner.report_again)(
+                project, args.name)
+            print(json.dumps(result, indent=2))
+            return 0
+        summary = runner.run_sweep(project, args.name, report=not args.no_report,
+                                   n_trials=args.n_trials)
+    except ParameterError as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(asdict(summary), indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
