@@ -19,8 +19,13 @@ import torch
 from tests.e2e.project import kedro, make_project_copy, project_env
 
 pytestmark = pytest.mark.slow
+# One pretraining iteration / epoch each: the tests need models, not good ones.
 TRAIN = ("run", "--env=test", "--pipelines=timeseries_ucr,denoising",
-         "--to-nodes=timeseries.evaluate_ucr_encoders,evaluate_denoising")
+         "--to-nodes=timeseries.evaluate_ucr_encoders,evaluate_denoising", "--params",
+         ",".join(f"timeseries.ucr.methods.{m}.iterations=1" for m in ("ts2vec", "patch_tst",
+                                                                       "softclt"))
+         + "".join(f",denoising.{m}.fit.epochs=1,denoising.{m}.fit.warmup_epochs=0"
+                   for m in ("hvae", "unet")))
 # The timeseries model by its registered alias, the denoising one by registered version.
 INFER = ("run", "--env=test", "--pipelines=timeseries_inference,denoising_inference",
          "--params", "inference.timeseries.model=models:/timeseries@champion,"
