@@ -238,3 +238,18 @@ def test_inference_parameter_blocks_are_checked_before_the_run():
     assert problems[0].startswith("inference.denoising") and "plot_items must be >= 1" in problems[0]
     assert "inference.timeseries" in problems[1] and "dataset must not be empty" in problems[1]
     assert "unknown parameter(s) ['colour']" in problems[2]
+
+
+def test_best_model_figure_matches_suffixes_and_patterns_and_averages():
+    from types import SimpleNamespace as Metric
+
+    from contrastive_signals.io.mlflow_models import BEST_METRIC, _metric_score
+
+    metrics = [Metric(key=k, value=v) for k, v in {
+        "triplet_pretrained.knn.acc": 0.9, "denoise.hvae_swap.v8.psnr": 20.0,
+        "denoise.hvae_swap.v16.psnr": 24.0, "denoise.unet.v8.psnr": 30.0,
+        "ts.A.ts2vec.svm.acc": 0.5, "ts.B.ts2vec.svm.acc": 0.7}.items()]
+    assert _metric_score(metrics, BEST_METRIC["digits"]) == 0.9
+    assert _metric_score(metrics, BEST_METRIC["denoising"]) == 22.0
+    assert _metric_score(metrics, BEST_METRIC["timeseries"]) == pytest.approx(0.6)
+    assert _metric_score(metrics, "sleep.kappa") is None and _metric_score(None, "x") is None
