@@ -4,6 +4,8 @@
     python scripts/register_model.py sleep sleep_edf afm   # several kinds, each its best
     python scripts/register_model.py digits --metric map   # best <encoder>.map
     python scripts/register_model.py sleep --model-id m-...  # that logged model
+    python scripts/register_model.py timeseries   # best mean ts.<Dataset>.<method>.svm.acc
+    python scripts/register_model.py denoising    # best mean denoise.hvae_swap.v*.psnr
 
 The registered model is named after the task and gets the alias (default ``champion``):
 ``mlflow.pyfunc.load_model("models:/sleep@champion")``, ``make serve MODEL=sleep``. The store

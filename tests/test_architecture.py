@@ -24,7 +24,7 @@ ALLOWED = {
     "plots": {"config", "metrics"},
     "training": {"config", "models", "data"},
     "methods": {"config", "data", "losses", "models", "augment", "signal", "training", "metrics"},
-    "inference": {"config", "data", "models", "signal"},
+    "inference": {"config", "data", "models", "signal", "metrics"},
 }
 FORBIDDEN_TOP_LEVEL = {"kedro", "kedro_datasets", "kedro_mlflow", "kedro_viz", "mlflow"}
 

@@ -21,6 +21,8 @@ from contrastive_signals.pipelines import (
     triplet,
     wav2vec,
 )
+from contrastive_signals.pipelines.inference import denoising as inference_denoising
+from contrastive_signals.pipelines.inference import timeseries as inference_timeseries
 
 DIGITS_STAGES = ("ingestion", "image_features", "pretraining", "triplet", "supervised", "evaluation")
 
@@ -51,6 +53,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         "digits_inference": inference.create_digits_pipeline(),
         "sleep_inference": inference.create_sleep_pipeline(),
         "afm_inference": inference.create_afm_pipeline(),
+        "timeseries_inference": inference_timeseries.create_timeseries_pipeline(),
+        "denoising_inference": inference_denoising.create_denoising_pipeline(),
     }
     # Issue 18: generative models on the digits, judged by the digits pipeline's supervised
     # CNN and SimCLR encoder (read from the catalog: run the digits pipeline first, or

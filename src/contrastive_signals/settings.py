@@ -14,6 +14,7 @@ from contrastive_signals.hooks import (
     RunIsolationHook,
     RunStatusHook,
     SweepTrialHook,
+    TimeseriesDenoisingModelHook,
     TorchThreadsHook,
 )
 
@@ -25,7 +26,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # pins its version; either order works.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
          CheckpointHook(), ParameterCheckHook(), RunStatusHook(), InferenceModelHook(),
-         OrchestratedRunHook(), SweepTrialHook())
+         OrchestratedRunHook(), SweepTrialHook(), TimeseriesDenoisingModelHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -76,10 +76,11 @@ def regression_error(path: Path | str, why: str) -> UcrFormatError:
 
 @dataclass(frozen=True)
 class RawSplit:
-    """One split as read: ``series`` a list of ``[C, T_i]`` float arrays, ``labels`` ``[N]`` str."""
+    """One split as read: ``series`` a list of ``[C, T_i]`` float arrays, ``labels`` ``[N]`` str
+    (None for a file without labels, read with ``require_labels=False``)."""
 
     series: list[np.ndarray]
-    labels: np.ndarray
+    labels: np.ndarray | None
     path: str
 
 
@@ -114,10 +115,11 @@ def available_datasets(roots: Sequence[Path | str]) -> dict[str, tuple[Path, Pat
     return found
 
 
-def check_ts_header(path: Path | str) -> dict[str, str]:
+def check_ts_header(path: Path | str, *, require_labels: bool = True) -> dict[str, str]:
     """Read the header of a ``.ts`` file strictly: every line before ``@data`` is a comment
     (``#``), blank, or a known ``@tag value``; booleans are ``true``/``false``; ``@classLabel true``
-    lists the classes; ``@data`` is present.
+    lists the classes; ``@data`` is present. ``require_labels=False`` also accepts
+    ``@classLabel false`` (new series without labels, for inference).
 
     Returns:
         ``{tag (lower case): value text}``.
@@ -160,16 +162,22 @@ def check_ts_header(path: Path | str) -> dict[str, str]:
         raise UcrFormatError(f"{path}: no @data line; the header is incomplete")
     if tags.get("targetlabel", "false").lower() == "true":
         raise regression_error(path, "@targetLabel true: one real-valued target per series")
-    if tags.get("classlabel", "true").split(" ")[0].lower() != "true":
+    if require_labels and not declares_labels(tags):
         raise regression_error(path, "@classLabel false: no classes")
     return tags
 
 
-def _check_series(series: list[np.ndarray], labels: np.ndarray, path: Path) -> None:
-    """Equal channel counts, no NaN, at least one timestep, one label per series."""
+def declares_labels(tags: dict[str, str]) -> bool:
+    """Whether a ``.ts`` header (:func:`check_ts_header`) says each series ends in a label."""
+    return tags.get("classlabel", "true").split(" ")[0].lower() == "true"
+
+
+def _check_series(series: list[np.ndarray], labels: np.ndarray | None, path: Path) -> None:
+    """Equal channel counts, no NaN, at least one timestep, one label per series (unless
+    ``labels`` is None)."""
     if not series:
         raise UcrFormatError(f"{path}: no series after @data")
-    if len(labels) != len(series):
+    if labels is not None and len(labels) != len(series):
         raise UcrFormatError(f"{path}: {len(series)} series but {len(labels)} labels")
     channels = series[0].shape[0]
     for i, s in enumerate(series):
@@ -192,8 +200,10 @@ def _real_valued(labels: np.ndarray) -> bool:
     return bool(np.isfinite(values).all() and (values != np.round(values)).any())
 
 
-def read_ucr_file(path: Path | str) -> RawSplit:
-    """Read one ``.ts`` or ``.arff`` file of a classification set.
+def read_ucr_file(path: Path | str, *, require_labels: bool = True) -> RawSplit:
+    """Read one ``.ts`` or ``.arff`` file of a classification set; ``require_labels=False``
+    also reads a ``.ts`` file of new series without labels (``@classLabel false``; ``labels``
+    None).
 
     Raises:
         UcrFormatError: malformed header or data, unequal channel counts, NaN/missing values,
@@ -205,13 +215,16 @@ def read_ucr_file(path: Path | str) -> RawSplit:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    tags = check_ts_header(path) if path.suffix == ".ts" else {}
+    tags = check_ts_header(path, require_labels=require_labels) if path.suffix == ".ts" else {}
     reader = load_from_ts_file if path.suffix == ".ts" else load_from_arff_file
     try:
         data, labels = reader(str(path))
     except (OSError, ValueError, IndexError) as error:
         raise UcrFormatError(f"{path}: could not parse the data: {error}") from error
     series = [np.asarray(s, dtype=np.float64) for s in data]
+    if path.suffix == ".ts" and not declares_labels(tags):
+        _check_series(series, None, path)
+        return RawSplit(series=series, labels=None, path=str(path))
     labels = np.asarray([str(v).strip() for v in labels])
     _check_series(series, labels, path)
     declared = tags.get("classlabel", "").split(" ")[1:]
@@ -247,16 +260,20 @@ def pad_series(series: Sequence[np.ndarray], length: int | None = None) -> tuple
     return x, mask
 
 
-def standardise_channels(train_x: np.ndarray, train_mask: np.ndarray,
-                         *others: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
-    """Z-score each channel with the mean/std of the observed training steps, applied to train
-    and every ``(x, mask)`` in ``others``; padded steps stay 0. Returns the new arrays."""
+def channel_statistics(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std ``([C], [C])`` float64 of the observed steps of ``x``
+    ``[N, T, C]`` (mask ``[N, T]``); a zero std becomes 1."""
     # In float64, then rounded once, as TS2Vec's loaders (scikit-learn's StandardScaler) do.
-    observed = train_x[train_mask].astype(np.float64)  # [n_steps, C]
+    observed = x[mask].astype(np.float64)  # [n_steps, C]
     mean, std = observed.mean(0), observed.std(0)
-    std = np.where(std > 0, std, 1.0)
-    return [np.where(m[..., None], (x.astype(np.float64) - mean) / std, 0.0).astype(np.float32)
-            for x, m in [(train_x, train_mask), *others]]
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def apply_channel_statistics(x: np.ndarray, mask: np.ndarray, mean: np.ndarray,
+                             std: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` on the observed steps of ``x`` ``[N, T, C]``, padded steps 0 ->
+    float32."""
+    return np.where(mask[..., None], (x.astype(np.float64) - mean) / std, 0.0).astype(np.float32)
 
 
 def encode_labels(train: np.ndarray, test: np.ndarray, *, path: str) -> tuple[np.ndarray,
@@ -288,7 +305,8 @@ def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
 
     Returns:
         ``{"x_train" [N, T, C] float32, "mask_train" [N, T] bool, "y_train" [N] int64,
-        "x_test", "mask_test", "y_test", "classes": [str], "train_path", "test_path"}``;
+        "x_test", "mask_test", "y_test", "classes": [str], "train_path", "test_path",
+        "standardisation": {"mean": [C], "std": [C]} float64 (None when not z-scored)}``;
         train and test are padded to one common length.
 
     Raises:
@@ -308,12 +326,17 @@ def load_ucr_dataset(name: str, files: dict[str, tuple[Path, Path]], *,
     length = max(s.shape[1] for s in train.series + test.series)
     x_train, mask_train = pad_series(train.series, length)
     x_test, mask_test = pad_series(test.series, length)
+    statistics = None
     if should_standardise(name, x_train.shape[2], standardise):
-        x_train, x_test = standardise_channels(x_train, mask_train, (x_test, mask_test))
+        mean, std = channel_statistics(x_train, mask_train)
+        statistics = {"mean": mean, "std": std}
+        x_train, x_test = (apply_channel_statistics(x, m, mean, std)
+                           for x, m in ((x_train, mask_train), (x_test, mask_test)))
     y_train, y_test, classes = encode_labels(train.labels, test.labels, path=str(test_path))
     return {"x_train": x_train, "mask_train": mask_train, "y_train": y_train,
             "x_test": x_test, "mask_test": mask_test, "y_test": y_test, "classes": classes,
-            "train_path": str(train_path), "test_path": str(test_path)}
+            "train_path": str(train_path), "test_path": str(test_path),
+            "standardisation": statistics}
 
 
 def load_named(archive: Mapping[str, Callable[..., dict[str, Any]]], names: Sequence[str], *,

@@ -9,8 +9,10 @@ from contrastive_signals.hooks.orchestration import OrchestratedRunHook
 from contrastive_signals.hooks.parameters import ParameterCheckHook
 from contrastive_signals.hooks.run_status import RunStatusHook
 from contrastive_signals.hooks.sweep import SweepTrialHook
+from contrastive_signals.hooks.timeseries_denoising_models import TimeseriesDenoisingModelHook
 
 __all__ = ["CheckpointHook", "InferenceModelHook", "ModelArtifactsHook", "NodeFiguresHook", "OrchestratedRunHook",
            "ParameterCheckHook",
            "RunIsolationHook", "RunStatusHook", "SweepTrialHook",
-           "TorchThreadsHook"]
+           "TorchThreadsHook",
+           "TimeseriesDenoisingModelHook"]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from contrastive_signals.inference.bundles import InputError, require_task
+from contrastive_signals.inference.bundles import InputError, image_stack, require_task
 from contrastive_signals.models.registry import embed, from_bundle
 from contrastive_signals.signal.image_filters import denormalize, image_features
 
@@ -48,13 +48,7 @@ def check_digit_images(images: Any, shape: tuple[int, int], *, source: str = "re
         InputError: naming ``source``, for another size, a non-numeric dtype, values outside
             [0, 1] or non-finite values.
     """
-    array = np.asarray(images)
-    if array.dtype.kind not in "fiu":
-        raise InputError(f"{source}: images must be numbers, got dtype {array.dtype}")
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim == 4 and array.shape[1] == 1:
-        array = array[:, 0]
+    array = image_stack(images, source=source)
     if array.ndim != 3 or tuple(array.shape[1:]) != tuple(shape) or len(array) == 0:
         raise InputError(f"{source}: expected images of shape [N, {shape[0]}, {shape[1]}] "
                          f"(N >= 1), got {list(np.asarray(images).shape)}")

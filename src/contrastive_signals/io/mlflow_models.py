@@ -182,9 +182,16 @@ FORMS: dict[str, ModelForm] = {
                            "sleep.kappa", "sleep"),
     "afm": ModelForm("afm", TaskModel, _afm_signature, _afm_example, "macro_f1", "afm"),
 }
-TASKS = tuple(FORMS)
+#: Kinds whose pyfunc class, signature and example live in ``io/mlflow_task_models.py`` (they
+#: pass them to :func:`log_task_model`): their training pipeline and best-model figure (``*``
+#: matches any text; several matching figures are averaged: the SVM accuracy over the run's
+#: sets, the swap PSNR over view counts).
+EXTERNAL_FORMS = {"timeseries": ("timeseries_ucr", "svm.acc"),
+                  "denoising": ("denoising", "denoise.hvae_swap.v*.psnr")}
+TASKS = (*FORMS, *EXTERNAL_FORMS)
 #: The figure that picks a task's best model (higher is better), per task.
-BEST_METRIC = {name: form.best_metric for name, form in FORMS.items()}
+BEST_METRIC = {**{name: form.best_metric for name, form in FORMS.items()},
+               **{name: metric for name, (_, metric) in EXTERNAL_FORMS.items()}}
 
 
 def forms_of(bundle: dict[str, Any]) -> list[str]:
@@ -212,31 +219,50 @@ def input_example_of(bundle: dict[str, Any], form: str | None = None) -> Any:
 
 
 def log_task_model(bundle: dict[str, Any], *, metrics: dict[str, float] | None = None,
-                   form: str | None = None, name: str | None = None) -> Any:
+                   form: str | None = None, name: str | None = None,
+                   python_model: mlflow.pyfunc.PythonModel | None = None,
+                   signature: ModelSignature | None = None,
+                   input_example: Any = None) -> Any:
     """Log ``bundle`` as an MLflow model of kind ``form`` (default: the bundle's task) in the
     active run (signature, input example, task tag), link ``metrics`` to it, and return
     MLflow's ``ModelInfo``.
 
-    Requirements are given (the project's environment serves it), so MLflow does not start
-    a subprocess to infer them.
+    ``python_model``, ``signature`` and ``input_example`` default to :class:`TaskModel`'s
+    (the time-series and denoising classes pass theirs: ``io/mlflow_task_models.py``).
+    Requirements are given (the project's environment
+    serves it), so MLflow does not start a subprocess to infer them.
     """
     form = form or bundle["task"]
-    kind = _form(form)
-    if kind.bundle_task != bundle["task"]:
-        raise ValueError(f"a {form} model needs a {kind.bundle_task} bundle, got {bundle['task']}")
+    if python_model is None or form in FORMS:
+        kind = _form(form)
+        if kind.bundle_task != bundle["task"]:
+            raise ValueError(f"a {form} model needs a {kind.bundle_task} bundle, "
+                             f"got {bundle['task']}")
+        python_model = python_model or kind.python_model()
+        signature = signature or kind.signature(bundle)
+        input_example = kind.input_example(bundle) if input_example is None else input_example
+    elif signature is None or input_example is None:
+        raise ValueError(f"a {form} model needs its signature and input example")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{bundle['task']}_inference.pt"
         torch.save(bundle, path)
         info = mlflow.pyfunc.log_model(
-            name=name or f"{form}_inference", python_model=kind.python_model(),
-            artifacts={BUNDLE_ARTIFACT: str(path)}, signature=kind.signature(bundle),
-            input_example=kind.input_example(bundle),
+            name=name or f"{form}_inference",
+            python_model=python_model, artifacts={BUNDLE_ARTIFACT: str(path)},
+            signature=signature, input_example=input_example,
             pip_requirements=[f"mlflow=={mlflow.__version__}",
                               f"torch=={torch.__version__.split('+')[0]}", "contrastive_signals"],
             tags={TASK_TAG: form})
     if metrics:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, model_id=info.model_id)
     return info
+
+
+def _training_pipeline(task: str) -> str:
+    """The pipeline whose run logs ``task``'s model."""
+    if task in FORMS:
+        return FORMS[task].training
+    return EXTERNAL_FORMS.get(task, ("__default__",))[0]
 
 
 def model_uri(task: str, choice: str | int | None) -> str:
@@ -257,7 +283,7 @@ def model_uri(task: str, choice: str | int | None) -> str:
     if not found:
         raise ValueError(f"no {task} model logged in the MLflow store "
                          f"{mlflow.get_tracking_uri()}: run `kedro run --pipeline="
-                         f"{_form(task).training}` first, or give an MLflow model URI")
+                         f"{_training_pipeline(task)}` first, or give an MLflow model URI")
     return f"models:/{found[0].model_id}"
 
 
@@ -266,27 +292,35 @@ def load_task_model(uri: str) -> TaskModel:
     return mlflow.pyfunc.load_model(uri).unwrap_python_model()
 
 
+def _metric_score(metrics: list[Any] | None, wanted: str) -> float | None:
+    """The mean of a model's figures named ``wanted``, ending in ``.<wanted>``, or matching it
+    as a pattern; None when it has none."""
+    from fnmatch import fnmatchcase
+
+    values = [m.value for m in metrics or ()
+              if m.key == wanted or m.key.endswith(f".{wanted}") or fnmatchcase(m.key, wanted)]
+    return float(np.mean(values)) if values else None
+
+
 def register_best(task: str, *, metric: str | None = None, model_id: str | None = None,
                   alias: str = "champion") -> tuple[str, int]:
     """Register the best logged model of ``task`` (highest ``metric``, default
     :data:`BEST_METRIC`; a key ending in it counts, so ``knn.acc`` finds
-    ``triplet_pretrained.knn.acc``) or the model ``model_id``, as a new version of the
-    registered model ``<task>`` with ``alias``.
+    ``triplet_pretrained.knn.acc``; see :func:`_metric_score`) or the model ``model_id``, as
+    a new version of the registered model ``<task>`` with ``alias``.
 
     Returns:
         ``(model id, registered version)``.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task not in BEST_METRIC:
+        raise ValueError(f"task must be one of {tuple(BEST_METRIC)}, got {task!r}")
     if model_id is None:
         wanted = metric or BEST_METRIC[task]
         experiments = [e.experiment_id for e in mlflow.search_experiments()]
         models = mlflow.search_logged_models(experiment_ids=experiments,
                                              filter_string=f"tags.`{TASK_TAG}` = '{task}'",
                                              output_format="list")
-        scored = [(m.metrics and max((x.value for x in m.metrics
-                                      if x.key == wanted or x.key.endswith(f".{wanted}")),
-                                     default=None), m.model_id) for m in models]
+        scored = [(_metric_score(m.metrics, wanted), m.model_id) for m in models]
         scored = [(value, mid) for value, mid in scored if value is not None]
         if not scored:
             raise ValueError(f"no {task} model with the metric {wanted!r} in the MLflow store "

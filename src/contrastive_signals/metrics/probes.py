@@ -80,13 +80,19 @@ def linear_probe_predict(
         ``[M]`` predicted labels.
     """
     train_x, train_y, test_x = _check_train_test(train_x, train_y, test_x)
+    return fit_linear_probe(train_x, train_y, c=c, max_iter=max_iter).predict(test_x)
+
+
+def fit_linear_probe(train_x: np.ndarray, train_y: np.ndarray, *, c: float = 1.0,
+                     max_iter: int = 2000):
+    """The fitted probe of :func:`linear_probe_predict` (``predict``, ``predict_proba`` over
+    ``classes_``): StandardScaler + logistic regression on ``[N, D]`` / ``[N]``."""
     # lbfgs fits the multinomial (softmax) loss for >2 classes; the deterministic solver needs
     # no random_state.
     model = make_pipeline(
         StandardScaler(), LogisticRegression(C=c, solver="lbfgs", max_iter=max_iter)
     )
-    model.fit(train_x, train_y)
-    return model.predict(test_x)
+    return model.fit(train_x, train_y)
 
 
 def knn_predict(

@@ -38,19 +38,35 @@ def svm_protocol_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nd
         ``([M] predictions, chosen C)``.
     """
     train_x, train_y, test_x = _check_train_test(train_x, train_y, test_x)
+    svm = fit_svm_protocol(train_x, train_y, c_grid=c_grid, folds=folds)
+    return svm.predict(test_x), float(svm.C)
+
+
+def fit_svm_protocol(train_x: np.ndarray, train_y: np.ndarray, *,
+                     c_grid: tuple[float, ...] = C_GRID, folds: int = 5) -> SVC:
+    """The SVM of :func:`svm_protocol_predict`, fitted on ``[N, D]`` / ``[N]``: the hard
+    margin for small sets, else the grid search's best ``C`` refitted on all of train (its
+    ``C`` and ``max_iter`` rebuild it: :func:`svm_with`)."""
     classes = np.unique(train_y)
     if len(classes) < 2:
         raise ValueError(f"the SVM needs at least 2 classes in train_y, got {classes.tolist()}")
     if len(train_x) // len(classes) < folds or len(train_x) < 50:
-        svm = SVC(C=HARD_MARGIN_C, kernel="rbf", gamma="scale").fit(train_x, train_y)
-        return svm.predict(test_x), HARD_MARGIN_C
+        return svm_with(HARD_MARGIN_C).fit(train_x, train_y)
     # sklearn's cv=5 for a classifier is StratifiedKFold(5) without shuffling (TS2Vec's choice);
     # with the smallest class below `folds` members it warns, which it also does in TS2Vec.
     cv = StratifiedKFold(n_splits=folds, shuffle=False)
-    search = GridSearchCV(SVC(kernel="rbf", gamma="scale", max_iter=GRID_MAX_ITER),
-                          {"C": list(c_grid)}, cv=cv, n_jobs=1)
+    search = GridSearchCV(svm_with(None, max_iter=GRID_MAX_ITER), {"C": list(c_grid)}, cv=cv,
+                          n_jobs=1)
     search.fit(train_x, train_y)
-    return search.best_estimator_.predict(test_x), float(search.best_params_["C"])
+    return search.best_estimator_
+
+
+def svm_with(c: float | None, *, max_iter: int = -1) -> SVC:
+    """An unfitted RBF SVM (``gamma='scale'``) of the protocol; ``c=None`` leaves sklearn's
+    default (the grid search sets it). ``svm_with(svm.C, max_iter=svm.max_iter).fit(x, y)``
+    refits a fitted one exactly (libsvm is deterministic without probabilities)."""
+    svm = SVC(kernel="rbf", gamma="scale", max_iter=max_iter)
+    return svm if c is None else svm.set_params(C=c)
 
 
 def nearest_neighbour_predict(train_x: np.ndarray, train_y: np.ndarray,

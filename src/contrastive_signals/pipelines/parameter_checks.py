@@ -30,6 +30,8 @@ from contrastive_signals.pipelines.evaluation.nodes import EvaluationParams
 from contrastive_signals.pipelines.features.nodes import ImageFeatureParams, SignalFeatureParams
 from contrastive_signals.pipelines.generative import nodes as generative
 from contrastive_signals.pipelines.inference import params as inference
+from contrastive_signals.pipelines.inference.denoising import DenoisingInferenceParams
+from contrastive_signals.pipelines.inference.timeseries import TimeseriesInferenceParams
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
@@ -52,6 +54,8 @@ def _digit_split(values: Any, key: str) -> object:
 
 
 CHECKS: dict[str, Check] = {
+    "inference.timeseries": typed(TimeseriesInferenceParams),
+    "inference.denoising": typed(DenoisingInferenceParams),
     "ingestion": _digit_split,
     "features": typed(ImageFeatureParams),
     "signal_features.*": typed(SignalFeatureParams),
