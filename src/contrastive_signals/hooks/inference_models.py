@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import mlflow
@@ -115,14 +116,21 @@ class InferenceModelHook:
 
         numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         for form in forms_of(bundle):
-            start = time.perf_counter()
-            try:
-                info = log_task_model(bundle, metrics=numbers, form=form)
-            except Exception as error:  # the trained files are saved; the failure is reported
-                logger.error("MLflow could not log the %s inference model (%s: %s); the "
-                             "trained model files are saved", form, type(error).__name__, error)
-                continue
-            seconds = time.perf_counter() - start
-            mlflow.set_tag(f"inference_model_log_s.{form}", f"{seconds:.2f}")
-            logger.info("Logged the %s inference model %s (%.2f s)", form, info.model_uri,
-                        seconds)
+            log_reported(form, lambda form=form: log_task_model(bundle, metrics=numbers,
+                                                                form=form))
+
+
+def log_reported(kind: str, log: Callable[[], Any]) -> None:
+    """Run ``log`` (it logs one ``kind`` of inference model and returns MLflow's
+    ``ModelInfo``): its seconds go to the run's tag ``inference_model_log_s.<kind>``; a failure
+    is reported, not raised (the trained files are saved already)."""
+    start = time.perf_counter()
+    try:
+        info = log()
+    except Exception as error:  # the trained files are saved; the failure is reported
+        logger.error("MLflow could not log the %s inference model (%s: %s); the trained "
+                     "model files are saved", kind, type(error).__name__, error)
+        return
+    seconds = time.perf_counter() - start
+    mlflow.set_tag(f"inference_model_log_s.{kind}", f"{seconds:.2f}")
+    logger.info("Logged the %s inference model %s (%.2f s)", kind, info.model_uri, seconds)

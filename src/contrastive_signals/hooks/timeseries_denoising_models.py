@@ -17,14 +17,13 @@ the run goes on; the seconds are the run's tags ``inference_model_log_s.<key>``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
 
-from contrastive_signals.hooks.inference_models import _param
+from contrastive_signals.hooks.inference_models import _param, log_reported
 from contrastive_signals.inference.denoising import denoising_bundle
 from contrastive_signals.inference.timeseries import dataset_part, timeseries_bundle
 from contrastive_signals.training.device import torch_threads
@@ -90,16 +89,10 @@ def _log(key: str, build: Callable[[], dict[str, Any]], metrics: dict[str, float
     """Build the bundle and log it (``io/mlflow_task_models``); failures are reported."""
     from contrastive_signals.io.mlflow_task_models import log_denoising_model, log_timeseries_model
 
-    start = time.perf_counter()
-    try:
+    def build_and_log():
         bundle = build()
         log = log_denoising_model if bundle["task"] == "denoising" else log_timeseries_model
-        info = log(bundle, metrics={k: v for k, v in metrics.items()
+        return log(bundle, metrics={k: v for k, v in metrics.items()
                                     if isinstance(v, (int, float))})
-    except Exception as error:  # the trained files are saved; the failure is reported
-        logger.error("MLflow could not log the %s inference model (%s: %s); the trained "
-                     "model files are saved", key, type(error).__name__, error)
-        return
-    seconds = time.perf_counter() - start
-    mlflow.set_tag(f"inference_model_log_s.{key}", f"{seconds:.2f}")
-    logger.info("Logged the %s inference model %s (%.2f s)", key, info.model_uri, seconds)
+
+    log_reported(key, build_and_log)
