@@ -201,7 +201,7 @@ def forms_of(bundle: dict[str, Any]) -> list[str]:
 
 def _form(name: str) -> ModelForm:
     if name not in FORMS:
-        raise ValueError(f"the model kind must be one of {TASKS}, got {name!r}")
+        raise ValueError(f"the model kind must be one of {tuple(FORMS)}, got {name!r}")
     return FORMS[name]
 
 
