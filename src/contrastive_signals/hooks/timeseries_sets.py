@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro.framework.hooks import hook_impl
 from kedro.framework import project
+from kedro.framework.hooks import hook_impl
 
 from contrastive_signals.config import ParameterError
 from contrastive_signals.hooks.run_status import end_active_runs
