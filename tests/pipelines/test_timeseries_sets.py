@@ -103,6 +103,9 @@ def test_a_pipeline_built_for_other_sets_is_refused_before_the_first_node():
     pipe = create_pipeline(ucr_sets=["GunPoint"])
     assert set_problem(pipe, ["GunPoint"]) is None
     assert set_problem(pipe.only_nodes_with_namespaces(["ucr_GunPoint"]), ["GunPoint", "X"]) is None
+    gather_task = pipe.only_nodes_with_namespaces(["timeseries"])  # the Airflow task
+    assert set_problem(gather_task, ["GunPoint"]) is None
+    assert "['ucr_GunPoint']" in set_problem(gather_task, ["GunPoint", "ItalyPowerDemand"])
     problem = set_problem(pipe, ["ItalyPowerDemand"])
     assert "['ucr_GunPoint']" in problem and "['ucr_ItalyPowerDemand']" in problem
     catalog = DataCatalog(datasets={

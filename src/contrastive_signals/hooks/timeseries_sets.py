@@ -25,17 +25,19 @@ UCR_PARAMS = "params:timeseries.ucr"
 
 
 def set_problem(pipeline, datasets: list[str]) -> str | None:
-    """Why ``pipeline`` does not run the UCR/UEA sets ``datasets``, or ``None``: its ``ucr_*``
-    namespaces must be sets of the run, and all of them where it gathers the sets."""
+    """Why ``pipeline`` (or a slice of it, e.g. one Airflow task) does not run the UCR/UEA
+    sets ``datasets``, or ``None``: its ``ucr_*`` namespaces must be sets of the run, and the
+    gather node (whose inputs name the sets it was built for) must gather all of them."""
     expected = set(sets.set_namespaces(datasets).values())
     present = {node.namespace.split(".")[0] for node in pipeline.nodes
                if node.namespace and node.namespace.startswith(sets.PREFIX)}
-    gathers = any(node.name == GATHER_NODE for node in pipeline.nodes)
-    if present - expected or (gathers and present != expected):
-        return (f"the pipeline was built for the UCR/UEA sets {sorted(present)} but this run's "
-                f"timeseries.ucr.datasets gives {sorted(expected)}: build the pipelines after "
-                "the session's context (kedro run, kedro airflow create) or pass the same "
-                "--env/--params as when the DAG was generated")
+    gather = next((node for node in pipeline.nodes if node.name == GATHER_NODE), None)
+    gathered = {name.split(".")[0] for name in gather.inputs} if gather else set()
+    if present - expected or (gather is not None and gathered != expected):
+        return (f"the pipeline was built for the UCR/UEA sets {sorted(present | gathered)} but "
+                f"this run's timeseries.ucr.datasets gives {sorted(expected)}: build the "
+                "pipelines after the session's context (kedro run, kedro airflow create) or "
+                "generate the DAG again with this run's --env")
     return None
 
 

@@ -9,7 +9,8 @@ Each UCR/UEA set is its own top-level namespace ``ucr_<Set>`` (load -> pretrain 
 own task; ``timeseries.gather_ucr_sets`` joins the sets' results, in the list's order, into
 the datasets the reports, plots and inference pipeline read (``timeseries.ucr_*``)."""
 
-from functools import partial
+from collections.abc import Callable
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -30,11 +31,16 @@ MNIST1D_DATASETS = ("mnist1d_data", "mnist1d_simclr_encoder", "mnist1d_simclr_hi
 GATHERED = ("data", "encoders", "metrics", "embeddings", "pretrain_seconds", "baseline_metrics")
 
 
+def _bound(func: Callable, **kwargs) -> Callable:
+    """``func`` with ``kwargs`` bound, keeping its name and annotations (Kedro reads them)."""
+    return update_wrapper(partial(func, **kwargs), func)
+
+
 def create_set_pipeline(name: str, namespace: str) -> Pipeline:
     """One UCR/UEA set, top-level namespace ``namespace``: ``{namespace}.<field>`` of
     :data:`GATHERED` and its MLflow loss histories (``{namespace}.history_metrics``)."""
     template = Pipeline([
-        node(partial(nodes.load_ucr_set, name=name), ["ucr_archive", "params:timeseries.ucr"],
+        node(_bound(nodes.load_ucr_set, name=name), ["ucr_archive", "params:timeseries.ucr"],
              "data", name="load_ucr_set"),
         node(nodes.pretrain_ts_encoders, ["data", "params:timeseries.ucr"],
              ["encoders", "pretrain_seconds", "history_metrics"], name="pretrain_ucr_encoders"),
@@ -82,7 +88,7 @@ def create_pipeline(extra_reports: tuple[str, ...] | list[str] = (),
     per_set = sum((create_set_pipeline(name, namespace)
                    for name, namespace in namespaces.items()), Pipeline([]))
     template = Pipeline([
-        node(partial(nodes.gather_by_set, fields=len(GATHERED)),
+        node(_bound(nodes.gather_by_set, fields=len(GATHERED)),
              [f"{namespace}.{field}" for namespace in namespaces.values() for field in GATHERED],
              [f"ucr_{field}" for field in GATHERED], name="gather_ucr_sets"),
         node(nodes.plot_ts_embeddings, ["ucr_embeddings", "params:timeseries.ucr"], "ucr_tsne_plot",
