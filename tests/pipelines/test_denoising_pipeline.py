@@ -116,6 +116,7 @@ def test_user_folder_is_a_data_set():
     ("hvae.model", "noise_channels", -1, r"denoising.hvae.model: noise_channels must be >= 0"),
     ("hvae.loss", "likelihood", "cauchy", r"denoising.hvae.loss: likelihood must be one of"),
     ("hvae", "cpu_bf16", "yes", r"denoising.hvae: cpu_bf16 must be true, false or auto, got .yes."),
+    ("unet", "cpu_channels_last", "yes", r"denoising.unet.cpu_channels_last must be true or false"),
     ("hvae.loss", "swap_weight", -0.5, r"denoising.hvae.loss: swap_weight must be >= 0"),
     ("hvae.loss", "swap_weight", float("nan"), r"denoising.hvae.loss.swap_weight must be a finite number"),
     ("hvae.loss", "inject_weight", -1.0, r"denoising.hvae.loss: inject_weight must be >= 0"),

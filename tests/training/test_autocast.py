@@ -56,3 +56,17 @@ def test_other_bf16_settings_are_rejected(setting):
 
     with pytest.raises(ValueError, match="cpu_bf16 must be true, false or auto"):
         resolve_cpu_bf16(setting)
+
+
+def test_channels_last_alone_keeps_float32_and_the_result():
+    policy = CpuBf16Forward(enabled=False, device="cpu", channels_last=True)
+    assert policy.channels_last and not policy.active
+    reference = _conv()
+    model = policy.prepare(_conv())
+    assert model.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(2, 1, 8, 8)
+    out = policy(model, x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, reference(x), rtol=1e-5, atol=1e-6)
+    codes = {"a": torch.rand(2, 3)}
+    assert policy(lambda d: d["a"] @ torch.ones(3, 1), codes).dtype == torch.float32

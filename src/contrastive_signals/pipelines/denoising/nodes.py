@@ -76,14 +76,19 @@ def _train(method: PairedImageMethod, architecture: str, model_config: dict[str,
     return bundle, result.history, history_as_metric_steps(result.history, prefix=name)
 
 
+def cpu_forward(run: TrainingParams) -> CpuBf16Forward:
+    """The CPU forward policy of one denoiser's training block (bf16 and/or channels-last)."""
+    return CpuBf16Forward(enabled=run.cpu_bf16, device=run.fit.device,
+                          channels_last=run.cpu_channels_last)
+
+
 def train_hvae(pairs: dict[str, Any], params: dict[str, Any]
                ) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
     """Train the hierarchical VAE (method ``hvae_split``) on clean and sparse-view images;
     validated by the PSNR of the swap (:func:`~contrastive_signals.metrics.denoising.swap_psnr`)."""
     config = check_params(params)
     run = config.hvae
-    method = HVAESplit(run.loss, forward=CpuBf16Forward(enabled=run.cpu_bf16,
-                                                        device=run.fit.device))
+    method = HVAESplit(run.loss, forward=cpu_forward(run))
     model_config = {"image_size": config.data.image_size, **run.model.config()}
     return _train(method, "hvae", model_config, pairs, run, swap_psnr, name="denoising_hvae")
 
@@ -92,7 +97,7 @@ def train_unet(pairs: dict[str, Any], params: dict[str, Any]
                ) -> tuple[dict[str, Any], dict[str, list[float]], dict[str, Any]]:
     """Train the residual U-Net on (noisy, clean) pairs with the mean squared error."""
     run = check_params(params).unet
-    method = ImageRegression(forward=CpuBf16Forward(enabled=run.cpu_bf16, device=run.fit.device))
+    method = ImageRegression(forward=cpu_forward(run))
     return _train(method, "residual_unet", run.model.config(), pairs, run, denoiser_psnr,
                   name="denoising_unet")
 

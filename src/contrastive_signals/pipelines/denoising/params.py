@@ -32,6 +32,9 @@ class TrainingParams:
     # bf16 autocast and channels-last images when training on the CPU: true, false, or auto
     # (only where oneDNN has bf16 kernels: emulated bf16 is ~11x slower than float32)
     cpu_bf16: bool | str = "auto"
+    # float32 training on the CPU with channels-last tensors (faster oneDNN convolutions;
+    # implied by bf16)
+    cpu_channels_last: bool = False
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=6, learning_rate=2e-3))
 
     def __post_init__(self) -> None:
