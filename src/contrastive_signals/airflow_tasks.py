@@ -175,6 +175,7 @@ def run_kedro_task(project: Path, env: str, pipeline_name: str, *, task_id: str,
     with in_project(project), _session(project, env) as session, \
             tempfile.TemporaryDirectory(prefix="kedro-task-") as scratch:
         save_version = session.store["session_id"]
+        session.load_context()  # the registry follows the run's parameters (UCR sets)
         sliced = pipelines[pipeline_name].filter(node_names=node_names,
                                                  node_namespaces=namespaces)
         load_versions = merge_load_versions(upstream, sliced.inputs())

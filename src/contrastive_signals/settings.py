@@ -15,6 +15,7 @@ from contrastive_signals.hooks import (
     RunStatusHook,
     SweepTrialHook,
     TimeseriesDenoisingModelHook,
+    TimeseriesSetsHook,
     TorchThreadsHook,
 )
 
@@ -26,7 +27,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # pins its version; either order works.
 HOOKS = (TorchThreadsHook(), NodeFiguresHook(), RunIsolationHook(), ModelArtifactsHook(),
          CheckpointHook(), ParameterCheckHook(), RunStatusHook(), InferenceModelHook(),
-         OrchestratedRunHook(), SweepTrialHook(), TimeseriesDenoisingModelHook())
+         OrchestratedRunHook(), SweepTrialHook(), TimeseriesDenoisingModelHook(),
+         TimeseriesSetsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -50,17 +50,20 @@ def airflow(cwd: Path, env: dict[str, str], *args: str,
     return result, seconds
 
 
-def dag_test_in_copy(root: Path, prepare: Callable[[Path], None] | None = None) -> dict:
-    """In ``root``: a project copy, its DAG (``make airflow-dag``'s command, env ``test``,
-    no retries) in ``root/dags``, ``prepare(project)``, then ``airflow db migrate`` and
-    ``airflow dags test`` run from ``root/elsewhere``. Returns the paths and the seconds of
-    each step."""
+def dag_test_in_copy(root: Path, prepare: Callable[[Path], None] | None = None,
+                     pipeline: str = "__default__") -> dict:
+    """In ``root``: a project copy, the DAG of ``pipeline`` (``make airflow-dag``'s command,
+    env ``test``, no retries) in ``root/dags``, ``prepare(project)``, then ``airflow db
+    migrate`` and ``airflow dags test`` run from ``root/elsewhere``. Returns the paths and the
+    seconds of each step."""
     dags, home, elsewhere = root / "dags", root / "home", root / "elsewhere"
     for folder in (root / "project", home, elsewhere):
         folder.mkdir()
     project = make_project_copy(root / "project")
     started = time.perf_counter()
-    kedro(project, "airflow", "create", "--env=test", "--group-by=namespace",
+    dag_id = DAG_ID + ("" if pipeline == "__default__" else f"_{pipeline}")
+    kedro(project, "airflow", "create", "--env=test", f"--pipelines={pipeline}",
+          "--group-by=namespace",
           f"--jinja-file={TEMPLATE}", f"--target-dir={dags}",
           f"--params=project_path={project},retries=0")
     create_s = time.perf_counter() - started
@@ -68,7 +71,7 @@ def dag_test_in_copy(root: Path, prepare: Callable[[Path], None] | None = None) 
         prepare(project)
     env = airflow_env(project, home, dags)
     _, migrate_s = airflow(elsewhere, env, "db", "migrate")
-    result, test_s = airflow(elsewhere, env, "dags", "test", DAG_ID)
-    return {"project": project, "dag_file": dags / f"{DAG_ID}_dag.py", "home": home,
+    result, test_s = airflow(elsewhere, env, "dags", "test", dag_id)
+    return {"project": project, "dag_file": dags / f"{dag_id}_dag.py", "home": home,
             "output": result.stdout + result.stderr, "create_s": create_s,
             "migrate_s": migrate_s, "dags_test_s": test_s}

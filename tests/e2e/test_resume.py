@@ -28,11 +28,11 @@ CASES = {
     "afm": (["--pipeline=afm", "--to-nodes=afm_pretrain_deriv",
              "--params", f"afm.pretraining.fit.epochs=10,{EVERY_EPOCH}"],
             "afm_pretrain_deriv", "fit0.pt"),
-    # two fits in one node: the first finishes, the kill lands in the second
-    "timeseries": (["--pipeline=timeseries", "--to-nodes=timeseries.pretrain_ucr_encoders",
+    # two fits in one node (the set's namespace): the first finishes, the kill lands in the second
+    "timeseries": (["--pipeline=timeseries", "--to-nodes=ucr_ItalyPowerDemand.pretrain_ucr_encoders",
                     "--params", "timeseries.ucr.methods.ts2vec.iterations=20,"
                     f"timeseries.ucr.methods.patch_tst.iterations=60,{EVERY_EPOCH}"],
-                   "timeseries.pretrain_ucr_encoders", "fit1.pt"),
+                   "ucr_ItalyPowerDemand.pretrain_ucr_encoders", "fit1.pt"),
     "denoising": (["--pipeline=denoising", "--to-nodes=train_denoising_unet",
                    "--params", f"denoising.unet.fit.epochs=8,{EVERY_EPOCH}"],
                   "train_denoising_unet", "fit0.pt"),

@@ -1,5 +1,5 @@
 """`timeseries_inference` and `denoising_inference` end to end on one small conf/test training
-run of both (module fixture: `timeseries_ucr` up to the encoders' evaluation and `denoising`
+run of both (module fixture: `timeseries_ucr` up to the gathering of the sets' evaluations and `denoising`
 up to its evaluation, one `kedro run`; then one `kedro run` of both inference pipelines):
 the predictions and reconstructions equal what the training evaluation scored, the logged
 MLflow models in a plain Python process equal the pipelines, and bad files are named."""
@@ -21,7 +21,7 @@ from tests.e2e.project import kedro, make_project_copy, project_env
 pytestmark = pytest.mark.slow
 # One pretraining iteration / epoch each: the tests need models, not good ones.
 TRAIN = ("run", "--env=test", "--pipelines=timeseries_ucr,denoising",
-         "--to-nodes=timeseries.evaluate_ucr_encoders,evaluate_denoising", "--params",
+         "--to-nodes=timeseries.gather_ucr_sets,evaluate_denoising", "--params",
          ",".join(f"timeseries.ucr.methods.{m}.iterations=1" for m in ("ts2vec", "patch_tst",
                                                                        "softclt"))
          + "".join(f",denoising.{m}.fit.epochs=1,denoising.{m}.fit.warmup_epochs=0"

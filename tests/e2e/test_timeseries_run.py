@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.e2e.golden import assert_matches_golden
+from tests.e2e.project import kedro, make_project_copy
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +53,15 @@ def test_mlflow_run_holds_metrics_and_models(ts_project):
 def test_report_matches_golden(ts_project):
     """Behaviour kept across refactors: the conf/test report equals the recorded one."""
     assert_matches_golden(ts_project, "timeseries")
+
+
+def test_runtime_params_choose_the_sets_namespaces(tmp_path):
+    """`--params "timeseries.ucr.datasets=[GunPoint]"` builds the namespace `ucr_GunPoint`
+    (whatever conf/test lists): its loading node exists and runs."""
+    project = make_project_copy(tmp_path)
+    result = kedro(project, "run", "--env=test", "--pipeline=timeseries_ucr",
+                   "--to-nodes=ucr_GunPoint.load_ucr_set",
+                   "--params", "timeseries.ucr.datasets=[GunPoint]")
+    assert "ucr_GunPoint.load_ucr_set" in result.stdout + result.stderr
+    assert (project / "data/03_primary/ucr/GunPoint_data.pkl").is_file()
+    assert not (project / "data/03_primary/ucr/ItalyPowerDemand_data.pkl").exists()

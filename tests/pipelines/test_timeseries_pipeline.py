@@ -14,6 +14,7 @@ from contrastive_signals.config import ParameterError
 from contrastive_signals.io.ucr_dataset import UcrArchiveDataset
 from contrastive_signals.metrics.ts_baselines import BASELINES
 from contrastive_signals.pipeline_registry import register_pipelines
+from contrastive_signals.pipelines.timeseries import create_pipeline
 from contrastive_signals.pipelines.timeseries.nodes import load_ucr_datasets, pretrain_ts_encoders
 
 TINY_ENCODER = {"output_dim": 8, "hidden_dim": 4, "depth": 1}
@@ -87,7 +88,7 @@ def run(folder, ucr=UCR, mnist1d=MNIST1D):
         "params:timeseries.ucr": MemoryDataset(ucr),
         "params:timeseries.mnist1d": MemoryDataset(mnist1d),
     })
-    outputs = SequentialRunner().run(register_pipelines()["timeseries_ucr"], catalog)
+    outputs = SequentialRunner().run(create_pipeline(ucr_sets=ucr["datasets"]), catalog)
     return {name: value.load() if hasattr(value, "load") else value
             for name, value in outputs.items()}
 
@@ -165,8 +166,6 @@ def test_pretraining_does_not_mutate_inputs(tmp_path):
 
 
 def test_extra_reports_join_the_merge_without_namespace():
-    from contrastive_signals.pipelines.timeseries import create_pipeline
-
     merge = create_pipeline(extra_reports=["ts_sleep_metrics"]).filter(
         node_names=["timeseries.merge_metric_reports"])
     assert "ts_sleep_metrics" in merge.inputs()

@@ -10,9 +10,10 @@ from contrastive_signals.hooks.parameters import ParameterCheckHook
 from contrastive_signals.hooks.run_status import RunStatusHook
 from contrastive_signals.hooks.sweep import SweepTrialHook
 from contrastive_signals.hooks.timeseries_denoising_models import TimeseriesDenoisingModelHook
+from contrastive_signals.hooks.timeseries_sets import TimeseriesSetsHook
 
 __all__ = ["CheckpointHook", "InferenceModelHook", "ModelArtifactsHook", "NodeFiguresHook", "OrchestratedRunHook",
            "ParameterCheckHook",
            "RunIsolationHook", "RunStatusHook", "SweepTrialHook",
            "TorchThreadsHook",
-           "TimeseriesDenoisingModelHook"]
+           "TimeseriesDenoisingModelHook", "TimeseriesSetsHook"]

@@ -2,7 +2,7 @@
 (``io/mlflow_task_models.py``), as :class:`~contrastive_signals.hooks.inference_models.
 InferenceModelHook` does for digits and sleep:
 
-- after ``timeseries.evaluate_ucr_encoders``: the model ``timeseries`` with every UCR/UEA set
+- after ``timeseries.gather_ucr_sets`` (which joins the sets' namespaces ``ucr_<Set>``): the model ``timeseries`` with every UCR/UEA set
   of the run: the encoder of ``inference.timeseries.method`` (default: ``timeseries.ucr.
   default_method``) with its training embeddings (``encode_splits`` as the evaluation) and
   the SVM's ``C`` (the evaluation's grid search, run once more on the same embeddings), the
@@ -47,18 +47,17 @@ class TimeseriesDenoisingModelHook:
         settings = _param(self._catalog, "inference", None) or {}
         if mlflow.active_run() is None or not settings.get("log_models", True):
             return
-        if node.name == "timeseries.evaluate_ucr_encoders":
-            self._log_timeseries(inputs, outputs["timeseries.ucr_metrics"],
-                                 (settings.get("timeseries") or {}).get("method"))
+        if node.name == "timeseries.gather_ucr_sets":
+            self._log_timeseries(outputs, (settings.get("timeseries") or {}).get("method"))
         elif node.name == "evaluate_denoising":
             self._log_denoising(inputs, outputs["denoising_scores"])
 
-    def _log_timeseries(self, inputs: dict[str, Any], metrics: dict[str, float],
-                        method: str | None) -> None:
-        params = inputs["params:timeseries.ucr"]
+    def _log_timeseries(self, outputs: dict[str, Any], method: str | None) -> None:
+        params = _param(self._catalog, "timeseries.ucr", None) or {}
         method = method or params.get("default_method", "ts2vec")
         evaluation = params.get("evaluation") or {}
-        data, encoders = inputs["timeseries.ucr_data"], inputs["timeseries.ucr_encoders"]
+        data, encoders = outputs["timeseries.ucr_data"], outputs["timeseries.ucr_encoders"]
+        metrics = outputs["timeseries.ucr_metrics"]
 
         def build() -> dict[str, Any]:
             with torch_threads(params.get("num_threads")):

@@ -66,6 +66,25 @@ def load_ucr_datasets(archive: dict[str, Callable[..., dict[str, Any]]],
                                          standardise=config.standardise).items()}
 
 
+def load_ucr_set(archive: dict[str, Callable[..., dict[str, Any]]], params: dict[str, Any], *,
+                 name: str) -> dict[str, dict[str, Any]]:
+    """``{name: data}``: one set of ``timeseries.ucr.datasets`` as :func:`load_ucr_datasets`
+    loads it (the per-set namespaces ``ucr_<Set>`` of the pipeline)."""
+    return load_ucr_datasets(archive, {**params, "datasets": [name]})
+
+
+def gather_by_set(*parts: dict[str, Any], fields: int) -> tuple[dict[str, Any], ...]:
+    """``fields`` dicts, each the union of its per-set dicts: ``parts`` holds, set after set,
+    the set's ``fields`` dicts (``{Set: ...}`` or flat ``{metric: value}``); the sets' order
+    is kept."""
+    if len(parts) % fields:
+        raise ValueError(f"gather_by_set: {len(parts)} parts are not whole sets of {fields}")
+    merged: list[dict[str, Any]] = [{} for _ in range(fields)]
+    for index, part in enumerate(parts):
+        merged[index % fields].update(part)
+    return tuple(merged)
+
+
 def pretrain_ts_encoders(ucr_data: dict[str, dict[str, Any]], params: dict[str, Any]
                          ) -> tuple[dict[str, dict[str, Any]], dict[str, float], dict[str, Any]]:
     """Every method on every dataset's training series (labels: SupCon and triplet only):
