@@ -6,6 +6,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from contrastive_signals.metrics.image_quality import (
     clip_unit,
     image_scores,
+    mean_psnr,
     psnr_per_image,
     ssim_per_image,
 )
@@ -29,6 +30,18 @@ def test_psnr_and_ssim_match_skimage():
             sigma=1.5, use_sample_covariance=False), abs=5e-3)  # torchmetrics crops borders
     scores = image_scores(noisy, clean)
     assert scores["psnr"] == pytest.approx(psnr.mean().item())
+    assert mean_psnr(noisy, clean) == scores["psnr"]
+
+
+def test_float32_ssim_equals_float64_torchmetrics():
+    """SSIM runs in float32 for speed; the figure equals torchmetrics' float64 one to 1e-6."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    noisy, clean = _pair()
+    reference = structural_similarity_index_measure(noisy[:, None], clean[:, None],
+                                                    data_range=1.0, reduction="none")
+    assert reference.dtype == torch.float64
+    assert torch.allclose(ssim_per_image(noisy, clean).double(), reference, atol=1e-6, rtol=0)
 
 
 def test_psnr_by_hand_and_clip():

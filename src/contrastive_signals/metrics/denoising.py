@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from contrastive_signals.metrics.image_quality import clip_unit, image_scores
+from contrastive_signals.metrics.image_quality import clip_unit, image_scores, mean_psnr
 from contrastive_signals.models.hvae import HierarchicalVAE, own_decode, swap_decode, swap_donors
 from contrastive_signals.models.unet import apply_in_batches
 from contrastive_signals.signal.tv import tv_denoise
@@ -40,7 +40,7 @@ def mean_view_psnr(part: dict[str, Any], denoise: Denoiser) -> float:
     """Mean over the view counts of the pairs part of the PSNR of ``denoise``'s clipped output
     (the validation score while training)."""
     clean = part["clean"]
-    scores = [image_scores(clip_unit(denoise(part["noisy"][v][:, None])[:, 0]), clean)["psnr"]
+    scores = [mean_psnr(clip_unit(denoise(part["noisy"][v][:, None])[:, 0]), clean)
               for v in sorted(part["noisy"])]
     return float(np.mean(scores))
 
@@ -60,8 +60,7 @@ def denoiser_psnr(model: nn.Module, part: dict[str, Any]) -> float:
 def best_tv_weight(noisy: Tensor, clean: Tensor, weights: Sequence[float]) -> float:
     """The TV weight of ``weights`` whose denoising of ``noisy`` ``[M, N, N]`` scores the best
     PSNR against ``clean`` ``[M, N, N]`` (the first on ties)."""
-    return max(weights, key=lambda w: image_scores(clip_unit(tv_denoise(noisy, weight=w)),
-                                                   clean)["psnr"])
+    return max(weights, key=lambda w: mean_psnr(clip_unit(tv_denoise(noisy, weight=w)), clean))
 
 
 def sparse_view_scores(pairs: dict[str, Any], *, hvae: HierarchicalVAE, unet: nn.Module,
@@ -85,9 +84,9 @@ def sparse_view_scores(pairs: dict[str, Any], *, hvae: HierarchicalVAE, unet: nn
     clean = test["clean"]
     metrics: dict[str, float] = {}
 
-    def record(method: str, v: int, scores: dict[str, float], keys=("psnr", "ssim")) -> None:
-        for key in keys:
-            metrics[f"denoise.{method}.v{v}.{key}"] = scores[key]
+    def record(method: str, v: int, scores: dict[str, float]) -> None:
+        for key, value in scores.items():
+            metrics[f"denoise.{method}.v{v}.{key}"] = value
 
     for v in views:
         noisy = test["noisy"][v]
@@ -103,6 +102,6 @@ def sparse_view_scores(pairs: dict[str, Any], *, hvae: HierarchicalVAE, unet: nn
         for method, output in outputs.items():
             record(method, v, image_scores(clip_unit(output), clean))
         injected = swap_decode(hvae, clean[:, None], noisy_donors)[:, 0]
-        record("hvae_inject", v, image_scores(injected, noisy), keys=("psnr",))
-        record("clean_as_noisy", v, image_scores(clean, noisy), keys=("psnr",))
+        record("hvae_inject", v, {"psnr": mean_psnr(injected, noisy)})
+        record("clean_as_noisy", v, {"psnr": mean_psnr(clean, noisy)})
     return metrics
