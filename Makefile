@@ -17,7 +17,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 SERVE_PORT ?= 5001
 MODEL ?= sleep
 
-.PHONY: register serve run run-all test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check airflow-setup airflow-dag sweep
+.PHONY: register serve run run-all test test-fast setup viz viz-build viz-static mlflow-ui screenshots bench bench-pipelines lint gpu-check airflow-setup airflow-dag sweep seeds
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ run-all: $(STAMP)
 SWEEP ?= digits_simclr
 sweep: $(STAMP)
 	$(BIN)/python -m contrastive_signals.pipelines.sweep run $(SWEEP) $(SWEEP_ARGS)
+
+## One pipeline over training seeds, each in its own project copy: per-seed figures, mean and
+## standard deviation in data/08_reporting/<pipeline>_seeds.{json,md}, e.g. `make seeds
+## PIPELINE=denoising SEEDS="0 1 2" SEED_ARGS="--parallel 2 --threads 1"`.
+PIPELINE ?= denoising
+SEEDS ?= 0 1 2
+seeds: $(STAMP)
+	$(BIN)/python scripts/seed_runs.py $(PIPELINE) --seeds $(SEEDS) $(SEED_ARGS)
 
 ## The full test suite (what CI runs), on TEST_WORKERS pytest-xdist workers (auto: one per core);
 ## tests sharing an expensive fixture (one `kedro run`) stay on one worker (tests/conftest.py).

@@ -1,4 +1,4 @@
-"""Kedro's data layout in the repository: data/01_raw ... data/10_sweeps present with a
+"""Kedro's data layout in the repository: data/01_raw ... data/11_seed_runs present with a
 `.gitkeep` and a one-line README.md each, every data path the configuration names inside one
 of them, and git ignoring the data itself but not the READMEs."""
 
@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
-          "06_models", "07_model_output", "08_reporting", "09_checkpoints", "10_sweeps")
+          "06_models", "07_model_output", "08_reporting", "09_checkpoints", "10_sweeps", "11_seed_runs")
 
 
 @pytest.mark.parametrize("layer", LAYERS)

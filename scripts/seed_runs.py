@@ -1,0 +1,187 @@
+"""`make seeds PIPELINE=<name>`: one pipeline repeated over training seeds, then every figure of
+its report as per-seed values, mean and standard deviation (the README's multi-seed figures).
+
+Each seed is one ``kedro run --pipeline=<name> --params <seed keys>=<seed>`` in its own
+throwaway project copy under ``--work-dir`` (reports and versioned models of concurrent seeds
+never meet); every run logs to the project's MLflow store unless ``--own-stores``. Seeds run
+``--parallel`` at a time, each with ``--threads`` torch threads (2 cores: ``--parallel 2
+--threads 1`` finishes two seeds in about the time of one 2-thread run).
+
+    python scripts/seed_runs.py denoising --seeds 0 1 2 --parallel 2 --threads 1
+    python scripts/seed_runs.py afm --seeds 0 1 2 3 4 --params "afm.split.seed=1"
+    python scripts/seed_runs.py denoising --env test --seeds 0 1   # tiny sizes (a minute)
+
+The result lands in ``--out`` (default ``data/08_reporting/<pipeline>_seeds.json``) with a
+Markdown table beside it; the exit code is 0 only when every seed's run succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.golden import PIPELINE_REPORTS  # noqa: E402
+from tests.e2e.project import make_project_copy  # noqa: E402
+
+# The parameters a pipeline's "training seed" sets: model initialisation, batch order, views
+# and draws of every network it trains. Data (simulation, splits) keeps its own seed, so that
+# the spread is the training's, not the data's (vary those with --params when wanted).
+SEED_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "denoising": ("denoising.hvae.fit.seed", "denoising.unet.fit.seed"),
+}
+REPORTS: dict[str, str] = {name: next(iter(reports.values()))
+                           for name, reports in PIPELINE_REPORTS.items()}
+
+
+def seed_params(pipeline: str, seed: int, *, keys: Sequence[str] | None = None,
+                extra: str = "") -> str:
+    """The ``--params`` value of one seed's run: every seed key of ``pipeline`` (or ``keys``)
+    set to ``seed``, then ``extra`` (``a.b=1,c=2``)."""
+    keys = tuple(keys) if keys else SEED_PARAMETERS.get(pipeline, ())
+    if not keys:
+        raise ValueError(f"no seed parameters known for pipeline '{pipeline}' (known: "
+                         f"{sorted(SEED_PARAMETERS)}); name them with --seed-param")
+    return ",".join([f"{key}={seed}" for key in keys] + ([extra] if extra else []))
+
+
+def summarise_seeds(reports: Mapping[int, Mapping[str, float]]) -> dict[str, dict[str, object]]:
+    """``{figure: {"per_seed": {seed: value}, "mean", "std"}}`` over the figures every report
+    has (``std``: the sample standard deviation, ddof 1; 0 for one seed). Wall-clock figures
+    (``*seconds``) are summarised like the rest."""
+    if not reports:
+        raise ValueError("no successful seed run to summarise")
+    names = sorted(set.intersection(*(set(r) for r in reports.values())))
+    summary: dict[str, dict[str, object]] = {}
+    for name in names:
+        values = [float(reports[s][name]) for s in sorted(reports)]
+        finite = [v for v in values if math.isfinite(v)]
+        summary[name] = {
+            "per_seed": {str(s): float(reports[s][name]) for s in sorted(reports)},
+            "mean": statistics.fmean(finite) if finite else math.nan,
+            "std": statistics.stdev(finite) if len(finite) > 1 else 0.0,
+        }
+    return summary
+
+
+def markdown(result: Mapping[str, object], *, pattern_filter: Sequence[str] = ()) -> str:
+    """The figures as a table: name, mean +- std, per-seed values."""
+    import fnmatch
+
+    seeds = [str(s) for s in result["seeds_ok"]]
+    lines = [f"# `{result['pipeline']}` over seeds {', '.join(seeds)}", "",
+             f"Command: `{result['command']}`; {result['parallel']} at a time, "
+             f"{result['threads'] or 'default'} torch threads each; load "
+             f"{result['load_before'][0]:.1f} before, {result['load_after'][0]:.1f} after.", "",
+             "| figure | mean +- std | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+             "|---|---|" + "---|" * len(seeds)]
+    for name, row in result["figures"].items():
+        if pattern_filter and not any(fnmatch.fnmatch(name, p) for p in pattern_filter):
+            continue
+        cells = " | ".join(f"{row['per_seed'][s]:.4g}" for s in seeds)
+        lines.append(f"| `{name}` | {row['mean']:.4g} +- {row['std']:.2g} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_seed(pipeline: str, seed: int, *, params: str, project: Path, env: str | None,
+             threads: int | None, tracking_uri: str | None) -> dict[str, object]:
+    """One seed's ``kedro run`` in ``project`` (a fresh copy); its report, time and log."""
+    project.mkdir(parents=True)
+    make_project_copy(project)
+    command = [sys.executable, "-m", "kedro", "run", f"--pipeline={pipeline}",
+               f"--params={params}"] + ([f"--env={env}"] if env else [])
+    child_env = dict(os.environ)
+    for key, value in {"KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+                       "DO_NOT_TRACK": "1", "OMP_WAIT_POLICY": "PASSIVE",
+                       "TQDM_DISABLE": "1"}.items():
+        child_env.setdefault(key, value)
+    if threads:
+        child_env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if tracking_uri:
+        child_env["MLFLOW_TRACKING_URI"] = tracking_uri
+    start = time.perf_counter()
+    with open(project / "seed_run.log", "w") as log:
+        returncode = subprocess.run(command, cwd=project, env=child_env, stdout=log,
+                                    stderr=subprocess.STDOUT).returncode
+    report_path = project / REPORTS[pipeline]
+    report = (json.loads(report_path.read_text())
+              if returncode == 0 and report_path.is_file() else None)
+    print(f"seed_runs: {pipeline} seed {seed}: "
+          f"{'ok' if report is not None else f'FAILED ({returncode})'} in "
+          f"{time.perf_counter() - start:.0f} s (log: {project / 'seed_run.log'})", flush=True)
+    return {"seed": seed, "returncode": returncode, "report": report,
+            "seconds": time.perf_counter() - start}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pipeline", choices=sorted(REPORTS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seed-param", action="append", default=None,
+                        help="a parameter the seed sets (repeatable; default: the pipeline's)")
+    parser.add_argument("--params", default="", help="more --params for every run")
+    parser.add_argument("--env", default=None, help="Kedro environment (default: base+local)")
+    parser.add_argument("--parallel", type=int, default=1, help="seeds run at a time")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per run (OMP_NUM_THREADS; default: torch's)")
+    parser.add_argument("--project", type=Path, default=ROOT)
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the per-seed project copies go "
+                             "(default: <project>/data/11_seed_runs/<pipeline>)")
+    parser.add_argument("--own-stores", action="store_true",
+                        help="each copy keeps its own mlflow.db (default: the project's store)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.parallel < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--parallel and --threads must be >= 1")
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds repeats a seed: {args.seeds}")
+    try:
+        per_seed_params = {s: seed_params(args.pipeline, s, keys=args.seed_param,
+                                          extra=args.params) for s in args.seeds}
+    except ValueError as error:
+        parser.error(str(error))
+    project = args.project.resolve()
+    work_dir = (args.work_dir or project / "data" / "11_seed_runs" / args.pipeline).resolve()
+    out = args.out or project / "data" / "08_reporting" / f"{args.pipeline}_seeds.json"
+    tracking_uri = None if args.own_stores else f"sqlite:///{project / 'mlflow.db'}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    load_before = os.getloadavg()
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        runs = list(pool.map(
+            lambda s: run_seed(args.pipeline, s, params=per_seed_params[s],
+                               project=work_dir / f"{stamp}_seed{s}", env=args.env,
+                               threads=args.threads, tracking_uri=tracking_uri),
+            args.seeds))
+    ok = {r["seed"]: r["report"] for r in runs if r["report"] is not None}
+    result = {
+        "pipeline": args.pipeline, "env": args.env, "seeds": args.seeds,
+        "seeds_ok": sorted(ok), "params": per_seed_params,
+        "command": " ".join(["python scripts/seed_runs.py", *(argv or sys.argv[1:])]),
+        "parallel": args.parallel, "threads": args.threads,
+        "run_seconds": {str(r["seed"]): round(r["seconds"], 1) for r in runs},
+        "load_before": load_before, "load_after": os.getloadavg(),
+        "figures": summarise_seeds(ok) if ok else {},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if ok:
+        out.with_suffix(".md").write_text(markdown(result))
+    print(f"seed_runs: {len(ok)}/{len(runs)} seeds ok; figures in {out}")
+    return 0 if len(ok) == len(runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
