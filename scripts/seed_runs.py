@@ -40,6 +40,10 @@ from tests.e2e.project import make_project_copy  # noqa: E402
 # the spread is the training's, not the data's (vary those with --params when wanted).
 SEED_PARAMETERS: dict[str, tuple[str, ...]] = {
     "denoising": ("denoising.hvae.fit.seed", "denoising.unet.fit.seed"),
+    # the pretrained, fine-tuned (and fresh) encoders, the supervised CNN, and which training
+    # curves are labelled in the 5 % / 20 % subsets (the train/val/test split stays)
+    "afm": ("afm.pretraining.fit.seed", "afm.finetuning.fit.seed",
+            "afm.finetuning.head.fit.seed", "afm.supervised.fit.seed", "afm.split.label_seed"),
 }
 REPORTS: dict[str, str] = {name: next(iter(reports.values()))
                            for name, reports in PIPELINE_REPORTS.items()}

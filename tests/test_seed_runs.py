@@ -36,6 +36,26 @@ def test_seed_params_set_every_seed_key_then_the_extra_params():
         seed_runs.seed_params("ctc", 0)
 
 
+def test_afm_seed_sets_every_network_and_the_label_draw_but_not_the_data():
+    """Every AFM seed key is a real parameter of conf/base whose value is the seed; the
+    simulator's and the split's seeds stay."""
+    import yaml
+
+    afm = yaml.safe_load((ROOT / "conf/base/parameters_afm.yml").read_text())["afm"]
+    params = seed_runs.seed_params("afm", 7)
+    keys = [item.split("=")[0] for item in params.split(",")]
+    assert params == ",".join(f"{key}=7" for key in keys)
+    for key in keys:
+        block = {"afm": afm}
+        *parents, leaf = key.split(".")
+        for name in parents:
+            block = block[name]
+        assert leaf in block, key
+    assert {"afm.pretraining.fit.seed", "afm.finetuning.fit.seed", "afm.finetuning.head.fit.seed",
+            "afm.supervised.fit.seed", "afm.split.label_seed"} == set(keys)
+    assert not {"afm.simulation.seed", "afm.split.seed"} & set(keys)
+
+
 def test_summary_keeps_per_seed_values_mean_and_sample_std():
     reports = {0: {"a": 1.0, "b": 2.0, "only0": 5.0}, 1: {"a": 3.0, "b": 2.0},
                2: {"a": 5.0, "b": 2.0}}

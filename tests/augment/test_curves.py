@@ -64,6 +64,20 @@ def test_augmentation_recomputes_the_derivative_channel():
     assert force_only.shape == (4, 1, 64)
 
 
+def test_views_recompute_the_derivative_with_the_step_options():
+    from contrastive_signals.signal.filters import add_derivative_channel
+
+    options = {"scale": 0.5, "smooth_window": 7, "smooth_order": 2}
+    x = with_derivative(curves(), **options)
+    np.testing.assert_allclose(x.numpy(), add_derivative_channel(curves().numpy(), **options),
+                               rtol=1e-6)
+    augment = CurveAugmentation(derivative_options=tuple(options.items()))
+    view = augment(x, gen())
+    np.testing.assert_allclose(view[:, 1].numpy(), add_derivative_channel(
+        view[:, :1].numpy(), **options)[:, 1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(view, augment(x, gen()))
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match=r"\[B, 2, L\]"):
         CurveAugmentation()(curves(), gen())

@@ -19,6 +19,7 @@ from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.afm.nodes import (
     finetune_classifier,
     preprocess_afm_curves,
+    split_afm_curves,
     pretrain_encoder,
 )
 from contrastive_signals.pipelines.afm.pipeline import VARIANTS
@@ -83,7 +84,8 @@ def test_full_run_reports_every_metric_and_plot(full_run):
     assert names <= set(metrics)
     assert all(0.0 <= metrics[name] <= 1.0 for name in names)
     assert metrics["afm.ingestion.curves"] == 160 and metrics["afm.ingestion.bad_files"] == 0
-    assert len(VARIANTS) == 8 and "deriv_pre_5pc" in VARIANTS and "noderiv_scratch_100pc" in VARIANTS
+    assert len(VARIANTS) == 12 and "deriv_pre_20pc" in VARIANTS \
+        and "noderiv_scratch_100pc" in VARIANTS
     assert out["afm_metrics_mlflow"]["afm.macro_f1"] == {"value": metrics["afm.macro_f1"],
                                                           "step": 0}
     for plot in ("afm.examples_plot", "afm.tsne_plot", "afm.confusion_plot"):
@@ -99,7 +101,21 @@ def test_split_is_stratified_and_label_subsets_nest(full_run):
     parts = [set(split[name]) for name in ("train", "val", "test")]
     assert sum(map(len, parts)) == 160 and not (parts[0] & parts[1] or parts[0] & parts[2])
     assert set(split["labelled"]["5pc"]) < set(split["labelled"]["100pc"]) == parts[0]
+    assert len(split["labelled"]["5pc"]) < len(split["labelled"]["20pc"]) < len(parts[0])
     assert set(np.unique(labels[split["labelled"]["5pc"]])) == {0, 1, 2, 3}
+
+
+def test_label_seed_redraws_the_labelled_subsets_but_keeps_the_split():
+    labels = np.repeat(np.arange(4), 50)
+    base = {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0,
+            "label_fractions": {"5pc": 0.05, "20pc": 0.2, "100pc": 1.0}}
+    default = split_afm_curves({"labels": torch.as_tensor(labels)}, base)
+    same = split_afm_curves({"labels": torch.as_tensor(labels)}, {**base, "label_seed": 0})
+    other = split_afm_curves({"labels": torch.as_tensor(labels)}, {**base, "label_seed": 1})
+    assert same == default
+    assert other["train"] == default["train"] and other["test"] == default["test"]
+    assert other["labelled"]["100pc"] == default["labelled"]["100pc"]
+    assert other["labelled"]["5pc"] != default["labelled"]["5pc"]
 
 
 def test_bad_file_is_reported_or_raised_by_name(tmp_path):
@@ -135,6 +151,25 @@ def test_bad_parameters_fail_before_training_with_their_path():
     steps["steps"] = steps["steps"][:-1]
     with pytest.raises(ParameterError, match="afm.preprocessing: steps must end with"):
         preprocess_afm_curves({}, steps, derivative=True)
+    steps = test_params()["preprocessing"]
+    steps["steps"][-1] = {"name": "derivative_channel", "smooth_window": 8}
+    with pytest.raises(ParameterError, match=r"afm.preprocessing: steps\[6\] \(derivative_channel"
+                                             r"\): smooth_window must be an odd integer"):
+        preprocess_afm_curves({}, steps, derivative=True)
+    split = test_params()["split"]
+    split["label_fractions"] = {"5pc": 0.05, "100pc": 1.0}
+    with pytest.raises(ParameterError, match=r"afm.split: label_fractions must name exactly"):
+        split_afm_curves({"labels": torch.zeros(4)}, split)
+
+
+def test_derivative_options_travel_with_the_derivative_features():
+    curves = {"force": torch.randn(4, 1, 512) * 1e-10, "labels": torch.arange(4)}
+    params = test_params()["preprocessing"]
+    assert "derivative" not in preprocess_afm_curves(curves, params, derivative=True)
+    params["steps"][-1] = {"name": "derivative_channel", "scale": 0.2, "smooth_window": 5}
+    out = preprocess_afm_curves(curves, params, derivative=True)
+    assert out["derivative"] == {"scale": 0.2, "smooth_window": 5}
+    assert "derivative" not in preprocess_afm_curves(curves, params, derivative=False)
 
 
 def test_same_seeds_give_the_same_metrics(full_run, tmp_path):

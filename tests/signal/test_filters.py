@@ -61,6 +61,54 @@ def test_add_derivative_channel_stacks_channels():
     np.testing.assert_allclose(got[:, 3:], filters.derivative(x, sampling_rate=4.0))
 
 
+def test_add_derivative_channel_scale_and_savgol_smoothing():
+    x = _batch((2, 1, 64))
+    plain = filters.add_derivative_channel(x, sampling_rate=4.0)
+    np.testing.assert_array_equal(filters.add_derivative_channel(x, sampling_rate=4.0, scale=1.0),
+                                  plain)  # the default is the unscaled, unsmoothed derivative
+    scaled = filters.add_derivative_channel(x, sampling_rate=4.0, scale=0.1)
+    np.testing.assert_array_equal(scaled[:, :1], x)
+    np.testing.assert_allclose(scaled[:, 1:], 0.1 * plain[:, 1:], rtol=1e-6)
+    smooth = filters.add_derivative_channel(x, sampling_rate=4.0, smooth_window=9,
+                                            smooth_order=2)
+    np.testing.assert_allclose(smooth[:, 1:], scipy.signal.savgol_filter(
+        x, 9, 2, deriv=1, delta=0.25, axis=-1, mode="interp"), rtol=1e-5, atol=1e-6)
+    assert smooth.dtype == x.dtype
+    # smoothing before differencing: white noise's derivative shrinks, a slope survives
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(8, 1, 512))
+    ramp = np.broadcast_to(np.arange(512.0), (8, 1, 512))
+    raw = filters.add_derivative_channel(noise)[:, 1]
+    smoothed = filters.add_derivative_channel(noise, smooth_window=15, smooth_order=2)[:, 1]
+    assert smoothed.std() < 0.2 * raw.std()
+    np.testing.assert_allclose(
+        filters.add_derivative_channel(ramp, smooth_window=15, smooth_order=2)[:, 1], 1.0)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"scale": 0.0}, "scale must be a finite number > 0"),
+    ({"scale": float("nan")}, "scale must be"),
+    ({"scale": True}, "scale must be"),
+    ({"smooth_window": 4}, "smooth_window must be an odd integer >= 3"),
+    ({"smooth_window": 1}, "smooth_window must be an odd integer"),
+    ({"smooth_window": 7.0}, "smooth_window must be an odd integer"),
+    ({"smooth_window": 7, "smooth_order": 7}, "smooth_order must be an integer with 1 <="),
+    ({"smooth_window": 7, "smooth_order": 0}, "smooth_order must be"),
+])
+def test_derivative_options_are_checked_by_name(options, message):
+    with pytest.raises(ValueError, match=message):
+        filters.check_derivative_options(**options)
+    with pytest.raises(ValueError, match=message):
+        filters.add_derivative_channel(_batch((1, 1, 32)), **options)
+
+
+def test_savgol_derivative_needs_enough_samples_and_no_diff_method():
+    with pytest.raises(ValueError, match="at least 9 samples"):
+        filters.add_derivative_channel(_batch((1, 1, 5)), smooth_window=9)
+    with pytest.raises(ValueError, match="does not apply with smooth_window"):
+        filters.add_derivative_channel(_batch((1, 1, 32)), smooth_window=9, method="diff")
+
+
 def test_derivative_rejects_bad_method():
     with pytest.raises(ValueError, match="method"):
         filters.derivative(_batch((1, 1, 10)), method="spline")

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from contrastive_signals.config import require_probability
+from contrastive_signals.signal.filters import add_derivative_channel
 
 
 def _check_curves(x: Tensor) -> None:
@@ -97,16 +98,23 @@ def baseline_tilt(x: Tensor, *, max_offset: float, max_tilt: float,
     return x + (offset[:, None] + tilt[:, None] * u[None, :])[:, None, :]
 
 
-def with_derivative(force: Tensor) -> Tensor:
-    """``[B, 1, L]`` force -> ``[B, 2, L]`` force and its ``np.gradient`` (unit spacing)."""
-    return torch.cat([force, torch.gradient(force, dim=-1)[0]], dim=1)
+def with_derivative(force: Tensor, **options) -> Tensor:
+    """``[B, 1, L]`` force -> ``[B, 2, L]`` force and its ``np.gradient`` (unit spacing);
+    ``options`` (``scale``, ``smooth_window``, ``smooth_order``) as in
+    :func:`contrastive_signals.signal.filters.add_derivative_channel`, computed on the CPU."""
+    if not options:
+        return torch.cat([force, torch.gradient(force, dim=-1)[0]], dim=1)
+    both = add_derivative_channel(force.detach().cpu().numpy(), **options)
+    return torch.from_numpy(both).to(device=force.device, dtype=force.dtype)
 
 
 @dataclass(frozen=True)
 class CurveAugmentation:
     """SimCLR view maker for curves; each transform is applied to a curve with its
     probability. ``derivative_channel``: the last channel is the force's derivative and is
-    recomputed after augmenting channel 0 (inputs then have 2 channels)."""
+    recomputed after augmenting channel 0 (inputs then have 2 channels), with the
+    ``derivative_options`` of the preprocessing step (``(("scale", 0.1), ...)``; set by the
+    pipeline, not a parameter)."""
 
     noise_std: float = 0.05
     noise_p: float = 0.8
@@ -118,6 +126,7 @@ class CurveAugmentation:
     max_tilt: float = 0.1
     tilt_p: float = 0.5
     derivative_channel: bool = True
+    derivative_options: tuple[tuple[str, float | int | None], ...] = ()
 
     def __post_init__(self) -> None:
         require_probability(self, ("noise_p", "stretch_p", "tilt_p"))
@@ -140,7 +149,8 @@ class CurveAugmentation:
         ):
             apply = (torch.rand(force.shape[0], generator=generator) < p).to(force.device)
             force = torch.where(apply[:, None, None], transform(force), force)
-        return with_derivative(force) if self.derivative_channel else force
+        return (with_derivative(force, **dict(self.derivative_options))
+                if self.derivative_channel else force)
 
     def two_views(self, x: Tensor, *, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Two independent views ``([B, C, L], [B, C, L])`` of ``x``, drawn one after the other

@@ -74,12 +74,15 @@ def label_fraction_subsets(labels: np.ndarray, train: np.ndarray,
 @dataclass(frozen=True)
 class LabelledSplitParams:
     """Fractions of the labelled items held out for validation and test, the seed, and the
-    labelled training subsets by name (``{name: fraction of each class}``)."""
+    labelled training subsets by name (``{name: fraction of each class}``), drawn with
+    ``label_seed`` (default: ``seed``; set it alone to vary which items are labelled while the
+    train / val / test split stays)."""
 
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
     label_fractions: dict[str, float] = field(default_factory=lambda: {"100pc": 1.0})
+    label_seed: int | None = None
 
     def __post_init__(self) -> None:
         if not all(0 < value <= 1 for value in self.label_fractions.values()):
@@ -108,5 +111,7 @@ def split_with_unlabelled(labels: np.ndarray, params: LabelledSplitParams, *,
     split: dict[str, Any] = {name: labelled[idx].tolist() for name, idx in parts.items()}
     split["unlabelled"] = np.flatnonzero(labels == unlabelled).tolist()
     split["labelled"] = label_fraction_subsets(labels, np.asarray(split["train"]),
-                                               params.label_fractions, seed=params.seed)
+                                               params.label_fractions,
+                                               seed=params.seed if params.label_seed is None
+                                               else params.label_seed)
     return split

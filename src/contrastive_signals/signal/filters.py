@@ -106,22 +106,64 @@ def derivative(
     return out
 
 
+def check_derivative_options(*, scale: float = 1.0, smooth_window: int | None = None,
+                             smooth_order: int = 2) -> None:
+    """Check the options of :func:`add_derivative_channel` without data.
+
+    Raises:
+        ValueError: naming the bad option (``scale``, ``smooth_window``, ``smooth_order``).
+    """
+    if isinstance(scale, bool) or not isinstance(scale, int | float) \
+            or not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a finite number > 0; got {scale!r}")
+    if smooth_window is None:
+        return
+    if isinstance(smooth_window, bool) or not isinstance(smooth_window, int) \
+            or smooth_window < 3 or smooth_window % 2 == 0:
+        raise ValueError(f"smooth_window must be an odd integer >= 3 (null: no smoothing); got "
+                         f"{smooth_window!r}")
+    if isinstance(smooth_order, bool) or not isinstance(smooth_order, int) \
+            or not 1 <= smooth_order < smooth_window:
+        raise ValueError(f"smooth_order must be an integer with 1 <= smooth_order < "
+                         f"smooth_window={smooth_window}; got {smooth_order!r}")
+
+
 def add_derivative_channel(
     x: np.ndarray,
     *,
     sampling_rate: float = 1.0,
     method: Literal["gradient", "diff"] = "gradient",
+    scale: float = 1.0,
+    smooth_window: int | None = None,
+    smooth_order: int = 2,
 ) -> np.ndarray:
     """Stack each channel's derivative after the original channels.
 
     Args:
         x: ``[N, C, L]`` signals.
-        sampling_rate, method: as in :func:`derivative`.
+        sampling_rate, method: as in :func:`derivative` (``method`` only without smoothing).
+        scale: factor on the derivative channels (their size relative to the signal's).
+        smooth_window, smooth_order: when ``smooth_window`` is set, the derivative of a
+            Savitzky-Golay fit (``scipy.signal.savgol_filter(..., deriv=1, mode="interp")``:
+            a polynomial of ``smooth_order`` over ``smooth_window`` samples) instead of
+            differencing the raw samples; ``L >= smooth_window``.
 
     Returns:
         ``[N, 2C, L]``: channels ``0..C-1`` are ``x``, ``C..2C-1`` their derivatives.
     """
-    d = derivative(x, sampling_rate=sampling_rate, method=method)
+    check_derivative_options(scale=scale, smooth_window=smooth_window, smooth_order=smooth_order)
+    if smooth_window is None:
+        d = derivative(x, sampling_rate=sampling_rate, method=method)
+    else:
+        if method != "gradient":
+            raise ValueError(f"method {method!r} does not apply with smooth_window (the "
+                             "Savitzky-Golay derivative); leave method at 'gradient'")
+        x = _check_batch(x, min_length=smooth_window)
+        fs = _check_positive(sampling_rate, "sampling_rate")
+        d = scipy.signal.savgol_filter(x, smooth_window, smooth_order, deriv=1, delta=1 / fs,
+                                       axis=-1, mode="interp").astype(_float_dtype(x))
+    if scale != 1:
+        d = d * np.asarray(scale, dtype=d.dtype)
     return np.concatenate([np.asarray(x, dtype=d.dtype), d], axis=1)
 
 

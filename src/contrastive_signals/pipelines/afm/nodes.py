@@ -92,12 +92,15 @@ def split_afm_curves(curves: dict[str, Any], params: dict[str, Any]) -> dict[str
 def preprocess_afm_curves(curves: dict[str, Any], params: dict[str, Any], *, derivative: bool
                           ) -> dict[str, Any]:
     """The declared steps on every curve (without ``derivative_channel`` unless
-    ``derivative``): ``{"curves": [N, C, L] float32, "labels": [N]}``."""
-    steps = from_params(P.PreprocessingParams, params, path="afm.preprocessing").chosen(
-        derivative=derivative)
-    features, _ = apply_feature_steps(curves["force"].numpy(), steps, sampling_rate=1.0)
-    return {"curves": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
-            "labels": curves["labels"].clone()}
+    ``derivative``): ``{"curves": [N, C, L] float32, "labels": [N]}``, and ``"derivative"``
+    (the step's scale / smoothing options) when any is set."""
+    config = from_params(P.PreprocessingParams, params, path="afm.preprocessing")
+    features, _ = apply_feature_steps(curves["force"].numpy(),
+                                      config.chosen(derivative=derivative), sampling_rate=1.0)
+    out = {"curves": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
+           "labels": curves["labels"].clone()}
+    options = config.derivative_options() if derivative else {}
+    return {**out, "derivative": options} if options else out
 
 
 def pretrain_encoder(features: dict[str, Any], split: dict[str, Any],
@@ -107,7 +110,8 @@ def pretrain_encoder(features: dict[str, Any], split: dict[str, Any],
     config = from_params(P.PretrainingParams, params, path="afm.pretraining")
     model_config, labelled = _model_config(features, model_params), config.requires.needs_labels
     x, y = _part(features, split["train"] + ([] if labelled else split["unlabelled"]))
-    views = replace(config.augmentation, derivative_channel=model_config["in_channels"] == 2)
+    views = replace(config.augmentation, derivative_channel=model_config["in_channels"] == 2,
+                    derivative_options=tuple(sorted(features.get("derivative", {}).items())))
     method = config.build(get_entry(P.ARCHITECTURE), views=views, seed=config.fit.seed)
     with seeded_global_rng(config.fit.seed), torch_threads(config.num_threads):
         result = train_method(

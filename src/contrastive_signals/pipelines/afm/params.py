@@ -13,24 +13,28 @@ from contrastive_signals.methods.select import MethodParams
 from contrastive_signals.methods.supervised import ClassifierParams
 from contrastive_signals.methods.train import HeadStage
 from contrastive_signals.methods.triplet import TripletParams
+from contrastive_signals.signal.filters import check_derivative_options
 from contrastive_signals.signal.steps import validate_feature_steps
 from contrastive_signals.training.fit import FitConfig
 
 ARCHITECTURE = "curve_cnn"
-LABEL_SUBSETS = ("5pc", "100pc")
+LABEL_SUBSETS = ("5pc", "20pc", "100pc")
 """Label-fraction names of the ablation; ``afm.split.label_fractions`` gives their values."""
 
 
 @dataclass(frozen=True)
 class SplitParams(LabelledSplitParams):
     label_fractions: dict[str, float] = field(
-        default_factory=lambda: {"5pc": 0.05, "100pc": 1.0})
+        default_factory=lambda: {"5pc": 0.05, "20pc": 0.2, "100pc": 1.0})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if set(self.label_fractions) != set(LABEL_SUBSETS):
             raise ValueError(f"label_fractions must name exactly {list(LABEL_SUBSETS)} (the "
                              f"ablation's label subsets); got {sorted(self.label_fractions)}")
+
+
+DERIVATIVE_OPTIONS = ("scale", "smooth_window", "smooth_order")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,15 @@ class PreprocessingParams:
                 or self.steps[-1]["name"] != "derivative_channel":
             raise ValueError("steps must end with exactly one derivative_channel step (the "
                              "ablation drops it for the no-derivative input)")
+        try:
+            check_derivative_options(**self.derivative_options())
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"steps[{len(self.steps) - 1}] (derivative_channel): {error}") \
+                from error
+
+    def derivative_options(self) -> dict[str, Any]:
+        """The ``derivative_channel`` step's scale and smoothing (what SimCLR views recompute)."""
+        return {k: v for k, v in self.steps[-1].items() if k in DERIVATIVE_OPTIONS}
 
     def chosen(self, *, derivative: bool) -> list[dict[str, Any]]:
         return [dict(s) for s in self.steps if derivative or s["name"] != "derivative_channel"]
