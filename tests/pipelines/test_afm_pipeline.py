@@ -19,8 +19,8 @@ from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.afm.nodes import (
     finetune_classifier,
     preprocess_afm_curves,
-    split_afm_curves,
     pretrain_encoder,
+    split_afm_curves,
 )
 from contrastive_signals.pipelines.afm.pipeline import VARIANTS
 from tests.conftest import PROJECT_ROOT
