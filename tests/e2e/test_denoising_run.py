@@ -25,7 +25,7 @@ def test_run_writes_report_figures_and_models(project):
             assert metrics[f"denoise.{method}.v{v}.psnr"] > 0
             assert -1 <= metrics[f"denoise.{method}.v{v}.ssim"] <= 1
     assert {"denoise.hvae_inject.v16.psnr", "denoise.clean_as_noisy.v16.psnr"} <= set(metrics)
-    for name in ("ellipses", "digits", "skimage"):
+    for name in ("ellipses", "digits", "skimage", "latent_parts"):
         assert (project / f"data/08_reporting/plots/denoising_{name}.png").stat().st_size > 1000
     for model in ("denoising_hvae", "denoising_unet"):
         versions = list((project / f"data/06_models/{model}_encoder.pt").iterdir())

@@ -12,6 +12,8 @@ from contrastive_signals.metrics.denoising import (
     denoiser_psnr,
     mean_view_psnr,
     sparse_view_scores,
+    split_scores,
+    streak_alignment,
     swap_psnr,
 )
 from contrastive_signals.metrics.image_quality import clip_unit, image_scores
@@ -82,3 +84,20 @@ def test_every_method_is_scored_at_every_view_count_and_donors_are_seeded():
     assert metrics["denoise.unet.v8.psnr"] == pytest.approx(metrics["denoise.fbp.v8.psnr"])
     assert scores(0) == metrics
     assert scores(1)["denoise.hvae_swap.v4.psnr"] != metrics["denoise.hvae_swap.v4.psnr"]
+
+
+def test_streak_alignment_is_the_mean_cosine_with_the_streaks():
+    streaks = torch.tensor([[[1.0, 0.0], [0.0, -1.0]], [[0.0, 2.0], [0.0, 0.0]]])
+    effects = {"streaks": streaks, "noise part": 3 * streaks,  # the streaks themselves: 1
+               "signal part": torch.stack([-streaks[0], torch.ones(2, 2)])}
+    scores = streak_alignment(effects)
+    assert scores["noise_part_cos"] == pytest.approx(1.0)
+    # image 0: opposite (-1); image 1: <(0,2,0,0), (1,1,1,1)> / (2 * 2) = 0.5
+    assert scores["signal_part_cos"] == pytest.approx((-1.0 + 0.5) / 2)
+
+
+def test_split_scores_name_both_parts_at_every_view_count():
+    scores = split_scores(tiny_pairs(), _hvae().eval(), VIEWS)
+    assert set(scores) == {f"denoise.split.v{v}.{p}_part_cos" for v in VIEWS
+                           for p in ("noise", "signal")}
+    assert all(-1.0 <= value <= 1.0 for value in scores.values())

@@ -9,6 +9,7 @@ from contrastive_signals.models.hvae import (
     HierarchicalVAE,
     HVAEModelParams,
     cross_swap_codes,
+    latent_part_effects,
     own_decode,
     swap_decode,
     swap_donors,
@@ -97,6 +98,23 @@ def test_cross_swap_gives_each_noisy_image_the_noise_of_another_clean_image(batc
     with pytest.raises(ValueError, match="equal length"):
         cross_swap_codes(model, {"global": torch.zeros(6, 9)}, torch.tensor([1]),
                          torch.tensor([2, 3]))
+
+
+def test_latent_part_effects_are_differences_from_the_clean_decode():
+    model = _model()
+    clean, noisy = torch.rand(3, 1, 16, 16), torch.rand(3, 1, 16, 16)
+    effects = latent_part_effects(model, clean, noisy)
+    assert {k: tuple(v.shape) for k, v in effects.items()} == {
+        "streaks": (3, 16, 16), "noise part": (3, 16, 16), "signal part": (3, 16, 16)}
+    base = own_decode(model, clean)
+    torch.testing.assert_close(effects["streaks"], (noisy - clean)[:, 0])
+    torch.testing.assert_close(effects["noise part"] + base[:, 0],
+                               swap_decode(model, clean, noisy)[:, 0])
+    torch.testing.assert_close(effects["signal part"] + base[:, 0],
+                               swap_decode(model, noisy, clean)[:, 0])
+    # an image that is its own noisy version: neither part adds anything
+    same = latent_part_effects(model, clean, clean)
+    assert all(float(v.abs().max()) == 0.0 for v in same.values())
 
 
 def test_swap_with_itself_is_the_own_decode_and_batches_do_not_matter():

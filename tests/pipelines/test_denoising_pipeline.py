@@ -60,10 +60,11 @@ def test_pipeline_reports_every_method_and_view_count(outputs):
     expected |= {f"denoise.{m}.v{v}.psnr" for m in ("hvae_inject", "clean_as_noisy")
                  for v in views}
     expected |= {f"denoise.tv.v{v}.weight" for v in views}
+    expected |= {f"denoise.split.v{v}.{p}_part_cos" for v in views for p in ("noise", "signal")}
     assert set(metrics) == expected
     for name, value in metrics.items():
         assert np.isfinite(value), name
-        if name.endswith(".ssim"):
+        if name.endswith((".ssim", "_cos")):
             assert -1.0 <= value <= 1.0
     # More views, better FBP; the reference is scored against the true noisy image.
     assert metrics[f"denoise.fbp.v{views[1]}.psnr"] > metrics[f"denoise.fbp.v{views[0]}.psnr"]
@@ -78,6 +79,8 @@ def test_pipeline_makes_histories_figures_and_pairs(outputs):
     for name in ("ellipses", "digits", "skimage"):
         figure = outputs[f"denoising_{name}_figure"]
         assert isinstance(figure, Figure) and len(figure.axes) == 2 * 7
+    parts = outputs["denoising_latent_parts_figure"]  # 2 images x (clean, noisy, 3 effects)
+    assert isinstance(parts, Figure) and len(parts.axes) == 2 * 5
     pairs = outputs["denoising_pairs"]
     assert pairs["test"]["clean"].shape == (8, 32, 32)
     assert set(pairs["test"]["noisy"]) == {8, 16}

@@ -17,7 +17,13 @@ import torch
 from torch import Tensor, nn
 
 from contrastive_signals.metrics.image_quality import clip_unit, image_scores, mean_psnr
-from contrastive_signals.models.hvae import HierarchicalVAE, own_decode, swap_decode, swap_donors
+from contrastive_signals.models.hvae import (
+    HierarchicalVAE,
+    latent_part_effects,
+    own_decode,
+    swap_decode,
+    swap_donors,
+)
 from contrastive_signals.models.unet import apply_in_batches
 from contrastive_signals.signal.tv import tv_denoise
 
@@ -105,3 +111,24 @@ def sparse_view_scores(pairs: dict[str, Any], *, hvae: HierarchicalVAE, unet: nn
         record("hvae_inject", v, {"psnr": mean_psnr(injected, noisy)})
         record("clean_as_noisy", v, {"psnr": mean_psnr(clean, noisy)})
     return metrics
+
+
+def streak_alignment(effects: dict[str, Tensor]) -> dict[str, float]:
+    """How much each latent part's effect looks like the streaks: the cosine between each
+    image's effect map and its streaks ``noisy - clean``, averaged over the images
+    (``effects``: :func:`~contrastive_signals.models.hvae.latent_part_effects`). 1: the part
+    reproduces the streak pattern; 0: unrelated to it."""
+    streaks = effects["streaks"].flatten(1).double()
+    return {name.replace(" ", "_") + "_cos": float(torch.nn.functional.cosine_similarity(
+                effects[name].flatten(1).double(), streaks, dim=1).mean())
+            for name in ("noise part", "signal part")}
+
+
+def split_scores(part: dict[str, Any], hvae: HierarchicalVAE, views: Sequence[int]
+                 ) -> dict[str, float]:
+    """``denoise.split.v<V>.{noise,signal}_part_cos``: :func:`streak_alignment` of the test
+    images at each view count: where the HVAE keeps the streaks (docs/denoising.md)."""
+    clean = part["clean"][:, None]
+    return {f"denoise.split.v{v}.{name}": value for v in views
+            for name, value in streak_alignment(
+                latent_part_effects(hvae, clean, part["noisy"][v][:, None])).items()}

@@ -323,6 +323,28 @@ def own_decode(model: HierarchicalVAE, images: Tensor, *, batch_size: int = 256)
     return swap_decode(model, images, images, batch_size=batch_size)
 
 
+@torch.no_grad()
+def latent_part_effects(model: HierarchicalVAE, clean: Tensor, noisy: Tensor
+                        ) -> dict[str, Tensor]:
+    """What each part of the latent holds, for clean images ``[K, 1, N, N]`` and their own
+    noisy versions ``[K, 1, N, N]``, as differences from the clean image's own decode
+    ``D(clean)``:
+
+    - ``"streaks"``: ``noisy - clean``, the structured noise itself;
+    - ``"noise part"``: ``D(signal of clean, noise of noisy) - D(clean)``: what the noisy
+      image's noise parts add (the streaks, when the split works);
+    - ``"signal part"``: ``D(signal of noisy, noise of clean) - D(clean)``: what its signal
+      parts add (streaks that leaked into them, which a swap cannot remove).
+
+    Returns:
+        Each ``[K, N, N]``.
+    """
+    base = own_decode(model, clean)
+    return {"streaks": (noisy - clean)[:, 0],
+            "noise part": (swap_decode(model, clean, noisy) - base)[:, 0],
+            "signal part": (swap_decode(model, noisy, clean) - base)[:, 0]}
+
+
 def swap_donors(train: dict[str, Any], views: int, count: int, *, pool: int,
                 generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Random swap donors for ``count`` images seen at ``views`` views: clean training images

@@ -19,9 +19,14 @@ from contrastive_signals.data.sparse_view_ct import (
 from contrastive_signals.methods.base import check_compatible
 from contrastive_signals.methods.hvae import HVAESplit
 from contrastive_signals.methods.regression import ImageRegression, PairedImageMethod
-from contrastive_signals.metrics.denoising import denoiser_psnr, sparse_view_scores, swap_psnr
+from contrastive_signals.metrics.denoising import (
+    denoiser_psnr,
+    sparse_view_scores,
+    split_scores,
+    swap_psnr,
+)
 from contrastive_signals.metrics.report import finite_report
-from contrastive_signals.models.hvae import swap_donors, swap_panels
+from contrastive_signals.models.hvae import latent_part_effects, swap_donors, swap_panels
 from contrastive_signals.models.registry import build_model, from_bundle, to_bundle
 from contrastive_signals.pipelines.denoising.params import TrainingParams, check_params
 from contrastive_signals.plots.denoising import swap_figure
@@ -105,14 +110,17 @@ def train_unet(pairs: dict[str, Any], params: dict[str, Any]
 def evaluate_denoising(pairs: dict[str, Any], hvae_bundle: dict[str, Any],
                        unet_bundle: dict[str, Any], params: dict[str, Any]) -> dict[str, float]:
     """PSNR/SSIM of every denoiser on the test set for each number of views
-    (:func:`~contrastive_signals.metrics.denoising.sparse_view_scores`)."""
+    (:func:`~contrastive_signals.metrics.denoising.sparse_view_scores`), and where the HVAE
+    keeps the streaks (:func:`~contrastive_signals.metrics.denoising.split_scores`)."""
     config = check_params(params)
+    hvae = from_bundle(hvae_bundle, outputs=("split_latent",))
     with torch_threads(config.hvae.num_threads):
-        return sparse_view_scores(
-            pairs, hvae=from_bundle(hvae_bundle, outputs=("split_latent",)),
-            unet=from_bundle(unet_bundle, outputs=("image",)), views=config.noise.views,
-            tv_weights=config.tv.weights, donor_pool=config.data.donor_pool,
+        scores = sparse_view_scores(
+            pairs, hvae=hvae, unet=from_bundle(unet_bundle, outputs=("image",)),
+            views=config.noise.views, tv_weights=config.tv.weights,
+            donor_pool=config.data.donor_pool,
             generator=torch.Generator().manual_seed(config.evaluation.seed))
+        return {**scores, **split_scores(pairs["test"], hvae, config.noise.views)}
 
 
 def plot_denoising_figure(figure_images: dict[str, torch.Tensor], train_pairs: dict[str, Any],
@@ -134,6 +142,26 @@ def plot_denoising_figure(figure_images: dict[str, torch.Tensor], train_pairs: d
     return swap_figure({k: c.numpy() for k, c in panels.items()},
                        title=f"{dataset}: sparse-view CT, {v} views (HVAE trained on "
                              f"{config.data.dataset})")
+
+
+def plot_latent_part_figure(pairs: dict[str, Any], hvae_bundle: dict[str, Any],
+                            params: dict[str, Any]) -> Figure:
+    """What each part of the HVAE's latent holds, for the first test images at
+    ``evaluation.figure_views`` views: clean, noisy, the streaks (noisy - clean), and what the
+    noisy image's noise parts and signal parts add to the clean image's own decode
+    (:func:`~contrastive_signals.models.hvae.latent_part_effects`)."""
+    config = check_params(params)
+    v, k = config.evaluation.figure_views, config.evaluation.figure_images
+    # figure_views is one of noise.views (checked with the parameters)
+    clean, noisy = pairs["test"]["clean"][:k, None], pairs["test"]["noisy"][v][:k, None]
+    with torch_threads(config.hvae.num_threads):
+        effects = latent_part_effects(from_bundle(hvae_bundle, outputs=("split_latent",)),
+                                      clean, noisy)
+    columns = {"clean": clean[:, 0], "noisy": noisy[:, 0], **effects}
+    return swap_figure({name: c.numpy() for name, c in columns.items()},
+                       signed=tuple(effects),
+                       title=f"What the latent parts hold, {v} views: the streaks (noisy - "
+                             f"clean) and what each part of the noisy image's code adds")
 
 
 def write_denoising_report(metrics: dict[str, float]) -> tuple[dict[str, float], dict[str, Any]]:

@@ -12,6 +12,7 @@ from .nodes import (
     make_figure_images,
     make_sparse_view_pairs,
     plot_denoising_figure,
+    plot_latent_part_figure,
     select_train_pairs,
     train_hvae,
     train_unet,
@@ -46,6 +47,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                                   "denoising_unet.encoder", params], "denoising_scores",
              name="evaluate_denoising"),
         *figures,
+        node(plot_latent_part_figure, ["denoising_pairs", "denoising_hvae.encoder", params],
+             "denoising_latent_parts_figure", name="plot_denoising_latent_parts_figure"),
         node(write_denoising_report, "denoising_scores",
              ["denoising_metrics", "denoising_metrics_mlflow"], name="write_denoising_report"),
     ], tags="denoising")
