@@ -44,7 +44,7 @@ run-all: $(STAMP)
 ## in more terminals (or machines sharing the storage) to run trials in parallel.
 SWEEP ?= digits_simclr
 sweep: $(STAMP)
-	$(BIN)/python -m contrastive_signals.pipelines.sweep run $(SWEEP) $(SWEEP_ARGS)
+	$(BIN)/python -m contrastive_signals.sweep run $(SWEEP) $(SWEEP_ARGS)
 
 ## One pipeline over training seeds, each in its own project copy: per-seed figures, mean and
 ## standard deviation in data/08_reporting/<pipeline>_seeds.{json,md}, e.g. `make seeds

@@ -199,7 +199,7 @@ def sweep_pictures(browser, project: Path, out: Path, logs: Path) -> list[Path]:
 
 def run_tiny_sweep(project: Path) -> None:
     log(f"sweep tiny --env test in {project}")
-    command = [sys.executable, "-m", "contrastive_signals.pipelines.sweep", "run", "tiny",
+    command = [sys.executable, "-m", "contrastive_signals.sweep", "run", "tiny",
                "--env", "test", "--no-report", "--project", str(project)]
     result = subprocess.run(command, cwd=project, env=project_env(project),
                             capture_output=True, text=True, timeout=1200)

@@ -1,5 +1,5 @@
 """Helpers for sweep tests and the sweep benchmark: start `python -m
-contrastive_signals.pipelines.sweep` processes in a project copy."""
+contrastive_signals.sweep` processes in a project copy."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.e2e.project import project_env
 
-SWEEP = [sys.executable, "-m", "contrastive_signals.pipelines.sweep"]
+SWEEP = [sys.executable, "-m", "contrastive_signals.sweep"]
 
 
 def start_sweep(project: Path, *args: str, log: Path, threads: int | None = 1

@@ -12,14 +12,14 @@ from kedro.framework.startup import bootstrap_project
 
 from contrastive_signals.config import ParameterError
 from contrastive_signals.pipelines.parameter_checks import parameter_problems
-from contrastive_signals.pipelines.sweep import runner
-from contrastive_signals.pipelines.sweep.checks import nested, sweep_problems
-from contrastive_signals.pipelines.sweep.figures import (
+from contrastive_signals.sweep import runner
+from contrastive_signals.sweep.checks import nested, sweep_problems
+from contrastive_signals.sweep.figures import (
     is_validation_figure,
     output_figures,
     pipeline_figures,
 )
-from contrastive_signals.pipelines.sweep.spec import Objective, parse_sweep, parse_sweeps
+from contrastive_signals.sweep.spec import Objective, parse_sweep, parse_sweeps
 from tests.e2e.project import PROJECT_ROOT, make_project_copy
 
 bootstrap_project(PROJECT_ROOT)
@@ -133,7 +133,7 @@ def test_unknown_metrics_pipeline_and_node_name_the_entry():
 
 def test_bad_sweep_file_fails_before_any_trial(tmp_path):
     """Through the command: exit code 2, every problem named, no study and no MLflow run."""
-    from contrastive_signals.pipelines.sweep.__main__ import main
+    from contrastive_signals.sweep.__main__ import main
 
     project = make_project_copy(tmp_path)
     bad = changed("objective/metric", "simclr.nope.val_acc")

@@ -1,6 +1,6 @@
 """A sweep's trial inside a Kedro run: the figures the run saves are captured for the sweep,
 and kedro-mlflow stays out of the way (the sweep logs each trial as a child run of the study's
-parent run, with only the swept parameters; see ``pipelines/sweep/runner.py``).
+parent run, with only the swept parameters; see ``sweep/runner.py``).
 
 Outside a sweep (no :func:`capturing_trial` block around the session) the hook does nothing.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from contrastive_signals.hooks.catalog import CatalogHook
-from contrastive_signals.pipelines.sweep.figures import output_figures
+from contrastive_signals.sweep.figures import output_figures
 
 
 @dataclass

@@ -14,6 +14,8 @@ the reverse); :func:`swap_noise` does the swap on posterior means.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -299,31 +301,56 @@ def cross_swap_codes(model: HierarchicalVAE, codes: dict[str, Tensor], signal_ro
     return swap_noise(model, signal, noise)
 
 
-@torch.no_grad()
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[torch.device]:
+    """``model`` in eval mode without gradients (its mode restored after); yields its device."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
+def encode_images(model: HierarchicalVAE, images: Tensor, *, batch_size: int = 256
+                  ) -> dict[str, Tensor]:
+    """Posterior means of ``images`` ``[B, 1, N, N]``, ``batch_size`` at a time, per level
+    ``[B, ...]`` on the CPU (eval mode, no gradients)."""
+    with _evaluating(model) as device:
+        chunks = [model.encode(images[start:start + batch_size].to(device))
+                  for start in range(0, images.shape[0], batch_size)]
+    return {level: torch.cat([c[level].cpu() for c in chunks]) for level in chunks[0]}
+
+
+def decode_codes(model: HierarchicalVAE, codes: dict[str, Tensor], *, batch_size: int = 256
+                 ) -> Tensor:
+    """Images ``[B, 1, N, N]`` on the CPU decoded from codes (per level ``[B, ...]``),
+    ``batch_size`` at a time (eval mode, no gradients)."""
+    rows = next(iter(codes.values())).shape[0]
+    with _evaluating(model) as device:
+        return torch.cat([
+            model.decode({level: c[start:start + batch_size].to(device)
+                          for level, c in codes.items()}).cpu()
+            for start in range(0, rows, batch_size)])
+
+
 def swap_decode(model: HierarchicalVAE, images: Tensor, donors: Tensor, *,
                 batch_size: int = 256) -> Tensor:
     """Decode the signal parts of ``images`` with the noise parts of ``donors`` (both
     ``[B, 1, N, N]``, row ``i`` of each paired) -> ``[B, 1, N, N]``. With clean donors this
     removes noise; with noisy donors it injects noise."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, images.shape[0], batch_size):
-        x = images[start:start + batch_size].to(device)
-        d = donors[start:start + batch_size].to(device)
-        out.append(model.decode(swap_noise(model, model.encode(x), model.encode(d))).cpu())
-    model.train(was_training)
-    return torch.cat(out)
+    codes = encode_images(model, images, batch_size=batch_size)
+    donor_codes = encode_images(model, donors, batch_size=batch_size)
+    return decode_codes(model, swap_noise(model, codes, donor_codes), batch_size=batch_size)
 
 
-@torch.no_grad()
 def own_decode(model: HierarchicalVAE, images: Tensor, *, batch_size: int = 256) -> Tensor:
     """Decode each image's own posterior-mean code -> ``[B, 1, N, N]``."""
-    return swap_decode(model, images, images, batch_size=batch_size)
+    return decode_codes(model, encode_images(model, images, batch_size=batch_size),
+                        batch_size=batch_size)
 
 
-@torch.no_grad()
 def latent_part_effects(model: HierarchicalVAE, clean: Tensor, noisy: Tensor
                         ) -> dict[str, Tensor]:
     """What each part of the latent holds, for clean images ``[K, 1, N, N]`` and their own
@@ -339,10 +366,13 @@ def latent_part_effects(model: HierarchicalVAE, clean: Tensor, noisy: Tensor
     Returns:
         Each ``[K, N, N]``.
     """
-    base = own_decode(model, clean)
+    clean_codes, noisy_codes = encode_images(model, clean), encode_images(model, noisy)
+    base = decode_codes(model, clean_codes)
     return {"streaks": (noisy - clean)[:, 0],
-            "noise part": (swap_decode(model, clean, noisy) - base)[:, 0],
-            "signal part": (swap_decode(model, noisy, clean) - base)[:, 0]}
+            "noise part": (decode_codes(model, swap_noise(model, clean_codes, noisy_codes))
+                           - base)[:, 0],
+            "signal part": (decode_codes(model, swap_noise(model, noisy_codes, clean_codes))
+                            - base)[:, 0]}
 
 
 def swap_donors(train: dict[str, Any], views: int, count: int, *, pool: int,

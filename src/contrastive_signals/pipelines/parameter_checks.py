@@ -35,11 +35,11 @@ from contrastive_signals.pipelines.inference.timeseries import TimeseriesInferen
 from contrastive_signals.pipelines.ingestion.nodes import SplitParams as DigitSplitParams
 from contrastive_signals.pipelines.pretraining.nodes import PretrainParams
 from contrastive_signals.pipelines.supervised.nodes import SupervisedParams
-from contrastive_signals.pipelines.sweep.spec import check_sweeps
 from contrastive_signals.pipelines.timeseries.nodes import ucr_params
 from contrastive_signals.pipelines.timeseries.params import Mnist1dParams
 from contrastive_signals.pipelines.triplet.nodes import TripletRunParams
 from contrastive_signals.signal.force_curves import PeakDetectorGrid
+from contrastive_signals.sweep.spec import check_sweeps
 
 Check = Callable[[Any, str], object]
 

@@ -1,9 +1,9 @@
 """Command line of the sweeps (docs/sweeps.md).
 
-    python -m contrastive_signals.pipelines.sweep run <name> [--env test] [--no-report]
-    python -m contrastive_signals.pipelines.sweep check <name> [--env test]
-    python -m contrastive_signals.pipelines.sweep best <name> [--env test]   # rerun the best trial alone
-    python -m contrastive_signals.pipelines.sweep report <name> [--env test] # (re)run the final report
+    python -m contrastive_signals.sweep run <name> [--env test] [--no-report]
+    python -m contrastive_signals.sweep check <name> [--env test]
+    python -m contrastive_signals.sweep best <name> [--env test]   # rerun the best trial alone
+    python -m contrastive_signals.sweep report <name> [--env test] # (re)run the final report
 
 Run in the project folder (or pass ``--project``). Several processes running the same ``run``
 command join the same study.
@@ -22,7 +22,7 @@ from contrastive_signals.config import ParameterError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m contrastive_signals.pipelines.sweep",
+    parser = argparse.ArgumentParser(prog="python -m contrastive_signals.sweep",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "check", "best", "report"))
     parser.add_argument("name", help="a sweep of conf/*/parameters_sweep.yml")
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from contrastive_signals.pipelines.sweep import runner
+    from contrastive_signals.sweep import runner
 
     project = runner.Project(args.project.resolve(), args.env)
     try:

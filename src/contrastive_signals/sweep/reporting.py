@@ -63,7 +63,7 @@ def _mean_std(values: list[float]) -> dict[str, Any]:
 def is_default(project, spec, params: dict[str, Any]) -> bool:
     """Whether ``params`` (dotted path -> value) are the project's own values (with the
     sweep's ``fixed`` values on top)."""
-    from contrastive_signals.pipelines.sweep.checks import get_path
+    from contrastive_signals.sweep.checks import get_path
 
     defaults = project.config("parameters")
     return all(spec.fixed.get(path, get_path(defaults, path)) == value
@@ -108,7 +108,7 @@ def finish_parent(project, spec, study: optuna.Study, tracking, parent: str, sum
     """Write the best trial, the plots and (``report``) the final report to the parent run and
     ``data/08_reporting/sweep_<name>.json``; once per study size (the first process to find
     every trial finished does it)."""
-    from contrastive_signals.pipelines.sweep.runner import storage_url, study_lock
+    from contrastive_signals.sweep.runner import storage_url, study_lock
 
     with study_lock(storage_url(project, spec)):
         fresh = optuna.load_study(study_name=spec.study, storage=study._storage)

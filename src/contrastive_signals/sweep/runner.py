@@ -35,9 +35,9 @@ from optuna.trial import TrialState
 from contrastive_signals.config import ParameterError
 from contrastive_signals.hooks.run_status import _directory_lock, prepare_sqlite_store
 from contrastive_signals.hooks.sweep import capturing_trial
-from contrastive_signals.pipelines.sweep.checks import nested, sweep_problems
-from contrastive_signals.pipelines.sweep.figures import is_validation_figure
-from contrastive_signals.pipelines.sweep.spec import SweepSpec, parse_sweep
+from contrastive_signals.sweep.checks import nested, sweep_problems
+from contrastive_signals.sweep.figures import is_validation_figure
+from contrastive_signals.sweep.spec import SweepSpec, parse_sweep
 from contrastive_signals.training.epoch_observers import observing_epochs
 
 logger = logging.getLogger(__name__)
@@ -398,7 +398,7 @@ def run_sweep(project: Project, name: str, *, report: bool = True,
     summary = summarise(study, spec, ran)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
-        from contrastive_signals.pipelines.sweep.reporting import finish_parent
+        from contrastive_signals.sweep.reporting import finish_parent
 
         summary.report = finish_parent(project, spec, study, tracking, parent, summary,
                                        report=report, run=run_pipeline)
@@ -421,7 +421,7 @@ def rerun_best(project: Project, name: str) -> dict[str, Any]:
 def report_again(project: Project, name: str) -> dict[str, Any] | None:
     """(Re)run the final report of sweep ``name``'s study as it stands (after a search that
     was stopped before its report, say) and log it to the parent run."""
-    from contrastive_signals.pipelines.sweep.reporting import write_report
+    from contrastive_signals.sweep.reporting import write_report
 
     project.bootstrap()
     spec = load_spec(project, name)

@@ -4,7 +4,7 @@ top-level key ``sweep``), parsed into typed, frozen blocks.
 Structural problems (an empty range, a log scale through zero, an unknown direction, an
 objective that names a test-split figure) fail here, naming ``sweep.<name>.<field>``; what
 needs the project (parameter paths, pipelines, known figures) is checked by
-:mod:`contrastive_signals.pipelines.sweep.checks`.
+:mod:`contrastive_signals.sweep.checks`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from contrastive_signals.config import ParameterError, from_params
-from contrastive_signals.pipelines.sweep.figures import leakage_problem
+from contrastive_signals.sweep.figures import leakage_problem
 
 DEFAULT_STORAGE = "sqlite:///data/10_sweeps/optuna.db"
 Scalar = bool | int | float | str

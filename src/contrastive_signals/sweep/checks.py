@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from contrastive_signals.pipelines.parameter_checks import parameter_problems
-from contrastive_signals.pipelines.sweep.figures import pipeline_figures
-from contrastive_signals.pipelines.sweep.spec import SweepSpec
+from contrastive_signals.sweep.figures import pipeline_figures
+from contrastive_signals.sweep.spec import SweepSpec
 
 _MISSING = object()
 
@@ -104,7 +104,7 @@ def _figure_problems(spec: SweepSpec) -> list[str]:
     figures = pipeline_figures(spec.pipeline)
     if figures is None:
         return [f"{where}.pipeline: '{spec.pipeline}' declares no figures for sweeps yet "
-                "(pipelines/sweep/figures.py PIPELINE_FIGURES)"]
+                "(sweep/figures.py PIPELINE_FIGURES)"]
     problems = []
     if spec.objective.metric not in figures.objectives:
         problems.append(f"{where}.objective.metric: unknown metric '{spec.objective.metric}' for "
