@@ -30,7 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+from run_all import child_env, machine_info  # noqa: E402
 
 from tests.e2e.golden import PIPELINE_REPORTS  # noqa: E402
 from tests.e2e.project import make_project_copy  # noqa: E402
@@ -105,27 +107,23 @@ def run_seed(pipeline: str, seed: int, *, params: str, project: Path, env: str |
     make_project_copy(project)
     command = [sys.executable, "-m", "kedro", "run", f"--pipeline={pipeline}",
                f"--params={params}"] + ([f"--env={env}"] if env else [])
-    child_env = dict(os.environ)
-    for key, value in {"KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
-                       "DO_NOT_TRACK": "1", "OMP_WAIT_POLICY": "PASSIVE",
-                       "TQDM_DISABLE": "1"}.items():
-        child_env.setdefault(key, value)
+    env = child_env()
     if threads:
-        child_env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if tracking_uri:
-        child_env["MLFLOW_TRACKING_URI"] = tracking_uri
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
     start = time.perf_counter()
     with open(project / "seed_run.log", "w") as log:
-        returncode = subprocess.run(command, cwd=project, env=child_env, stdout=log,
+        returncode = subprocess.run(command, cwd=project, env=env, stdout=log,
                                     stderr=subprocess.STDOUT).returncode
+    seconds = time.perf_counter() - start
     report_path = project / REPORTS[pipeline]
     report = (json.loads(report_path.read_text())
               if returncode == 0 and report_path.is_file() else None)
     print(f"seed_runs: {pipeline} seed {seed}: "
-          f"{'ok' if report is not None else f'FAILED ({returncode})'} in "
-          f"{time.perf_counter() - start:.0f} s (log: {project / 'seed_run.log'})", flush=True)
-    return {"seed": seed, "returncode": returncode, "report": report,
-            "seconds": time.perf_counter() - start}
+          f"{'ok' if report is not None else f'FAILED ({returncode})'} in {seconds:.0f} s "
+          f"(log: {project / 'seed_run.log'})", flush=True)
+    return {"seed": seed, "returncode": returncode, "report": report, "seconds": seconds}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parallel": args.parallel, "threads": args.threads,
         "run_seconds": {str(r["seed"]): round(r["seconds"], 1) for r in runs},
         "load_before": load_before, "load_after": os.getloadavg(),
+        "machine": machine_info(project),
         "figures": summarise_seeds(ok) if ok else {},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
