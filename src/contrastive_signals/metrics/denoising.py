@@ -19,10 +19,12 @@ from torch import Tensor, nn
 from contrastive_signals.metrics.image_quality import clip_unit, image_scores, mean_psnr
 from contrastive_signals.models.hvae import (
     HierarchicalVAE,
+    decode_codes,
+    encode_images,
     latent_part_effects,
-    own_decode,
     swap_decode,
     swap_donors,
+    swap_noise,
 )
 from contrastive_signals.models.unet import apply_in_batches
 from contrastive_signals.signal.tv import tv_denoise
@@ -103,8 +105,10 @@ def sparse_view_scores(pairs: dict[str, Any], *, hvae: HierarchicalVAE, unet: nn
         outputs = {"unet": apply_in_batches(unet, noisy[:, None])[:, 0]}
         clean_donors, noisy_donors = swap_donors(train, v, clean.shape[0], pool=donor_pool,
                                                  generator=generator)
-        outputs["hvae_swap"] = swap_decode(hvae, noisy[:, None], clean_donors)[:, 0]
-        outputs["hvae_own"] = own_decode(hvae, noisy[:, None])[:, 0]
+        codes = encode_images(hvae, noisy[:, None])  # shared by the swap and the own decode
+        outputs["hvae_swap"] = decode_codes(
+            hvae, swap_noise(hvae, codes, encode_images(hvae, clean_donors)))[:, 0]
+        outputs["hvae_own"] = decode_codes(hvae, codes)[:, 0]
         for method, output in outputs.items():
             record(method, v, image_scores(clip_unit(output), clean))
         injected = swap_decode(hvae, clean[:, None], noisy_donors)[:, 0]
