@@ -157,3 +157,43 @@ def test_output_figures_use_stable_names():
 
 def test_nested_runtime_parameters():
     assert nested({"a.b.c": 1, "a.d": 2, "e": 3}) == {"a": {"b": {"c": 1}, "d": 2}, "e": 3}
+
+
+def test_processes_below_one_fail_naming_the_entry():
+    with pytest.raises(ParameterError, match=r"sweep\.bad: processes must be >= 1, got 0"):
+        parse_sweep("bad", {**GOOD, "processes": 0})
+    assert parse_sweep("ok", {**GOOD, "processes": 2}).processes == 2
+
+
+def test_final_report_pairs_each_outcome_with_its_configuration_and_seed():
+    """The report's runs go to ``run_all`` in one list (so that they may run in parallel); each
+    outcome lands on its own configuration and seed, default rows from the project's values."""
+    from optuna.trial import TrialState
+
+    from contrastive_signals.sweep.reporting import final_report
+
+    spec = parse_sweep("ok", {**GOOD, "report": {
+        "metrics": ["simclr.linear_probe_10pc.acc"],
+        "seed_parameters": ["pretraining.simclr.fit.seed"], "seeds": [3, 4]}})
+    seen = []
+
+    def run_all(assignments):
+        seen.extend(assignments)
+        # a figure that encodes the configuration (temperature set or not) and the seed
+        return [runner.TrialOutcome(TrialState.COMPLETE, figures={
+            "simclr.linear_probe_10pc.acc": values["pretraining.simclr.fit.seed"]
+            + (0.5 if "pretraining.simclr.method.temperature" in values else 0.0)})
+            for values in assignments]
+
+    best = {"pretraining.simclr.method.temperature": 0.123}
+    report = final_report(runner.Project(PROJECT_ROOT), spec, best, run_all)
+    assert len(seen) == 4
+    row = report["metrics"]["simclr.linear_probe_10pc.acc"]
+    assert row["best"]["values"] == [3.5, 4.5] and row["default"]["values"] == [3.0, 4.0]
+    assert row["difference"] == 0.5 and not report["best_is_default"]
+    seen.clear()
+    default = {"pretraining.simclr.method.temperature": 0.5}  # the project's own value
+    report = final_report(runner.Project(PROJECT_ROOT), spec, default, run_all)
+    assert len(seen) == 2 and report["best_is_default"]
+    row = report["metrics"]["simclr.linear_probe_10pc.acc"]
+    assert row["best"]["values"] == row["default"]["values"] == [3.5, 4.5]

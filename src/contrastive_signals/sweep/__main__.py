@@ -1,6 +1,6 @@
 """Command line of the sweeps (docs/sweeps.md).
 
-    python -m contrastive_signals.sweep run <name> [--env test] [--no-report]
+    python -m contrastive_signals.sweep run <name> [--env test] [--no-report] [--processes N]
     python -m contrastive_signals.sweep check <name> [--env test]
     python -m contrastive_signals.sweep best <name> [--env test]   # rerun the best trial alone
     python -m contrastive_signals.sweep report <name> [--env test] # (re)run the final report
@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-report", action="store_true",
                         help="skip the final test report (best vs default on the seeds)")
     parser.add_argument("--n-trials", type=int, default=None, help="override n_trials")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes on this machine, this one included (default: the "
+                             "sweep's processes); each gets cores // N threads")
+    # a helper started by --processes: takes trials, leaves the parent run to its starter
+    parser.add_argument("--take-only", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -40,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     from contrastive_signals.sweep import runner
 
     project = runner.Project(args.project.resolve(), args.env)
+    if args.processes is not None and args.processes < 1:
+        print(f"ERROR: --processes must be >= 1, got {args.processes}", file=sys.stderr)
+        return 2
     try:
         if args.command == "check":
             project.bootstrap()
@@ -48,12 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{spec.n_trials} trials)")
             return 0
         if args.command in ("best", "report"):
-            result = (runner.rerun_best if args.command == "best" else runner.report_again)(
-                project, args.name)
+            result = (runner.rerun_best(project, args.name) if args.command == "best" else
+                      runner.report_again(project, args.name, processes=args.processes))
             print(json.dumps(result, indent=2))
             return 0
         summary = runner.run_sweep(project, args.name, report=not args.no_report,
-                                   n_trials=args.n_trials)
+                                   n_trials=args.n_trials, processes=args.processes,
+                                   take_only=args.take_only)
     except ParameterError as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 2

@@ -70,27 +70,29 @@ def is_default(project, spec, params: dict[str, Any]) -> bool:
                for path, value in params.items())
 
 
-def final_report(project, spec, best_params: dict[str, Any], run: Callable) -> dict[str, Any]:
+def final_report(project, spec, best_params: dict[str, Any], run_all: Callable
+                 ) -> dict[str, Any]:
     """The test figures of ``spec.report.metrics`` for the best and the default configuration,
     each run once per seed (every ``seed_parameters`` path set to the seed); once only when
-    the best configuration is the default one."""
+    the best configuration is the default one. ``run_all`` runs a list of assignments (dotted
+    path -> value) and returns their outcomes in order (one after the other, or in parallel
+    processes)."""
     config = spec.report
     same = is_default(project, spec, best_params)
-    rows: dict[str, dict[str, list[float]]] = {"best": {}, "default": {}}
-    for seed in config.seeds:
-        seeds = dict.fromkeys(config.seed_parameters, seed)
-        for label, params in (("best", {**best_params, **seeds}), ("default", seeds)):
-            if same and label == "default":
-                rows["default"] = rows["best"]
-                continue
-            outcome = run(project, spec, params)
-            if outcome.state != TrialState.COMPLETE:
-                raise RuntimeError(f"sweep {spec.name}: the {label} configuration with seed "
-                                   f"{seed} failed: {outcome.error}")
-            for metric in config.metrics:
-                rows[label].setdefault(metric, []).append(outcome.figures[metric])
-            logger.info("sweep %s report: %s seed %d %s", spec.name, label, seed,
-                        {m: outcome.figures[m] for m in config.metrics})
+    labels = ("best",) if same else ("best", "default")
+    jobs = [(label, seed) for seed in config.seeds for label in labels]
+    assignments = [{**(best_params if label == "best" else {}),
+                    **dict.fromkeys(config.seed_parameters, seed)} for label, seed in jobs]
+    rows: dict[str, dict[str, list[float]]] = {label: {} for label in labels}
+    for (label, seed), outcome in zip(jobs, run_all(assignments), strict=True):
+        if outcome.state != TrialState.COMPLETE:
+            raise RuntimeError(f"sweep {spec.name}: the {label} configuration with seed "
+                               f"{seed} failed: {outcome.error}")
+        for metric in config.metrics:
+            rows[label].setdefault(metric, []).append(outcome.figures[metric])
+        logger.info("sweep %s report: %s seed %d %s", spec.name, label, seed,
+                    {m: outcome.figures[m] for m in config.metrics})
+    rows.setdefault("default", rows["best"])
     report = {"sweep": spec.name, "seeds": list(config.seeds), "best_is_default": same,
               "seed_parameters": list(config.seed_parameters), "best_params": best_params,
               "metrics": {}}
@@ -104,7 +106,7 @@ def final_report(project, spec, best_params: dict[str, Any], run: Callable) -> d
 
 
 def finish_parent(project, spec, study: optuna.Study, tracking, parent: str, summary, *,
-                  report: bool, run: Callable) -> dict[str, Any] | None:
+                  report: bool, run_all: Callable) -> dict[str, Any] | None:
     """Write the best trial, the plots and (``report``) the final report to the parent run and
     ``data/08_reporting/sweep_<name>.json``; once per study size (the first process to find
     every trial finished does it)."""
@@ -133,16 +135,16 @@ def finish_parent(project, spec, study: optuna.Study, tracking, parent: str, sum
             client.log_artifacts(parent, tmp, "optuna")
     result = None
     if report and spec.report is not None and complete:
-        result = write_report(project, spec, client, parent, summary.best_params, run)
+        result = write_report(project, spec, client, parent, summary.best_params, run_all)
     client.set_terminated(parent, status="FINISHED")
     return result
 
 
 def write_report(project, spec, client, parent: str, best_params: dict[str, Any],
-                 run: Callable) -> dict[str, Any]:
+                 run_all: Callable) -> dict[str, Any]:
     """Run :func:`final_report`, write ``data/08_reporting/sweep_<name>.json`` and log it and
     its means and spreads (``report.{best,default}.<metric>[.std]``) to the parent run."""
-    result = final_report(project, spec, best_params, run)
+    result = final_report(project, spec, best_params, run_all)
     path = project.path / "data" / "08_reporting" / f"sweep_{spec.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))

@@ -12,6 +12,9 @@ pipeline in this process, each logged as a child MLflow run of the study's paren
   (``training/epoch_observers.py``); Optuna's pruner decides, and a pruned trial stops there.
 - The objective is a validation figure; test figures are computed only after the search, for
   the best trial and the default configuration on the same seeds (``report:``).
+- ``processes: N`` (or ``--processes N``): the command starts N - 1 more processes on this
+  machine that join the study (each with cores // N threads), and runs the report's runs N at
+  a time.
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ import contextlib
 import json
 import logging
 import math
+import multiprocessing
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +55,9 @@ PARENT_RUN_ATTR = "mlflow_parent_run_id"
 # trials train from scratch: checkpoints would only cost time and disk
 TRIAL_DEFAULTS = {"runtime.checkpoints.enabled": False}
 COUNTED = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# read by torch (the project's TorchThreadsHook), OpenMP and the BLAS libraries at start-up
+THREAD_VARIABLES = ("TORCH_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS")
 
 
 # ---------------------------------------------------------------------------- the project
@@ -252,6 +264,94 @@ class SweepTracking:
         client.set_terminated(run_id, status=status)
 
 
+# ---------------------------------------------------------------------------- processes
+
+def threads_per_process(processes: int) -> int:
+    """The cores of this machine shared out between ``processes`` sweep processes."""
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
+def limit_threads(threads: int) -> None:
+    """This process (torch, BLAS and OpenMP pools already loaded) and the processes it starts
+    from now on use ``threads`` threads each."""
+    import threadpoolctl
+    import torch
+
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+    torch.set_num_threads(threads)
+    threadpoolctl.threadpool_limits(threads)
+
+
+def start_helpers(project: Project, name: str, count: int, n_trials: int | None
+                  ) -> list[tuple[subprocess.Popen, Path]]:
+    """``count`` more processes of this sweep that only take trials (the report stays with
+    this process), each in its own process group, each writing to
+    ``data/10_sweeps/logs/<name>-<pid>-<i>.log``. Call after :func:`limit_threads`: they
+    inherit its thread settings."""
+    folder = project.path / "data" / "10_sweeps" / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "contrastive_signals.sweep", "run", name,
+               "--project", str(project.path), "--take-only", "--processes", "1"]
+    command += ["--env", project.env] if project.env else []
+    command += ["--n-trials", str(n_trials)] if n_trials is not None else []
+    helpers = []
+    for index in range(count):
+        log = folder / f"{name}-{os.getpid()}-{index + 1}.log"
+        with open(log, "w") as output:
+            helpers.append((subprocess.Popen(command, cwd=project.path, stdout=output,
+                                             stderr=subprocess.STDOUT, start_new_session=True),
+                            log))
+        logger.info("sweep %s: helper process %d started (log %s)", name,
+                    helpers[-1][0].pid, log)
+    return helpers
+
+
+def stop_helpers(helpers: list[tuple[subprocess.Popen, Path]]) -> None:
+    """Interrupt the helpers (their running trial is told FAIL, as on Ctrl-C) and wait."""
+    for process, _ in helpers:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+    for process, _ in helpers:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for_helpers(helpers: list[tuple[subprocess.Popen, Path]]) -> None:
+    """Wait until every helper has finished its last trial; a failed helper is logged with the
+    end of its log (its trials are in the study either way)."""
+    for process, log in helpers:
+        if process.wait() != 0:
+            tail = log.read_text(errors="replace")[-3000:]
+            logger.error("sweep helper %d exited with %d; its log (%s) ends:\n%s",
+                         process.pid, process.returncode, log, tail)
+
+
+def _run_alone(path: str, env: str | None, spec: SweepSpec, assignments: Mapping[str, Any]
+               ) -> TrialOutcome:
+    """One run of ``spec``'s pipeline in a fresh process (a report run)."""
+    project = Project(Path(path), env)
+    project.bootstrap()
+    return run_pipeline(project, spec, assignments)
+
+
+def report_runner(project: Project, spec: SweepSpec, processes: int):
+    """Runs a list of assignments and returns their outcomes in order: here, one after the
+    other, or ``processes`` at a time in fresh (spawned) processes."""
+    def one_by_one(assignments: list[dict[str, Any]]) -> list[TrialOutcome]:
+        return [run_pipeline(project, spec, values) for values in assignments]
+
+    def in_parallel(assignments: list[dict[str, Any]]) -> list[TrialOutcome]:
+        # spawn, never fork: this process has run torch's and numba's thread pools
+        with ProcessPoolExecutor(max_workers=min(processes, len(assignments)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(_run_alone, repeat(str(project.path)), repeat(project.env),
+                                 repeat(spec), assignments))
+
+    return one_by_one if processes <= 1 else in_parallel
+
+
 # ---------------------------------------------------------------------------- the study
 
 def storage_url(project: Project, spec: SweepSpec) -> str:
@@ -353,19 +453,10 @@ def summarise(study: optuna.Study, spec: SweepSpec, ran_here: int = 0) -> SweepS
         best_params=trial_params(spec, best.params) if best else {}, ran_here=ran_here)
 
 
-def run_sweep(project: Project, name: str, *, report: bool = True,
-              n_trials: int | None = None) -> SweepSummary:
-    """Take trials of sweep ``name`` until the study has its trials (or time is up), then,
-    when no trial of any process is still running, finish the parent run: best trial, Optuna
-    plots and (``report``) the test figures of the best and the default configuration."""
-    project.bootstrap()
-    spec = load_spec(project, name)
-    if n_trials is not None:
-        from dataclasses import replace
-
-        spec = replace(spec, n_trials=n_trials)
-    tracking = SweepTracking(project, spec)
-    study, parent = open_study(project, spec, tracking)
+def take_trials(project: Project, spec: SweepSpec, study: optuna.Study, parent: str,
+                tracking: SweepTracking) -> int:
+    """Take and run trials until the study has ``n_trials`` (counted over every process) or
+    this process's ``timeout_minutes`` have passed; returns how many ran here."""
     url = storage_url(project, spec)
     deadline = (time.monotonic() + 60 * spec.timeout_minutes
                 if spec.timeout_minutes is not None else math.inf)
@@ -395,13 +486,43 @@ def run_sweep(project: Project, name: str, *, report: bool = True,
         logger.info("sweep %s: trial %d %s%s in %.1f s", spec.name, trial.number,
                     outcome.state.name, f" {spec.objective.metric}={outcome.value:.4f}"
                     if outcome.value is not None else "", outcome.seconds)
+    return ran
+
+
+def run_sweep(project: Project, name: str, *, report: bool = True,
+              n_trials: int | None = None, processes: int | None = None,
+              take_only: bool = False) -> SweepSummary:
+    """Take trials of sweep ``name`` until the study has its trials (or time is up), then,
+    when no trial of any process is still running, finish the parent run: best trial, Optuna
+    plots and (``report``) the test figures of the best and the default configuration.
+
+    ``processes`` (default: the sweep's ``processes``) > 1 starts that many - 1 helper
+    processes that join the study, and runs the report that many runs at a time.
+    ``take_only``: only take trials (a helper); the parent run is left to its starter."""
+    project.bootstrap()
+    spec = load_spec(project, name)
+    spec = replace(spec, **({"n_trials": n_trials} if n_trials is not None else {}),
+                   **({"processes": processes} if processes is not None else {}))
+    tracking = SweepTracking(project, spec)
+    study, parent = open_study(project, spec, tracking)
+    helpers = []
+    if spec.processes > 1:
+        limit_threads(threads_per_process(spec.processes))
+        helpers = start_helpers(project, name, spec.processes - 1, n_trials)
+    try:
+        ran = take_trials(project, spec, study, parent, tracking)
+        wait_for_helpers(helpers)
+    except BaseException:
+        stop_helpers(helpers)
+        raise
     summary = summarise(study, spec, ran)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if not running:
+    if not running and not take_only:
         from contrastive_signals.sweep.reporting import finish_parent
 
         summary.report = finish_parent(project, spec, study, tracking, parent, summary,
-                                       report=report, run=run_pipeline)
+                                       report=report,
+                                       run_all=report_runner(project, spec, spec.processes))
     return summary
 
 
@@ -418,7 +539,8 @@ def rerun_best(project: Project, name: str) -> dict[str, Any]:
             "rerun_value": outcome.value, "state": outcome.state.name}
 
 
-def report_again(project: Project, name: str) -> dict[str, Any] | None:
+def report_again(project: Project, name: str, processes: int | None = None
+                 ) -> dict[str, Any] | None:
     """(Re)run the final report of sweep ``name``'s study as it stands (after a search that
     was stopped before its report, say) and log it to the parent run."""
     from contrastive_signals.sweep.reporting import write_report
@@ -427,10 +549,14 @@ def report_again(project: Project, name: str) -> dict[str, Any] | None:
     spec = load_spec(project, name)
     if spec.report is None:
         return None
+    processes = spec.processes if processes is None else processes
+    if processes > 1:
+        limit_threads(threads_per_process(processes))
     study = optuna.load_study(study_name=spec.study, storage=_storage(storage_url(project, spec)))
     tracking = SweepTracking(project, spec)
     parent = study.user_attrs[PARENT_RUN_ATTR]
     result = write_report(project, spec, tracking.client, parent,
-                          summarise(study, spec).best_params, run_pipeline)
+                          summarise(study, spec).best_params,
+                          report_runner(project, spec, processes))
     tracking.client.set_terminated(parent, status="FINISHED")
     return result

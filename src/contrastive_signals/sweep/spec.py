@@ -185,8 +185,13 @@ class SweepSpec:
     fixed: dict[str, Any] = field(default_factory=dict)
     enqueue: list[dict[str, Any]] = field(default_factory=list)
     report: FinalReport | None = None
+    # processes ``run`` starts on this machine (itself included), each with cores // processes
+    # threads; they share the study like processes started by hand, and run the report's runs
+    processes: int = 1
 
     def __post_init__(self) -> None:
+        if self.processes < 1:
+            raise ValueError(f"processes must be >= 1, got {self.processes}")
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
         if self.timeout_minutes is not None and not self.timeout_minutes > 0:
