@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from contrastive_signals.methods.sleep_stager import (
+    EncoderFineTuning,
     SleepEvaluationParams,
     SleepStagerMethod,
     SleepStagerParams,
@@ -73,6 +74,45 @@ def test_training_recipe_bundle_history_and_warm_start():
         train_sleep_stager(train, [], stages=STAGES, params=PARAMS, encoder=wrong)
     with pytest.raises(ValueError, match=r"no training recording holds 4 epochs \(x\.y\.window\)"):
         train_sleep_stager([recording(3, 0)], [], stages=STAGES, params=PARAMS, path="x.y")
+
+
+def _features(bundle: dict) -> dict[str, torch.Tensor]:
+    return {k.removeprefix("encoder.features."): v for k, v in bundle["state_dict"].items()
+            if k.startswith("encoder.features.") and "running" not in k and "batches" not in k}
+
+
+def test_a_pretrained_cnn_stays_frozen_for_its_epochs_then_trains():
+    train, val = [recording(10, 0)], [recording(8, 2)]
+    pretrained = epoch_feature_layers(3, base_channels=4)
+    weights = {k: v for k, v in pretrained.state_dict().items()
+               if "running" not in k and "batches" not in k}
+    two = SleepStagerParams(window=4, batch_size=2, model=MODEL,
+                            fit=FitConfig(epochs=2, learning_rate=2e-3, device="cpu",
+                                          progress=False))
+    frozen, _ = train_sleep_stager(train, val, stages=STAGES, params=two, encoder=pretrained,
+                                   fine_tuning=EncoderFineTuning(frozen_epochs=2))
+    assert all(torch.equal(v, weights[k]) for k, v in _features(frozen).items())
+    thawed, _ = train_sleep_stager(train, val, stages=STAGES, params=two, encoder=pretrained,
+                                   fine_tuning=EncoderFineTuning(frozen_epochs=1))
+    assert not all(torch.equal(v, weights[k]) for k, v in _features(thawed).items())
+    # from scratch the schedule does not apply: the CNN trains from the first epoch
+    scratch, _ = train_sleep_stager(train, val, stages=STAGES, params=two,
+                                    fine_tuning=EncoderFineTuning(frozen_epochs=2))
+    unfrozen, _ = train_sleep_stager(train, val, stages=STAGES, params=two)
+    assert all(torch.equal(v, _features(unfrozen)[k]) for k, v in _features(scratch).items())
+
+
+def test_the_pretrained_cnn_has_its_own_learning_rate_scale():
+    model = build_model("sleep_stager", {"in_channels": 3, **vars(MODEL)}, seed=0)
+    assert SleepStagerMethod(PARAMS).param_groups(model) is None
+    rest, cnn = SleepStagerMethod(PARAMS, EncoderFineTuning(lr_scale=0.1)).param_groups(model)
+    assert cnn["lr_scale"] == 0.1 and "lr_scale" not in rest
+    assert {id(p) for p in cnn["params"]} == {id(p) for p in model.encoder.features.parameters()}
+    assert len(rest["params"]) + len(cnn["params"]) == len(list(model.parameters()))
+    with pytest.raises(ValueError, match="lr_scale must be > 0"):
+        EncoderFineTuning(lr_scale=0.0)
+    with pytest.raises(ValueError, match="frozen_epochs must be >= 0"):
+        EncoderFineTuning(frozen_epochs=-1)
 
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])

@@ -13,6 +13,7 @@ from torch import nn
 
 from contrastive_signals.data.splits import label_subset
 from contrastive_signals.methods.sleep_stager import (
+    EncoderFineTuning,
     SleepEvaluationParams,
     SleepStagerParams,
     stage_recordings,
@@ -25,6 +26,7 @@ from contrastive_signals.models.registry import from_bundle
 logger = logging.getLogger(__name__)
 
 INITS = ("w2v", "scratch")
+SUBSETS = ("per_seed", "fixed")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class LabelEfficiencyParams:
     epochs: tuple[int, ...] = (20, 5)           # fine-tuning epochs per fraction
     seeds: tuple[int, ...] = (0, 1, 2)          # model seed and recording subset per run
     subset_seed: int = 0
+    # per_seed: each seed draws its own recordings; fixed: every seed gets the first seed's
+    # (the spread over seeds is then that of training alone, as with wav2vec 2.0's fixed
+    # labelled subsets)
+    subset: str = "per_seed"
+    fine_tuning: EncoderFineTuning = field(default_factory=EncoderFineTuning)  # w2v runs only
     training: SleepStagerParams = field(default_factory=SleepStagerParams)
     evaluation: SleepEvaluationParams = field(default_factory=SleepEvaluationParams)
 
@@ -44,6 +51,8 @@ class LabelEfficiencyParams:
                              f"{self.fractions}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and non-empty, got {self.seeds}")
+        if self.subset not in SUBSETS:
+            raise ValueError(f"subset must be one of {SUBSETS}, got '{self.subset}'")
 
 
 def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]],
@@ -60,7 +69,8 @@ def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]]
     runs = []
     for fraction, n_epochs in zip(params.fractions, params.epochs, strict=True):
         for seed in params.seeds:
-            subset = [train[i] for i in label_subset(len(train), fraction=fraction, seed=seed,
+            drawn = seed if params.subset == "per_seed" else params.seeds[0]
+            subset = [train[i] for i in label_subset(len(train), fraction=fraction, seed=drawn,
                                                      subset_seed=params.subset_seed)]
             training = replace(params.training, fit=replace(params.training.fit, seed=seed,
                                                             epochs=n_epochs))
@@ -68,7 +78,8 @@ def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]]
                 name = f"sleep_{init}_{fraction_name(fraction)}_seed{seed}"
                 bundle, history = train_sleep_stager(
                     subset, val, stages=stages, params=training, name=name,
-                    encoder=pretrained if init == "w2v" else None, path=f"{path}.training")
+                    encoder=pretrained if init == "w2v" else None,
+                    fine_tuning=params.fine_tuning, path=f"{path}.training")
                 staged = stage_recordings(from_bundle(bundle), test, window=training.window,
                                           params=params.evaluation)
                 metrics = staged_recordings_metrics(staged)

@@ -103,18 +103,56 @@ class SleepEvaluationParams:
             raise ValueError(f"plot_recording must be >= 0, got {self.plot_recording}")
 
 
+@dataclass(frozen=True)
+class EncoderFineTuning:
+    """How a pretrained epoch CNN (``encoder.features``) is fine-tuned: frozen for the first
+    ``frozen_epochs`` epochs (as wav2vec 2.0 keeps its pretrained parts fixed at first, so the
+    heads and the BiLSTM, built at random, do not push their first large gradients into it),
+    then trained at ``lr_scale`` times the scheduled learning rate of the rest."""
+
+    frozen_epochs: int = 0
+    lr_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.frozen_epochs < 0:
+            raise ValueError(f"frozen_epochs must be >= 0, got {self.frozen_epochs}")
+        if not self.lr_scale > 0:
+            raise ValueError(f"lr_scale must be > 0 (frozen_epochs keeps the CNN fixed), got "
+                             f"{self.lr_scale}")
+
+
 class SleepStagerMethod(StatelessMethod):
-    """The stager's supervised recipe for :func:`~contrastive_signals.training.fit.fit`."""
+    """The stager's supervised recipe for :func:`~contrastive_signals.training.fit.fit`;
+    ``fine_tuning`` (a pretrained epoch CNN's schedule) applies to ``encoder.features``."""
 
     name = "sleep_stager"
     requires = Requirements(modalities=("epochs",), outputs=("epoch_logits",), needs_labels=True)
 
-    def __init__(self, params: SleepStagerParams) -> None:
+    def __init__(self, params: SleepStagerParams,
+                 fine_tuning: EncoderFineTuning | None = None) -> None:
         self.params = params
+        self.fine_tuning = fine_tuning or EncoderFineTuning()
 
     def build(self, encoder: SleepStager) -> SleepStager:
-        """The stager carries its own heads."""
+        """The stager carries its own heads; its epoch CNN starts frozen when
+        ``fine_tuning.frozen_epochs`` > 0."""
+        encoder.encoder.features.requires_grad_(self.fine_tuning.frozen_epochs == 0)
         return encoder
+
+    def param_groups(self, model: SleepStager) -> list[dict[str, Any]] | None:
+        """The epoch CNN in a group of its own at ``lr_scale`` (None: one group)."""
+        if self.fine_tuning.lr_scale == 1.0:
+            return None
+        features = set(model.encoder.features.parameters())
+        return [{"params": [p for p in model.parameters() if p not in features]},
+                {"params": list(model.encoder.features.parameters()),
+                 "lr_scale": self.fine_tuning.lr_scale}]
+
+    def on_epoch_end(self, model: SleepStager, epoch: int) -> dict[str, float]:
+        """Unfreeze the epoch CNN after ``frozen_epochs`` epochs."""
+        if epoch + 1 == self.fine_tuning.frozen_epochs:
+            model.encoder.features.requires_grad_(True)
+        return {}
 
     def batches(self, recordings: list[dict[str, Any]]) -> BatchesFn:
         """Each epoch covers every recording (each at least ``window`` epochs long) with
@@ -180,11 +218,13 @@ def stager_validation(recordings: list[dict[str, Any]], *, window: int, stride: 
 def train_sleep_stager(train_recordings: list[dict[str, Any]],
                        val_recordings: list[dict[str, Any]], *, stages: list[str],
                        params: SleepStagerParams, encoder: nn.Module | None = None,
+                       fine_tuning: EncoderFineTuning | None = None,
                        name: str = "sleep", path: str = "sleep.training"
                        ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Train a stager on the training recordings (those shorter than ``window`` are left out),
     monitored on the validation recordings (if any); the epoch CNN starts from ``encoder``'s
-    weights when given (an ``epoch_feature_layers`` module, e.g. wav2vec's feature encoder).
+    weights when given (an ``epoch_feature_layers`` module, e.g. wav2vec's feature encoder)
+    and is then fine-tuned as ``fine_tuning`` says (ignored without ``encoder``).
 
     Returns:
         the model bundle (with the training ``window`` and ``stages``) and its history.
@@ -192,7 +232,7 @@ def train_sleep_stager(train_recordings: list[dict[str, Any]],
     train = [r for r in train_recordings if len(r["labels"]) >= params.window]
     if not train:
         raise ValueError(f"no training recording holds {params.window} epochs ({path}.window)")
-    method = SleepStagerMethod(params)
+    method = SleepStagerMethod(params, fine_tuning if encoder is not None else None)
     batches = method.batches(train)
     seed_everything(params.fit.seed)  # dropout and the LSTM draw from torch's global stream
     config = {"in_channels": int(train[0]["epochs"].shape[1]), "num_stages": len(stages),
@@ -202,9 +242,10 @@ def train_sleep_stager(train_recordings: list[dict[str, Any]],
         load_encoder_features(model, encoder.state_dict())
     validate = (stager_validation(val_recordings, window=params.window, stride=params.val_stride)
                 if val_recordings else None)
+    groups = method.param_groups(model)
     with torch_threads(params.num_threads):
         result = fit(model, loss_fn=method.loss, batches=batches, validate=validate,
-                     config=replace(params.fit, name=name), hooks=method)
+                     config=replace(params.fit, name=name), parameters=groups, hooks=method)
     bundle = {**to_bundle(method.export(result.model), "sleep_stager", config),
               "window": params.window, "stages": list(stages)}
     return bundle, result.history
