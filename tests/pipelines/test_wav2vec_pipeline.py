@@ -96,6 +96,24 @@ def test_pretraining_curves_and_runs(w2v_run):
     assert all(set(r["recordings"]) <= train for r in runs)
 
 
+def test_a_fixed_subset_and_a_frozen_pretrained_cnn(w2v_run):
+    _, out = w2v_run
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    params = {**PARAMS["label_efficiency"], "fractions": [0.5], "epochs": [1], "subset": "fixed",
+              "fine_tuning": {"frozen_epochs": 1}}
+    runs = run_label_efficiency(epochs, split, out["wav2vec.encoder"], params)["runs"]
+    assert len(runs) == 4 and len({tuple(r["recordings"]) for r in runs}) == 1
+    per_seed = [r for r in out["wav2vec.label_efficiency"]["runs"]
+                if r["fraction"] == 0.5 and r["seed"] == 0]
+    assert runs[0]["recordings"] == per_seed[0]["recordings"]   # the first seed's nights
+    with pytest.raises(ParameterError, match=r"wav2vec\.label_efficiency: subset must be one of"):
+        run_label_efficiency(epochs, split, out["wav2vec.encoder"],
+                             {**PARAMS["label_efficiency"], "subset": "stratified"})
+    with pytest.raises(ParameterError, match=r"wav2vec\.label_efficiency\.fine_tuning: lr_scale"):
+        run_label_efficiency(epochs, split, out["wav2vec.encoder"],
+                             {**PARAMS["label_efficiency"], "fine_tuning": {"lr_scale": 0}})
+
+
 def test_the_bundle_is_the_stagers_epoch_cnn(w2v_run):
     _, out = w2v_run
     encoder = from_bundle(out["wav2vec.encoder"], modality="signal", outputs=("frames",))
