@@ -3,7 +3,7 @@
 pipeline, so 10 % of the training recordings is more than one) -> epochs -> subject split
 (the `sleep` pipeline's nodes) -> wav2vec pretraining on the training nights -> the sleep
 stager fine-tuned from the wav2vec encoder and from scratch on 10 % / 100 % of the labelled
-nights, 3 seeds -> report and plot."""
+nights, 5 seeds -> report and plot."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
