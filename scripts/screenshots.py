@@ -157,8 +157,35 @@ def newest_sweep(base_url: str) -> tuple[dict, list[dict]]:
     return parent, children
 
 
+def _params(run: dict) -> list[str]:
+    return [param["key"] for param in run["data"].get("params", [])]
+
+
 def _tag(run: dict, key: str) -> str | None:
     return next((t["value"] for t in run["data"].get("tags", []) if t["key"] == key), None)
+
+
+def plot_against_objective(page, parameters: list[str], metric: str = "objective") -> None:
+    """MLflow's parallel-coordinates plot starts with the first three parameters and the first
+    metric; choose every swept parameter and the sweep's objective instead."""
+    parameter_box, metric_box = page.locator(".du-bois-light-select-selector").all()[:2]
+
+    def chosen(box) -> list[str]:
+        return box.locator(".du-bois-light-select-selection-item-content").all_inner_texts()
+
+    def choose(box, name: str) -> None:
+        box.click()
+        page.locator(f'.du-bois-light-select-item-option[title="{name}"]').click()
+        page.keyboard.press("Escape")
+
+    for name in parameters:
+        if name not in chosen(parameter_box):
+            choose(parameter_box, name)
+    if metric not in chosen(metric_box):
+        choose(metric_box, metric)
+    for other in [name for name in chosen(metric_box) if name != metric]:
+        metric_box.locator(".du-bois-light-select-selection-item", has_text=other).locator(
+            ".du-bois-light-select-selection-item-remove").click()
 
 
 def sweep_pictures(browser, project: Path, out: Path, logs: Path) -> list[Path]:
@@ -178,6 +205,8 @@ def sweep_pictures(browser, project: Path, out: Path, logs: Path) -> list[Path]:
         page.goto(f"{server.url}/#/compare-runs?runs={ids}&experiments=[\"{experiment_id}\"]")
         page.get_by_text(f"Comparing {len(children)} Runs").wait_for(timeout=60_000)
         page.locator(".js-plotly-plot").first.wait_for()
+        plot_against_objective(page, sorted({key for child in children
+                                             for key in _params(child)}))
         for switch in page.get_by_role("switch").all()[:2]:
             if switch.get_attribute("aria-checked") == "false":
                 switch.click()

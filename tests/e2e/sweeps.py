@@ -46,3 +46,11 @@ def wait_all(processes: list[subprocess.Popen], logs: list[Path], timeout: float
             raise AssertionError(f"sweep process failed ({process.returncode}):\n{text[-6000:]}")
         summaries.append(json.loads(text[text.rindex("\n{\n") + 1:]))
     return summaries
+
+
+def project_study(project: Path, name: str):
+    """The Optuna study ``name`` in the project's default sweep storage."""
+    import optuna
+
+    return optuna.load_study(study_name=name,
+                             storage=f"sqlite:///{project}/data/10_sweeps/optuna.db")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import optuna
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -16,7 +15,7 @@ from optuna.trial import TrialState
 
 from contrastive_signals.sweep import runner
 from tests.e2e.project import make_project_copy, project_env
-from tests.e2e.sweeps import SWEEP, start_sweep, wait_all
+from tests.e2e.sweeps import SWEEP, project_study, start_sweep, wait_all
 
 pytestmark = pytest.mark.slow
 N_TRIALS = 4
@@ -45,8 +44,7 @@ def swept(tmp_path_factory):
 
 def test_the_helper_takes_trials_of_the_same_study(swept):
     project, summary = swept
-    study = optuna.load_study(study_name="pair",
-                              storage=f"sqlite:///{project}/data/10_sweeps/optuna.db")
+    study = project_study(project, "pair")
     trials = study.get_trials()
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))
     assert all(t.state == TrialState.COMPLETE for t in trials)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 
-import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from tests.e2e.project import make_project_copy, project_env
-from tests.e2e.sweeps import SWEEP, start_sweep, wait_all
+from tests.e2e.sweeps import SWEEP, project_study, start_sweep, wait_all
 
 pytestmark = pytest.mark.slow
 N_TRIALS = 4  # 3 enqueued (one of them pruned) + 1 sampled by TPE
@@ -31,8 +30,7 @@ def swept(tmp_path_factory):
 
 def test_two_processes_share_the_study_without_running_a_trial_twice(swept):
     project, summaries = swept
-    study = optuna.load_study(study_name="tiny",
-                              storage=f"sqlite:///{project}/data/10_sweeps/optuna.db")
+    study = project_study(project, "tiny")
     trials = study.get_trials()
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
@@ -52,8 +50,7 @@ def test_parent_and_child_runs_match_the_study(swept):
     [parent] = [r for r in runs if r.data.tags.get("sweep.role") == "study"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(runs) == 1 + N_TRIALS == 1 + len(children)  # no stray run of kedro-mlflow
-    study = optuna.load_study(study_name="tiny",
-                              storage=f"sqlite:///{project}/data/10_sweeps/optuna.db")
+    study = project_study(project, "tiny")
     by_number = {t.number: t for t in study.get_trials()}
     assert sorted(int(r.data.tags["sweep.trial"]) for r in children) == sorted(by_number)
     for run in children:
