@@ -197,3 +197,13 @@ def test_final_report_pairs_each_outcome_with_its_configuration_and_seed():
     assert len(seen) == 2 and report["best_is_default"]
     row = report["metrics"]["simclr.linear_probe_10pc.acc"]
     assert row["best"]["values"] == row["default"]["values"] == [3.5, 4.5]
+
+
+@pytest.mark.parametrize("option", ["--processes", "--n-trials"])
+def test_command_refuses_counts_below_one_naming_the_option(option, capsys):
+    from contrastive_signals.sweep.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "tiny", option, "0"])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: must be >= 1, got 0" in capsys.readouterr().err

@@ -21,6 +21,13 @@ from pathlib import Path
 from contrastive_signals.config import ParameterError
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m contrastive_signals.sweep",
                                      description=__doc__.split("\n\n")[0])
@@ -30,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--project", type=Path, default=Path.cwd())
     parser.add_argument("--no-report", action="store_true",
                         help="skip the final test report (best vs default on the seeds)")
-    parser.add_argument("--n-trials", type=int, default=None, help="override n_trials")
-    parser.add_argument("--processes", type=int, default=None,
+    parser.add_argument("--n-trials", type=_at_least_one, default=None, help="override n_trials")
+    parser.add_argument("--processes", type=_at_least_one, default=None,
                         help="processes on this machine, this one included (default: the "
                              "sweep's processes); each gets cores // N threads")
     # a helper started by --processes: takes trials, leaves the parent run to its starter
@@ -45,9 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     from contrastive_signals.sweep import runner
 
     project = runner.Project(args.project.resolve(), args.env)
-    if args.processes is not None and args.processes < 1:
-        print(f"ERROR: --processes must be >= 1, got {args.processes}", file=sys.stderr)
-        return 2
     try:
         if args.command == "check":
             project.bootstrap()

@@ -271,12 +271,15 @@ def threads_per_process(processes: int) -> int:
     return max(1, (os.cpu_count() or 1) // processes)
 
 
-def limit_threads(threads: int) -> None:
-    """This process (torch, BLAS and OpenMP pools already loaded) and the processes it starts
-    from now on use ``threads`` threads each."""
+def share_cores(processes: int) -> None:
+    """With ``processes`` > 1: this process (torch, BLAS and OpenMP pools already loaded) and
+    the processes it starts from now on use :func:`threads_per_process` threads each."""
+    if processes <= 1:
+        return
     import threadpoolctl
     import torch
 
+    threads = threads_per_process(processes)
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     torch.set_num_threads(threads)
     threadpoolctl.threadpool_limits(threads)
@@ -286,7 +289,7 @@ def start_helpers(project: Project, name: str, count: int, n_trials: int | None
                   ) -> list[tuple[subprocess.Popen, Path]]:
     """``count`` more processes of this sweep that only take trials (the report stays with
     this process), each in its own process group, each writing to
-    ``data/10_sweeps/logs/<name>-<pid>-<i>.log``. Call after :func:`limit_threads`: they
+    ``data/10_sweeps/logs/<name>-<pid>-<i>.log``. Call after :func:`share_cores`: they
     inherit its thread settings."""
     folder = project.path / "data" / "10_sweeps" / "logs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -505,10 +508,9 @@ def run_sweep(project: Project, name: str, *, report: bool = True,
                    **({"processes": processes} if processes is not None else {}))
     tracking = SweepTracking(project, spec)
     study, parent = open_study(project, spec, tracking)
-    helpers = []
-    if spec.processes > 1:
-        limit_threads(threads_per_process(spec.processes))
-        helpers = start_helpers(project, name, spec.processes - 1, n_trials)
+    share_cores(spec.processes)
+    helpers = (start_helpers(project, name, spec.processes - 1, n_trials)
+               if spec.processes > 1 else [])
     try:
         ran = take_trials(project, spec, study, parent, tracking)
         wait_for_helpers(helpers)
@@ -550,8 +552,7 @@ def report_again(project: Project, name: str, processes: int | None = None
     if spec.report is None:
         return None
     processes = spec.processes if processes is None else processes
-    if processes > 1:
-        limit_threads(threads_per_process(processes))
+    share_cores(processes)
     study = optuna.load_study(study_name=spec.study, storage=_storage(storage_url(project, spec)))
     tracking = SweepTracking(project, spec)
     parent = study.user_attrs[PARENT_RUN_ATTR]
