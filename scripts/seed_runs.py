@@ -46,6 +46,16 @@ SEED_PARAMETERS: dict[str, tuple[str, ...]] = {
     # curves are labelled in the 5 % / 20 % subsets (the train/val/test split stays)
     "afm": ("afm.pretraining.fit.seed", "afm.finetuning.fit.seed",
             "afm.finetuning.head.fit.seed", "afm.supervised.fit.seed", "afm.split.label_seed"),
+    # the digits path (`kedro run`): the four pretrained encoders, the three triplet encoders
+    # (triplet_scratch and triplet_pretrained share `triplet`), the two supervised classifiers,
+    # and the probes' draws (10-label subsets, RVFL hidden layer); the ingestion split stays
+    "__default__": tuple(f"pretraining.{name}.fit.seed"
+                         for name in ("simclr", "supcon", "simclr_vit", "supcon_vit"))
+    + ("triplet.fit.seed", "triplet_vit.fit.seed", "supervised.fit.seed",
+       "supervised_vit.fit.seed", "evaluation.seed"),
+    # both CTC labellers (initialisation and their freshly generated training batches) and the
+    # sleep stager; the CTC val/test sets, the synthetic nights and the subject split stay
+    "ctc": ("ctc.cnn.fit.seed", "ctc.bilstm.fit.seed", "sleep.training.fit.seed"),
 }
 REPORTS: dict[str, str] = {name: next(iter(reports.values()))
                            for name, reports in PIPELINE_REPORTS.items()}

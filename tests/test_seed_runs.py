@@ -32,28 +32,84 @@ def test_seed_params_set_every_seed_key_then_the_extra_params():
         "denoising.hvae.fit.seed=3,denoising.unet.fit.seed=3"
     assert seed_runs.seed_params("denoising", 1, keys=["a.seed"], extra="b.c=2") == \
         "a.seed=1,b.c=2"
-    with pytest.raises(ValueError, match="no seed parameters known for pipeline 'ctc'"):
-        seed_runs.seed_params("ctc", 0)
+    with pytest.raises(ValueError, match="no seed parameters known for pipeline 'timeseries'"):
+        seed_runs.seed_params("timeseries", 0)
 
 
-def test_afm_seed_sets_every_network_and_the_label_draw_but_not_the_data():
-    """Every AFM seed key is a real parameter of conf/base whose value is the seed; the
-    simulator's and the split's seeds stay."""
+def _base_parameters() -> dict:
+    """Every ``conf/base/parameters*.yml`` merged (YAML anchors and ``<<`` merges resolved)."""
     import yaml
 
-    afm = yaml.safe_load((ROOT / "conf/base/parameters_afm.yml").read_text())["afm"]
-    params = seed_runs.seed_params("afm", 7)
-    keys = [item.split("=")[0] for item in params.split(",")]
-    assert params == ",".join(f"{key}=7" for key in keys)
+    merged: dict = {}
+    for path in sorted((ROOT / "conf" / "base").glob("parameters*.yml")):
+        merged.update(yaml.safe_load(path.read_text()) or {})
+    return merged
+
+
+def _lookup(params: dict, key: str):
+    block = params
+    for name in key.split("."):
+        assert isinstance(block, dict) and name in block, f"{key}: no '{name}' in conf/base"
+        block = block[name]
+    return block
+
+
+@pytest.mark.parametrize("pipeline", sorted(seed_runs.SEED_PARAMETERS))
+def test_every_seed_key_is_a_seed_of_conf_base(pipeline):
+    """A typo in SEED_PARAMETERS would only add an unused parameter to the run (Kedro takes any
+    ``--params`` key), and every seed would repeat the same figures: each key must be an
+    integer (or null) parameter of conf/base named like a seed, and the seed sets them all."""
+    params = _base_parameters()
+    keys = seed_runs.SEED_PARAMETERS[pipeline]
+    assert len(set(keys)) == len(keys)
     for key in keys:
-        block = {"afm": afm}
-        *parents, leaf = key.split(".")
-        for name in parents:
-            block = block[name]
-        assert leaf in block, key
-    assert {"afm.pretraining.fit.seed", "afm.finetuning.fit.seed", "afm.finetuning.head.fit.seed",
-            "afm.supervised.fit.seed", "afm.split.label_seed"} == set(keys)
-    assert not {"afm.simulation.seed", "afm.split.seed"} & set(keys)
+        value = _lookup(params, key)
+        assert key.rsplit(".", 1)[1].endswith("seed"), key
+        assert value is None or (isinstance(value, int) and not isinstance(value, bool)), key
+    assert seed_runs.seed_params(pipeline, 7) == ",".join(f"{key}=7" for key in keys)
+
+
+def _seeds_read(pipeline: str, params: dict) -> set[str]:
+    """Every parameter named ``*seed`` under the ``params:`` inputs of ``pipeline``."""
+    from contrastive_signals.pipeline_registry import register_pipelines
+
+    def walk(block, prefix):
+        if isinstance(block, dict):
+            for name, value in block.items():
+                yield from walk(value, f"{prefix}.{name}")
+        else:
+            yield prefix
+
+    inputs = [name.removeprefix("params:") for name in register_pipelines()[pipeline].inputs()
+              if name.startswith("params:")]
+    return {key for name in inputs for key in walk(_lookup(params, name), name)
+            if key.rsplit(".", 1)[1].endswith("seed")}
+
+
+@pytest.mark.parametrize("pipeline, trained, kept", [
+    ("afm", {"afm.pretraining.fit.seed", "afm.finetuning.fit.seed", "afm.finetuning.head.fit.seed",
+             "afm.supervised.fit.seed", "afm.split.label_seed"},
+     {"afm.simulation.seed", "afm.split.seed", "afm.plots.seed"}),
+    ("__default__", {f"pretraining.{name}.fit.seed" for name in
+                     ("simclr", "supcon", "simclr_vit", "supcon_vit")}
+     | {"triplet.fit.seed", "triplet_vit.fit.seed", "supervised.fit.seed",
+        "supervised_vit.fit.seed", "evaluation.seed"},
+     {"ingestion.split.seed"}),
+    ("ctc", {"ctc.cnn.fit.seed", "ctc.bilstm.fit.seed", "sleep.training.fit.seed"},
+     {"ctc.data.val_seed", "ctc.data.test_seed", "sleep.synthetic.seed",
+      "sleep.ingestion.split.seed"}),
+    ("denoising", {"denoising.hvae.fit.seed", "denoising.unet.fit.seed"},
+     {"denoising.data.seed", "denoising.evaluation.seed"}),
+])
+def test_the_seed_sets_every_trained_network_but_not_the_data(pipeline, trained, kept):
+    """Of the seeds the pipeline reads, those of every network it trains (and its draws of
+    labels and probes) follow the seed; the simulated or embedded data, its split, the swap
+    donors and plotted samples stay, so the spread is the training's. A network added to a
+    pipeline with its own seed fails here until it is sorted into one of the two."""
+    params = _base_parameters()
+    keys = set(seed_runs.SEED_PARAMETERS[pipeline])
+    assert keys == trained
+    assert _seeds_read(pipeline, params) == trained | kept
 
 
 def test_summary_keeps_per_seed_values_mean_and_sample_std():
@@ -72,7 +128,7 @@ def test_summary_keeps_per_seed_values_mean_and_sample_std():
 @pytest.mark.parametrize("args, message", [
     (["denoising", "--seeds", "1", "1"], "repeats a seed"),
     (["denoising", "--parallel", "0"], "--parallel and --threads must be >= 1"),
-    (["ctc"], "no seed parameters known"),
+    (["timeseries"], "no seed parameters known"),
     (["nope"], "invalid choice"),
 ])
 def test_bad_arguments_fail_before_any_run(args, message, tmp_path):
