@@ -10,6 +10,7 @@ never meet); every run logs to the project's MLflow store unless ``--own-stores`
     python scripts/seed_runs.py denoising --seeds 0 1 2 --parallel 2 --threads 1
     python scripts/seed_runs.py afm --seeds 0 1 2 3 4 --params "afm.split.seed=1"
     python scripts/seed_runs.py denoising --env test --seeds 0 1   # tiny sizes (a minute)
+    python scripts/seed_runs.py ctc --merge seeds012.json seeds34.json --out ctc_seeds.json
 
 The result lands in ``--out`` (default ``data/08_reporting/<pipeline>_seeds.json``) with a
 Markdown table beside it; the exit code is 0 only when every seed's run succeeded.
@@ -91,6 +92,44 @@ def summarise_seeds(reports: Mapping[int, Mapping[str, float]]) -> dict[str, dic
     return summary
 
 
+def merge_results(results: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    """One result from several results of the same pipeline and environment over disjoint seeds
+    (e.g. seeds 0-2, then 3-4): every seed's values re-summarised together; commands joined
+    with `` + ``, per-seed params and times merged, load before the first and after the last.
+    Only figures every seed reports are kept, as in :func:`summarise_seeds`."""
+    if not results:
+        raise ValueError("nothing to merge")
+    for key in ("pipeline", "env"):
+        values = {json.dumps(r[key]) for r in results}
+        if len(values) > 1:
+            raise ValueError(f"cannot merge results of different {key}s: {sorted(values)}")
+    seeds = [s for r in results for s in r["seeds"]]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"the results repeat a seed: {seeds}")
+    reports: dict[int, dict[str, float]] = {}
+    for result in results:
+        for name, row in result["figures"].items():
+            for seed, value in row["per_seed"].items():
+                reports.setdefault(int(seed), {})[name] = value
+
+    def same(key: str) -> object:
+        values = [r[key] for r in results]
+        return values[0] if all(v == values[0] for v in values) else "/".join(map(str, values))
+
+    first, last = results[0], results[-1]
+    return {
+        "pipeline": first["pipeline"], "env": first["env"], "seeds": seeds,
+        "seeds_ok": sorted(reports),
+        "params": {k: v for r in results for k, v in r["params"].items()},
+        "command": " + ".join(r["command"] for r in results),
+        "parallel": same("parallel"), "threads": same("threads"),
+        "run_seconds": {k: v for r in results for k, v in r["run_seconds"].items()},
+        "load_before": first["load_before"], "load_after": last["load_after"],
+        "machine": first["machine"],
+        "figures": summarise_seeds(reports) if reports else {},
+    }
+
+
 def markdown(result: Mapping[str, object], *, pattern_filter: Sequence[str] = ()) -> str:
     """The figures as a table: name, mean +- std, per-seed values."""
     import fnmatch
@@ -154,19 +193,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--own-stores", action="store_true",
                         help="each copy keeps its own mlflow.db (default: the project's store)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RESULT",
+                        help="run nothing: merge these results of the pipeline (disjoint "
+                             "seeds) into --out")
     args = parser.parse_args(argv)
     if args.parallel < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--parallel and --threads must be >= 1")
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f"--seeds repeats a seed: {args.seeds}")
+    project = args.project.resolve()
+    out = args.out or project / "data" / "08_reporting" / f"{args.pipeline}_seeds.json"
+    if args.merge:
+        try:
+            results = [json.loads(path.read_text()) for path in args.merge]
+            if any(r["pipeline"] != args.pipeline for r in results):
+                raise ValueError(f"not all of {[str(p) for p in args.merge]} are results of "
+                                 f"'{args.pipeline}'")
+            merged = merge_results(results)
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--merge: {error}")
+        _write(out, merged)
+        return 0
     try:
         per_seed_params = {s: seed_params(args.pipeline, s, keys=args.seed_param,
                                           extra=args.params) for s in args.seeds}
     except ValueError as error:
         parser.error(str(error))
-    project = args.project.resolve()
     work_dir = (args.work_dir or project / "data" / "11_seed_runs" / args.pipeline).resolve()
-    out = args.out or project / "data" / "08_reporting" / f"{args.pipeline}_seeds.json"
     tracking_uri = None if args.own_stores else f"sqlite:///{project / 'mlflow.db'}"
     work_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -188,12 +241,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine_info(project),
         "figures": summarise_seeds(ok) if ok else {},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    if ok:
-        out.with_suffix(".md").write_text(markdown(result))
+    _write(out, result)
     print(f"seed_runs: {len(ok)}/{len(runs)} seeds ok; figures in {out}")
     return 0 if len(ok) == len(runs) else 1
+
+
+def _write(out: Path, result: Mapping[str, object]) -> None:
+    """``out`` (JSON) and, when any seed succeeded, its Markdown table beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if result["figures"]:
+        out.with_suffix(".md").write_text(markdown(result))
 
 
 if __name__ == "__main__":

@@ -125,6 +125,48 @@ def test_summary_keeps_per_seed_values_mean_and_sample_std():
         seed_runs.summarise_seeds({})
 
 
+def _result(pipeline: str, reports: dict[int, dict[str, float]], **extra) -> dict:
+    """A result as the script writes it, without running anything."""
+    seeds = sorted(reports)
+    return {"pipeline": pipeline, "env": None, "seeds": seeds, "seeds_ok": seeds,
+            "params": {str(s): f"x.seed={s}" for s in seeds},
+            "command": f"python scripts/seed_runs.py {pipeline} --seeds {seeds}",
+            "parallel": 1, "threads": 1, "run_seconds": {str(s): 10.0 + s for s in seeds},
+            "load_before": [1.0, 1.0, 1.0], "load_after": [2.0, 2.0, 2.0], "machine": {},
+            "figures": seed_runs.summarise_seeds(reports), **extra}
+
+
+def test_merged_results_equal_one_run_over_all_their_seeds(tmp_path):
+    reports = {0: {"a": 1.0, "b": 4.0}, 1: {"a": 3.0, "b": 4.0}, 2: {"a": 2.0, "b": 5.0},
+               3: {"a": 8.0, "b": 1.0, "only3": 1.0}}
+    first = _result("ctc", {s: reports[s] for s in (0, 1, 2)})
+    second = _result("ctc", {3: reports[3]}, load_after=[3.0, 3.0, 3.0])
+    merged = seed_runs.merge_results([first, second])
+    assert merged["figures"] == seed_runs.summarise_seeds(reports)
+    assert merged["seeds_ok"] == [0, 1, 2, 3] and merged["params"]["3"] == "x.seed=3"
+    assert merged["command"] == first["command"] + " + " + second["command"]
+    assert merged["run_seconds"] == {"0": 10.0, "1": 11.0, "2": 12.0, "3": 13.0}
+    assert merged["load_before"] == [1.0] * 3 and merged["load_after"] == [3.0] * 3
+    with pytest.raises(ValueError, match="repeat a seed"):
+        seed_runs.merge_results([first, first])
+    with pytest.raises(ValueError, match="different pipelines"):
+        seed_runs.merge_results([first, _result("afm", {3: reports[3]})])
+    with pytest.raises(ValueError, match="nothing to merge"):
+        seed_runs.merge_results([])
+    # the command line: the merged JSON and its table, no run; a wrong pipeline exits 2
+    paths = []
+    for name, result in (("first", first), ("second", second)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(result))
+    out = tmp_path / "merged.json"
+    assert seed_runs.main(["ctc", "--merge", *map(str, paths), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["figures"]["a"]["per_seed"]["3"] == 8.0
+    assert "| `a` | 3.5 +- 3.1 | 1 | 3 | 2 | 8 |" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit) as error:
+        seed_runs.main(["afm", "--merge", *map(str, paths), "--out", str(out)])
+    assert error.value.code == 2
+
+
 @pytest.mark.parametrize("args, message", [
     (["denoising", "--seeds", "1", "1"], "repeats a seed"),
     (["denoising", "--parallel", "0"], "--parallel and --threads must be >= 1"),
