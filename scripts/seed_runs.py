@@ -57,9 +57,18 @@ SEED_PARAMETERS: dict[str, tuple[str, ...]] = {
     # both CTC labellers (initialisation and their freshly generated training batches) and the
     # sleep stager; the CTC val/test sets, the synthetic nights and the subject split stay
     "ctc": ("ctc.cnn.fit.seed", "ctc.bilstm.fit.seed", "sleep.training.fit.seed"),
+    # the UCR/UEA sets and MNIST-1D: every pretraining method's seed (TS2Vec's own draws follow
+    # it), the random kernels of MiniRocket / MultiRocket, MNIST-1D's SimCLR encoder and
+    # supervised CNN; the generated MNIST-1D set and the t-SNE / probe draws stay
+    "timeseries_ucr": tuple(f"timeseries.ucr.methods.{name}.seed"
+                            for name in ("ts2vec", "softclt", "patch_tst"))
+    + ("timeseries.ucr.baselines.seed", "timeseries.mnist1d.baselines.seed",
+       "timeseries.mnist1d.simclr.seed", "timeseries.mnist1d.supervised.fit.seed"),
 }
 REPORTS: dict[str, str] = {name: next(iter(reports.values()))
                            for name, reports in PIPELINE_REPORTS.items()}
+# `timeseries` without wav2vec (which repeats its seeds inside) writes the same report
+REPORTS["timeseries_ucr"] = REPORTS["timeseries"]
 
 
 def seed_params(pipeline: str, seed: int, *, keys: Sequence[str] | None = None,

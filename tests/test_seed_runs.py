@@ -100,6 +100,11 @@ def _seeds_read(pipeline: str, params: dict) -> set[str]:
       "sleep.ingestion.split.seed"}),
     ("denoising", {"denoising.hvae.fit.seed", "denoising.unet.fit.seed"},
      {"denoising.data.seed", "denoising.evaluation.seed"}),
+    ("timeseries_ucr", {f"timeseries.ucr.methods.{name}.seed"
+                        for name in ("ts2vec", "softclt", "patch_tst")}
+     | {"timeseries.ucr.baselines.seed", "timeseries.mnist1d.baselines.seed",
+        "timeseries.mnist1d.simclr.seed", "timeseries.mnist1d.supervised.fit.seed"},
+     {"timeseries.ucr.evaluation.seed", "timeseries.mnist1d.seed"}),
 ])
 def test_the_seed_sets_every_trained_network_but_not_the_data(pipeline, trained, kept):
     """Of the seeds the pipeline reads, those of every network it trains (and its draws of
