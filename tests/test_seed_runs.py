@@ -69,6 +69,17 @@ def test_every_seed_key_is_a_seed_of_conf_base(pipeline):
     assert seed_runs.seed_params(pipeline, 7) == ",".join(f"{key}=7" for key in keys)
 
 
+def test_every_seeded_pipeline_is_registered_and_has_a_report():
+    """``make seeds PIPELINE=<name>`` reads ``REPORTS[name]`` after each run: a pipeline with
+    seed keys but no report (or no such pipeline) would fail only after its first seed."""
+    from contrastive_signals.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    for name in seed_runs.SEED_PARAMETERS:
+        assert name in pipelines, name
+        assert seed_runs.REPORTS[name].startswith("data/08_reporting/"), name
+
+
 def _seeds_read(pipeline: str, params: dict) -> set[str]:
     """Every parameter named ``*seed`` under the ``params:`` inputs of ``pipeline``."""
     from contrastive_signals.pipeline_registry import register_pipelines
