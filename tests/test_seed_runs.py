@@ -37,13 +37,14 @@ def test_seed_params_set_every_seed_key_then_the_extra_params():
 
 
 def _base_parameters() -> dict:
-    """Every ``conf/base/parameters*.yml`` merged (YAML anchors and ``<<`` merges resolved)."""
-    import yaml
+    """conf/base's parameters as the project's config loader reads them (interpolations
+    resolved), without conf/local."""
+    from kedro.config import OmegaConfigLoader
 
-    merged: dict = {}
-    for path in sorted((ROOT / "conf" / "base").glob("parameters*.yml")):
-        merged.update(yaml.safe_load(path.read_text()) or {})
-    return merged
+    from contrastive_signals.settings import CONFIG_LOADER_ARGS
+
+    args = {**CONFIG_LOADER_ARGS, "default_run_env": CONFIG_LOADER_ARGS["base_env"]}
+    return OmegaConfigLoader(str(ROOT / "conf"), **args)["parameters"]
 
 
 def _lookup(params: dict, key: str):
