@@ -117,6 +117,9 @@ def _seeds_read(pipeline: str, params: dict) -> set[str]:
      | {"timeseries.ucr.baselines.seed", "timeseries.mnist1d.baselines.seed",
         "timeseries.mnist1d.simclr.seed", "timeseries.mnist1d.supervised.fit.seed"},
      {"timeseries.ucr.evaluation.seed", "timeseries.mnist1d.seed"}),
+    ("generative_with_digits", {"generative.ddpm.fit.seed", "generative.gan.fit.seed",
+                                "generative.evaluation.sample_seed"},
+     {"ingestion.split.seed", "pretraining.simclr.fit.seed", "supervised.fit.seed"}),
 ])
 def test_the_seed_sets_every_trained_network_but_not_the_data(pipeline, trained, kept):
     """Of the seeds the pipeline reads, those of every network it trains (and its draws of

@@ -160,6 +160,10 @@ def test_triplet_terms_by_hand():
     with pytest.raises(ValueError, match="even number"):
         signal_noise_triplet_losses(signal[:3], noise[:3], negatives, signal_margin=1.0,
                                     noise_margin=1.0)
+    # a level without a noise part: the signal term as before, no noise term (not NaN)
+    s0, n0 = signal_noise_triplet_losses(signal, noise[:, :0], negatives, signal_margin=1.0,
+                                         noise_margin=1.0)
+    assert s0.item() == pytest.approx(0.0) and n0.item() == 0.0
 
 
 def test_normalized_triplet_terms_use_unit_codes_and_ignore_scale():

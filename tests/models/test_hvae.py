@@ -168,7 +168,9 @@ def test_bf16_autocast_keeps_latents_in_float32():
     assert out.kl().dtype == torch.float32
 
 
-@pytest.mark.parametrize("kwargs", [{"image_size": 12}, {"spatial_noise": 0},
+@pytest.mark.parametrize("kwargs", [{"image_size": 12}, {"spatial_noise": -1},
+                                    {"spatial_noise": 0, "global_noise": 0},
+                                    {"spatial_noise": 0, "noise_channels": 4},
                                     {"channels": (4, 8)}, {"latent_stride": 8},
                                     {"decoder_blocks": 0}, {"noise_channels": -1}])
 def test_bad_configuration_is_rejected(kwargs):
@@ -179,11 +181,31 @@ def test_bad_configuration_is_rejected(kwargs):
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("latent_stride", 3, r"hvae: latent_stride must be 2 or 4"),
     ("channels", [4, 8], r"hvae: channels must be three positive integers"),
-    ("global_noise", 0, r"hvae: global_noise must be >= 1"),
+    ("global_noise", -1, r"hvae: global_noise must be >= 0"),
+    ("spatial_signal", 0, r"hvae: spatial_signal must be >= 1"),
 ])
 def test_bad_model_parameters_are_named(key, value, message):
     with pytest.raises(ParameterError, match=message):
         from_params(HVAEModelParams, {key: value}, path="hvae")
+
+
+@pytest.mark.parametrize("level, other", [("spatial", "global"), ("global", "spatial")])
+def test_a_noise_part_of_zero_puts_the_split_at_the_other_level_only(level, other):
+    """The ablation of the split's level: without a noise part at ``level`` its whole code is
+    signal, so a swap leaves that level as it is and replaces the other level's noise part."""
+    torch.manual_seed(0)
+    model = HierarchicalVAE(image_size=16, channels=(4, 8, 8), spatial_signal=3, global_signal=5,
+                            **{"spatial_noise": 2, "global_noise": 4, f"{level}_noise": 0})
+    images = torch.rand(4, 1, 16, 16)
+    codes, donors = model.encode(images), model.encode(images.flip(0))
+    split = model.split(codes)
+    assert split[level][1].shape == (4, 0) and split[other][1].shape[1] > 0
+    swapped = swap_noise(model, codes, donors)
+    torch.testing.assert_close(swapped[level], codes[level])
+    n_signal = model.splits[other][0]
+    torch.testing.assert_close(swapped[other][:, n_signal:], donors[other][:, n_signal:])
+    torch.testing.assert_close(swapped[other][:, :n_signal], codes[other][:, :n_signal])
+    assert swap_decode(model, images, images.flip(0)).shape == (4, 1, 16, 16)
 
 
 def test_model_parameters_are_the_registry_config():

@@ -125,7 +125,8 @@ def signal_noise_triplet_losses(signal_codes: Tensor, noise_codes: Tensor, negat
 
     Args:
         signal_codes, noise_codes: ``[2B, D_s]`` and ``[2B, D_n]``, rows ordered clean then
-            noisy (row ``B + i`` is the noisy version of row ``i``).
+            noisy (row ``B + i`` is the noisy version of row ``i``); ``D_n = 0`` (no noise
+            part at this level) gives a noise loss of 0.
         negatives: a derangement ``[B]`` choosing the other images.
         signal_margin, noise_margin: margins in RMS-distance units (distance / sqrt(D)), so
             one margin fits latents of any size.
@@ -145,5 +146,7 @@ def signal_noise_triplet_losses(signal_codes: Tensor, noise_codes: Tensor, negat
         return codes / math.sqrt(codes.shape[1])
 
     signal = triplet_margin_loss(scaled(signal_codes), signal_idx, margin=signal_margin)
+    if noise_codes.shape[1] == 0:  # no noise part at this level (the split lives elsewhere)
+        return signal, signal.new_zeros(())
     noise = triplet_margin_loss(scaled(noise_codes), noise_idx, margin=noise_margin)
     return signal, noise

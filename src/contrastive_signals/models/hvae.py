@@ -89,13 +89,22 @@ def check_hvae_config(*, channels: tuple[int, ...], spatial_signal: int, spatial
     ``image_size``); the model and its parameters dataclass both call it."""
     if len(channels) != 3 or min(channels) < 1:
         raise ValueError(f"channels must be three positive integers, got {channels}")
-    for name, value in (("spatial_signal", spatial_signal), ("spatial_noise", spatial_noise),
-                        ("global_signal", global_signal), ("global_noise", global_noise),
+    for name, value in (("spatial_signal", spatial_signal), ("global_signal", global_signal),
                         ("decoder_blocks", decoder_blocks)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
-    if noise_channels < 0:
-        raise ValueError(f"noise_channels must be >= 0, got {noise_channels}")
+    for name, value in (("spatial_noise", spatial_noise), ("global_noise", global_noise),
+                        ("noise_channels", noise_channels)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    # a noise part of 0 puts the split at the other level only (the ablation of its level)
+    if spatial_noise == global_noise == 0:
+        raise ValueError("spatial_noise and global_noise are both 0: the latent has no noise "
+                         "part to swap; give at least one level a noise part")
+    if noise_channels and 0 in (spatial_noise, global_noise):
+        raise ValueError("noise_channels > 0 (a separate noise encoder) needs a noise part at "
+                         f"both levels, got spatial_noise={spatial_noise}, "
+                         f"global_noise={global_noise}")
     if latent_stride not in (2, 4):
         raise ValueError(f"latent_stride must be 2 or 4, got {latent_stride}")
 
