@@ -31,9 +31,11 @@ def _cpu_model() -> str:
 
 
 def machine_fingerprint() -> dict[str, str]:
-    """What decides floating-point rounding: the CPU model and the torch build."""
-    return {"cpu": _cpu_model(), "torch": torch.__version__,
-            "threads": str(torch.get_num_threads())}
+    """What decides floating-point rounding: the CPU model, the vector instructions torch's
+    kernels use (two "AMD EPYC" machines, one AVX2-only and one with AVX-512, rounded the
+    digits and denoising reports differently), and the torch build."""
+    return {"cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch": torch.__version__, "threads": str(torch.get_num_threads())}
 
 
 def assert_matches_golden(project: Path, pipeline: str) -> None:
