@@ -229,6 +229,14 @@ def test_covid3month_says_regression_is_not_supported(tmp_path, no_network):
         assert "never occur in training" not in message
 
 
+def test_percent_comments_of_aeons_unittest_set_are_read(no_network):
+    # aeon's bundled UnitTest (a cut-down Chinatown) opens with '%' comment lines.
+    archive = UcrArchiveDataset(folder=str(bundled_ucr_root()), include_bundled=False).load()
+    data = load_named(archive, ["UnitTest"], standardise="auto")["UnitTest"]
+    assert data["x_train"].shape == (20, 24, 1) and data["x_test"].shape == (22, 24, 1)
+    assert sorted(set(data["y_train"].tolist())) == [0, 1]
+
+
 @pytest.mark.parametrize(("header", "rows", "why"), [
     ("@problemName R\n@classLabel false\n@data\n", ["1,2,3:0.5"], "@classLabel false"),
     ("@problemName R\n@data\n", ["1,2,3:0.25", "1,2,3:3"], "are real numbers"),

@@ -117,7 +117,7 @@ def available_datasets(roots: Sequence[Path | str]) -> dict[str, tuple[Path, Pat
 
 def check_ts_header(path: Path | str, *, require_labels: bool = True) -> dict[str, str]:
     """Read the header of a ``.ts`` file strictly: every line before ``@data`` is a comment
-    (``#``), blank, or a known ``@tag value``; booleans are ``true``/``false``; ``@classLabel true``
+    (``#``, or ``%`` as in aeon's bundled UnitTest set), blank, or a known ``@tag value``; booleans are ``true``/``false``; ``@classLabel true``
     lists the classes; ``@data`` is present. ``require_labels=False`` also accepts
     ``@classLabel false`` (new series without labels, for inference).
 
@@ -131,7 +131,7 @@ def check_ts_header(path: Path | str, *, require_labels: bool = True) -> dict[st
     with open(path, encoding="utf-8") as file:
         for number, raw in enumerate(file, start=1):
             line = re.sub(r"\s+", " ", raw.strip())
-            if not line or line.startswith("#"):
+            if not line or line.startswith(("#", "%")):
                 continue
             if not line.startswith("@"):
                 raise UcrFormatError(f"{path}, line {number}: expected a header tag (@...) or "
