@@ -15,7 +15,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ts_methods_summar
 METHODS = {"ts2vec": {"method": "ts2vec"}, "own": {"method": "softclt"}}
 
 
-def _run(seeds, errors, seconds=10.0):
+def _run(seeds, errors, seconds=10.0, cpu_seconds=None):
     """A ts_methods.py output: ``errors[dataset][method]`` = one error count per seed."""
     figures = {"config.seeds": seeds, "config.threads": 1, "config.methods": METHODS,
                "loadavg.before_1min": 1.0, "machine.torch": "x"}
@@ -27,6 +27,9 @@ def _run(seeds, errors, seconds=10.0):
                 figures[f"{key}.errors"] = count
                 figures[f"{key}.svm.acc"] = 1 - count / 100
                 figures[f"{key}.pretrain_seconds"] = seconds if method == "ts2vec" else 8.0
+                if cpu_seconds is not None:
+                    figures[f"{key}.pretrain_cpu_seconds"] = (cpu_seconds if method == "ts2vec"
+                                                              else 8.0)
     return figures
 
 
@@ -58,6 +61,17 @@ def test_a_method_behind_on_the_mean_or_slower_misses_the_bar():
     assert behind["bar.own.met"] is False and behind["bar.own.acc_diff_mean"] < 0
     slower = summarise(merge_runs([_run([1], {"A": {"ts2vec": [5], "own": [4]}}, seconds=7.0)]))
     assert slower["bar.own.pretrain_ratio"] > 1 and slower["bar.own.met"] is False
+    assert "bar.own.pretrain_cpu_ratio" not in slower
+
+
+def test_cpu_seconds_decide_the_time_bar_where_measured():
+    # wall seconds inflated by another job (own 8 s vs 7 s), CPU seconds not (8 vs 9)
+    run = _run([1], {"A": {"ts2vec": [5], "own": [4]}}, seconds=7.0, cpu_seconds=9.0)
+    summary = summarise(merge_runs([run]))
+    assert summary["bar.own.pretrain_ratio"] == pytest.approx(8 / 7, abs=1e-3)
+    assert summary["bar.own.pretrain_cpu_ratio"] == pytest.approx(8 / 9, abs=1e-3)
+    assert summary["total.own.pretrain_cpu_seconds"] == 8.0 and summary["bar.own.met"] is True
+    assert "0.889x CPU" in markdown(summary, merge_runs([run]))
 
 
 @pytest.mark.parametrize(("change", "message"), [
