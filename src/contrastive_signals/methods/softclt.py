@@ -41,10 +41,10 @@ class SoftCltParams(Ts2VecParams):
     largest instance weight a different series gets (SoftCLT's alpha); ``distance``: one of
     :data:`DISTANCES`."""
 
-    tau_instance: float | None = 2.0
+    tau_instance: float | None = 20.0
     tau_temporal: float | None = None
-    max_weight: float = 0.25
-    distance: str = "spectrum"
+    max_weight: float = 0.5
+    distance: str = "euclidean"
 
     def __post_init__(self) -> None:
         super().__post_init__()
