@@ -177,6 +177,7 @@ def main() -> None:
             raise SystemExit(f"{path}: no such ts_methods.py output")
     figures = merge_runs([json.loads(path.read_text()) for path in args.runs])
     summary = {"config.sources": [str(p) for p in args.runs],
+               "config.method_settings": figures["config.methods"],
                **summarise(figures, args.max_deficit)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
