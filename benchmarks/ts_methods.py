@@ -136,9 +136,12 @@ def main() -> None:
             for method in entries:
                 figures[f"mean.{method}.seed{seed}.svm.acc"] = float(np.mean(
                     [figures[f"{d}.{method}.seed{seed}.svm.acc"] for d in sets]))
+                # an older output given to --ts2vec-from may lack the CPU seconds
                 for figure in ("pretrain_seconds", "pretrain_cpu_seconds"):
-                    figures[f"total.{method}.seed{seed}.{figure}"] = round(sum(
-                        figures[f"{d}.{method}.seed{seed}.{figure}"] for d in sets), 1)
+                    keys = [f"{d}.{method}.seed{seed}.{figure}" for d in sets]
+                    if all(key in figures for key in keys):
+                        figures[f"total.{method}.seed{seed}.{figure}"] = round(
+                            sum(figures[key] for key in keys), 1)
     after = os.getloadavg()
     figures.update({"loadavg.before_1min": before[0], "loadavg.after_1min": after[0],
                     "loadavg.after_5min": after[1], **machine_info("scikit-learn")})

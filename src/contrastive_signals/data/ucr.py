@@ -117,8 +117,9 @@ def available_datasets(roots: Sequence[Path | str]) -> dict[str, tuple[Path, Pat
 
 def check_ts_header(path: Path | str, *, require_labels: bool = True) -> dict[str, str]:
     """Read the header of a ``.ts`` file strictly: every line before ``@data`` is a comment
-    (``#``, or ``%`` as in aeon's bundled UnitTest set), blank, or a known ``@tag value``; booleans are ``true``/``false``; ``@classLabel true``
-    lists the classes; ``@data`` is present. ``require_labels=False`` also accepts
+    (``#``, or ``%`` as in aeon's bundled UnitTest set), blank, or a known ``@tag value``;
+    booleans are ``true``/``false``; ``@classLabel true`` lists the classes; ``@data`` is
+    present. ``require_labels=False`` also accepts
     ``@classLabel false`` (new series without labels, for inference).
 
     Returns:
