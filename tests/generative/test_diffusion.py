@@ -74,9 +74,12 @@ def test_samplers_give_images_and_trajectory():
         sample(model, (1, 1, 28, 28), generator=torch.Generator(), sampler="euler")
 
 
-def test_one_step_decreases_the_loss_on_a_tiny_batch():
-    method = DiffusionMethod(TINY, num_classes=10)
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_one_step_decreases_the_loss_on_a_tiny_batch(prediction):
+    method = DiffusionMethod(DiffusionParams(steps=10, channels=8, batch_size=8,
+                                             prediction=prediction), num_classes=10)
     model = method.build(seed=0)
+    assert model.prediction == prediction
     batch = (torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8))
 
     def fixed_loss():
@@ -103,3 +106,45 @@ def test_clipped_noise_keeps_the_noise_when_x0_is_in_range_and_clips_it_otherwis
     abar = model.alpha_bar[t]
     wild = clipped_noise(model, xt, eps + 50, t)
     assert ((xt - (1 - abar).sqrt() * wild) / abar.sqrt()).abs().max() <= 1 + 1e-4
+
+
+@pytest.mark.parametrize("t", [0, 5, 9])
+def test_v_target_gives_back_the_noise_and_the_clean_image(t):
+    # v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022): from x_t and v the sampler
+    # must recover eps = sqrt(abar) v + sqrt(1 - abar) x_t and x0 = sqrt(abar) x_t - sqrt(1 - abar) v
+    model = DiffusionMethod(DiffusionParams(steps=10, channels=8, schedule="cosine",
+                                            prediction="v"), num_classes=0).build(seed=0)
+    generator = torch.Generator().manual_seed(4)
+    x0 = torch.rand(3, 1, 28, 28, generator=generator) * 2 - 1
+    eps = torch.randn(3, 1, 28, 28, generator=generator)
+    steps = torch.full((3,), t)
+    xt = q_sample(model.alpha_bar, x0, steps, eps)
+    v = model.target(x0, eps, steps)
+    abar = model.alpha_bar[t]
+    assert torch.allclose(v, abar.sqrt() * eps - (1 - abar).sqrt() * x0)
+    assert torch.allclose(model.noise_of(xt, v, t), eps, atol=1e-5)
+    assert torch.allclose(abar.sqrt() * xt - (1 - abar).sqrt() * v, x0, atol=1e-5)
+    eps_model = DiffusionMethod(TINY, num_classes=0).build(seed=0)
+    assert torch.equal(eps_model.target(x0, eps, steps), eps)
+    assert torch.equal(eps_model.noise_of(xt, v, t), v)
+
+
+def test_guidance_of_a_v_model_is_guidance_of_its_noise():
+    from contrastive_signals.methods.diffusion import guided_noise
+
+    model = DiffusionMethod(DiffusionParams(steps=10, channels=8, prediction="v"),
+                            num_classes=10).build(seed=0)
+    model.eval()
+    generator = torch.Generator().manual_seed(5)
+    x, labels, t = torch.randn(4, 1, 28, 28, generator=generator), torch.arange(4), 7
+    steps = torch.full((4,), t)
+    with torch.no_grad():
+        cond = model.noise_of(x, model(x, steps, labels), t)
+        uncond = model.noise_of(x, model(x, steps, torch.full_like(labels, 10)), t)
+        guided = guided_noise(model, x, t, labels, guidance=1.5)
+    assert torch.allclose(guided, 2.5 * cond - 1.5 * uncond, atol=1e-5)
+
+
+def test_an_unknown_prediction_is_refused():
+    with pytest.raises(ValueError, match="prediction"):
+        DiffusionParams(prediction="x0")

@@ -1,5 +1,5 @@
 """Denoising diffusion (DDPM, Ho et al. 2020) as a method of the one fit loop: the noise
-schedule, the forward process in closed form, the epsilon-prediction loss (with label
+schedule, the forward process in closed form, the epsilon- or v-prediction loss (with label
 dropout for classifier-free guidance) and two samplers, ancestral and DDIM (Song et al.
 2021). Images are ``[B, 1, H, W]`` in [-1, 1]."""
 
@@ -18,6 +18,7 @@ from contrastive_signals.models.generative import SmallUNet
 from contrastive_signals.training.batches import shuffled_minibatches
 
 SCHEDULES = ("linear", "cosine")
+PREDICTIONS = ("eps", "v")
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,10 @@ class DiffusionParams:
     """``steps`` T of the schedule (``linear``: betas from ``beta_start`` to ``beta_end``;
     ``cosine``: Nichol & Dhariwal 2021); U-Net width ``channels``; ``conditional`` on the
     class with labels dropped with probability ``label_dropout`` (the unconditional model of
-    classifier-free guidance)."""
+    classifier-free guidance). ``prediction``: what the network outputs, the noise (``eps``,
+    Ho et al.) or the velocity ``v = sqrt(abar) eps - sqrt(1 - abar) x_0`` (``v``, Salimans &
+    Ho 2022), which stays informative about ``x_0`` where ``abar_t`` is near 0 (the last
+    steps of the cosine schedule, where the sampler starts)."""
 
     steps: int = 200
     schedule: str = "linear"
@@ -35,8 +39,11 @@ class DiffusionParams:
     conditional: bool = True
     label_dropout: float = 0.1
     batch_size: int = 64
+    prediction: str = "eps"
 
     def __post_init__(self) -> None:
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got '{self.prediction}'")
         if self.steps < 2:
             raise ValueError(f"steps must be >= 2, got {self.steps}")
         if self.schedule not in SCHEDULES:
@@ -64,17 +71,38 @@ def betas(params: DiffusionParams) -> Tensor:
 
 
 class Diffusion(nn.Module):
-    """The noise predictor with its schedule (buffers ``betas``, ``alpha_bar`` ``[T]``)."""
+    """The denoising network with its schedule (buffers ``betas``, ``alpha_bar`` ``[T]``)
+    and what the network predicts (``prediction``: ``eps`` or ``v``)."""
 
-    def __init__(self, net: nn.Module, schedule: Tensor, num_classes: int = 0):
+    def __init__(self, net: nn.Module, schedule: Tensor, num_classes: int = 0,
+                 prediction: str = "eps"):
         super().__init__()
-        self.net, self.num_classes = net, num_classes
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got '{prediction}'")
+        self.net, self.num_classes, self.prediction = net, num_classes, prediction
         self.register_buffer("betas", schedule.float())
         self.register_buffer("alpha_bar", torch.cumprod(1 - schedule, 0).float())
 
     def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Predicted noise ``[B, 1, H, W]`` of ``x_t`` at steps ``t`` ``[B]``."""
+        """The network's output ``[B, 1, H, W]`` for ``x_t`` at steps ``t`` ``[B]``: the
+        predicted noise, or the predicted velocity (``prediction == "v"``)."""
         return self.net(x, t, labels)
+
+    def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+        """What the network is trained to output for ``x_t = q_sample(x0, t, noise)``:
+        ``noise``, or ``v = sqrt(abar_t) noise - sqrt(1 - abar_t) x0`` (all ``[B, ...]``)."""
+        if self.prediction == "eps":
+            return noise
+        a = self.alpha_bar[t].view(-1, *([1] * (x0.dim() - 1)))
+        return a.sqrt() * noise - (1 - a).sqrt() * x0
+
+    def noise_of(self, x: Tensor, output: Tensor, t: int) -> Tensor:
+        """The noise implied by the network's ``output`` for ``x`` ``[B, ...]`` at step ``t``
+        (for ``v``: ``eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t``)."""
+        if self.prediction == "eps":
+            return output
+        abar = self.alpha_bar[t]
+        return abar.sqrt() * output + (1 - abar).sqrt() * x
 
 
 def q_sample(alpha_bar: Tensor, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
@@ -107,14 +135,16 @@ def ddim_step(model: Diffusion, x: Tensor, eps: Tensor, t: int, t_prev: int, eta
 
 def guided_noise(model: Diffusion, x: Tensor, t: int, labels: Tensor | None,
                  guidance: float) -> Tensor:
-    """``(1 + w) eps(x, y) - w eps(x, none)`` (classifier-free guidance, ``w = guidance``)."""
+    """``(1 + w) eps(x, y) - w eps(x, none)`` (classifier-free guidance, ``w = guidance``).
+    The guidance combines the network's outputs; for ``v`` the noise is affine in ``v`` with
+    weights summing to 1, so guiding ``v`` is guiding ``eps``."""
     steps = torch.full((len(x),), t, dtype=torch.long, device=x.device)
     if labels is None or guidance == 0:
-        return model(x, steps, labels)
+        return model.noise_of(x, model(x, steps, labels), t)
     null = torch.full_like(labels, model.num_classes)
     both = model(torch.cat([x, x]), torch.cat([steps, steps]), torch.cat([labels, null]))
     cond, uncond = both.chunk(2)
-    return (1 + guidance) * cond - guidance * uncond
+    return model.noise_of(x, (1 + guidance) * cond - guidance * uncond, t)
 
 
 def clipped_noise(model: Diffusion, x: Tensor, eps: Tensor, t: int) -> Tensor:
@@ -168,7 +198,8 @@ def sample(model: Diffusion, shape: tuple[int, ...], *, generator: torch.Generat
 class DiffusionMethod(StatelessMethod):
     """DDPM training through :func:`~contrastive_signals.training.fit.fit`: batches
     ``(images [B, 1, H, W], labels [B])``, loss ``|eps - eps_theta(x_t, t, y)|^2`` with ``t``
-    uniform and labels replaced by the null class with probability ``label_dropout``."""
+    uniform and labels replaced by the null class with probability ``label_dropout``; with
+    ``prediction: v`` the target is the velocity (:meth:`Diffusion.target`)."""
 
     def __init__(self, params: DiffusionParams, *, num_classes: int):
         self.params = params
@@ -179,7 +210,7 @@ class DiffusionMethod(StatelessMethod):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = SmallUNet(self.params.channels, self.num_classes)
-        return Diffusion(net, betas(self.params), self.num_classes)
+        return Diffusion(net, betas(self.params), self.num_classes, self.params.prediction)
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
              generator: torch.Generator) -> Tensor:
@@ -190,7 +221,8 @@ class DiffusionMethod(StatelessMethod):
         if self.num_classes:
             drop = torch.rand(len(x0), generator=generator).to(x0.device) < self.params.label_dropout
             y = torch.where(drop, torch.full_like(labels, self.num_classes), labels)
-        return F.mse_loss(model(q_sample(model.alpha_bar, x0, t, noise), t, y).float(), noise)
+        output = model(q_sample(model.alpha_bar, x0, t, noise), t, y).float()
+        return F.mse_loss(output, model.target(x0, noise, t))
 
     def batches(self, images: Tensor, labels: Tensor
                 ) -> Callable[[int, torch.Generator], Iterator[tuple[Tensor, ...]]]:
