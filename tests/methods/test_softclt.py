@@ -97,7 +97,7 @@ def test_soft_loss_adds_to_ts2vecs_on_the_same_batch():
     ({"tau_temporal": -0.1}, "tau_temporal"),
     ({"max_weight": 1.5}, "max_weight"),
     ({"alpha": 2.0}, "alpha"),
-    ({"distance": "dtw"}, "distance"),
+    ({"distance": "dtw_fast"}, "distance"),
 ])
 def test_bad_parameters_name_the_path(block, match):
     with pytest.raises(ParameterError, match=match) as error:
@@ -114,4 +114,27 @@ def test_spectrum_distance_ignores_circular_shifts():
     assert float(series_distances(series)[0, 2]) > 1.0
     assert float(spectrum[0, 1]) > 0
     with pytest.raises(ValueError, match="distance must be one of"):
-        series_distances(series, "dtw")
+        series_distances(series, "manhattan")
+
+
+def test_dtw_distance_is_aeons_and_tolerates_warping():
+    from aeon.distances import dtw_distance
+
+    t = torch.linspace(0, 1, 60, dtype=torch.float64)
+    bump = torch.exp(-((t - 0.4) / 0.05) ** 2)
+    late = torch.exp(-((t - 0.5) / 0.05) ** 2)   # the same bump, 6 steps later
+    other = torch.sin(2 * math.pi * 3 * t)
+    series = torch.stack([bump, late, other]).unsqueeze(-1)  # [3, 60, 1]
+    dtw = series_distances(series, "dtw")
+    euclidean = series_distances(series)
+    assert dtw.shape == (3, 3) and float(dtw.diagonal().abs().max()) == 0.0
+    assert torch.allclose(dtw, dtw.T)
+    # sqrt of aeon's DTW (a sum of squared differences on the warping path)
+    reference = dtw_distance(bump.numpy()[None], other.numpy()[None])
+    assert float(dtw[0, 2]) == pytest.approx(math.sqrt(reference), rel=1e-9)
+    # a shifted bump is near under DTW, far under Euclidean; DTW never exceeds Euclidean
+    assert float(dtw[0, 1]) < 0.2 * float(euclidean[0, 1])
+    assert bool((dtw <= euclidean + 1e-9).all())
+    # multivariate: channels are warped together
+    two = torch.cat([series, series.flip(0)], dim=-1)
+    assert series_distances(two, "dtw").shape == (3, 3)

@@ -24,13 +24,16 @@ from contrastive_signals.losses.soft_contrastive import (
 )
 from contrastive_signals.methods.ts2vec import Ts2VecMethod, Ts2VecParams, _encode_view
 
-DISTANCES = ("euclidean", "spectrum")
+DISTANCES = ("euclidean", "spectrum", "dtw")
 """How the soft instance assignments compare two raw series: ``euclidean`` on the series,
 ``spectrum`` on the magnitudes of their Fourier transforms (per channel; blind to circular
-shifts, a cheap stand-in for the shift tolerance of SoftCLT's DTW)."""
+shifts, a cheap stand-in for the shift tolerance of DTW), ``dtw``: dynamic time warping with
+a full window (aeon's, multivariate: the squared differences summed over channels), square
+root taken so that it is on the scale of ``euclidean`` (SoftCLT's choice for UCR/UEA)."""
 
-MAX_RANGE_SERIES = 4096
-"""The distance range is taken over at most this many training series (evenly spaced)."""
+MAX_RANGE_SERIES = {"euclidean": 4096, "spectrum": 4096, "dtw": 64}
+"""The distance range is taken over at most this many training series (evenly spaced); DTW
+costs ``T^2`` per pair, so its range comes from fewer series (2,016 pairs)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ def series_distances(x: Tensor, distance: str = "euclidean") -> Tensor:
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got '{distance}'")
     x = x.double()
+    if distance == "dtw":
+        from aeon.distances import dtw_pairwise_distance  # numba: imported when used
+
+        squared = dtw_pairwise_distance(x.transpose(1, 2).contiguous().numpy())
+        return torch.from_numpy(squared).clamp(min=0).sqrt()
     if distance == "spectrum":
         x = torch.fft.rfft(x, dim=1).abs()  # [N, T // 2 + 1, C]
     flat = x.flatten(1)
@@ -72,9 +80,10 @@ def series_distances(x: Tensor, distance: str = "euclidean") -> Tensor:
 
 def training_distance_range(x: Tensor, distance: str = "euclidean") -> tuple[float, float]:
     """The off-diagonal range of the distances between the series of ``x`` ``[N, T, C]``
-    (at most :data:`MAX_RANGE_SERIES` of them, evenly spaced)."""
-    if len(x) > MAX_RANGE_SERIES:
-        x = x[torch.linspace(0, len(x) - 1, MAX_RANGE_SERIES).long()]
+    (at most :data:`MAX_RANGE_SERIES` of them for ``distance``, evenly spaced)."""
+    cap = MAX_RANGE_SERIES[distance] if distance in MAX_RANGE_SERIES else len(x)
+    if len(x) > cap:
+        x = x[torch.linspace(0, len(x) - 1, cap).long()]
     return distance_range(series_distances(x, distance))
 
 
