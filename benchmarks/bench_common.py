@@ -112,8 +112,13 @@ def time_pipeline_run(pipeline: str, report: str, env: str | None = None,
     return PipelineRun(round(wall, 1), result.stdout + result.stderr, metrics, before, after)
 
 
-def write_figures(figures: dict[str, object], out: Path) -> None:
-    """The flat JSON object of a benchmark, also printed."""
+def write_figures(figures: dict[str, object], out: Path, *, echo: bool = True) -> None:
+    """The flat JSON object of a benchmark (written to a temporary file, then renamed: a
+    killed run never leaves half a file), also printed when ``echo``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures, indent=2))
+    text = json.dumps(figures, indent=2) + "\n"
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, out)
+    if echo:
+        print(text, end="")

@@ -133,6 +133,9 @@ def main() -> None:
                     print(f"{key}: acc {acc:.4f} ({errors} errors), {seconds:.1f} s "
                           f"({cpu_seconds:.1f} CPU s), "
                           f"load {os.getloadavg()[0]:.2f}", flush=True)
+                    # written after every score, marked incomplete: a run stopped by hand or
+                    # killed keeps what it measured (ts_methods_summary.py refuses it)
+                    write_figures({**figures, "config.complete": False}, args.out, echo=False)
             for method in entries:
                 figures[f"mean.{method}.seed{seed}.svm.acc"] = float(np.mean(
                     [figures[f"{d}.{method}.seed{seed}.svm.acc"] for d in sets]))
@@ -143,7 +146,8 @@ def main() -> None:
                         figures[f"total.{method}.seed{seed}.{figure}"] = round(
                             sum(figures[key] for key in keys), 1)
     after = os.getloadavg()
-    figures.update({"loadavg.before_1min": before[0], "loadavg.after_1min": after[0],
+    figures.update({"config.complete": True,
+                    "loadavg.before_1min": before[0], "loadavg.after_1min": after[0],
                     "loadavg.after_5min": after[1], **machine_info("scikit-learn")})
     write_figures(figures, args.out)
 

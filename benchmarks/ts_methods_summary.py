@@ -33,6 +33,9 @@ def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {"config.seeds": []}
     methods: dict[str, Any] | None = None
     for index, run in enumerate(runs):
+        if run.get("config.complete") is False:
+            raise ValueError(f"run {index} is incomplete (stopped or killed before its end): "
+                             "rerun it, or take its figures by hand for exploring only")
         if run.get("config.ts2vec_from"):
             raise ValueError(f"run {index} took TS2Vec's figures from "
                              f"{run['config.ts2vec_from']}: not side by side")

@@ -79,6 +79,7 @@ def test_cpu_seconds_decide_the_time_bar_where_measured():
     ({"config.seeds": [1]}, "repeats seeds"),
     ({"config.methods": {"ts2vec": {"method": "ts2vec"}}}, "other methods"),
     ({"A.test_series": 99}, "test series"),
+    ({"config.complete": False}, "incomplete"),
 ])
 def test_runs_that_cannot_be_merged_are_refused(change, message):
     first = _run([1], {"A": {"ts2vec": [4], "own": [5]}})
