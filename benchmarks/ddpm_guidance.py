@@ -16,14 +16,27 @@ class accuracy is >= ``--min-accuracy``.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from bench_common import machine_info, write_figures
+import yaml
+from bench_common import ROOT, machine_info, write_figures
 
 from contrastive_signals.metrics.generative import frechet_distance, precision_recall
 from contrastive_signals.models.registry import embed, from_bundle
-from contrastive_signals.pipelines.generative.nodes import NUM_CLASSES, SamplingParams, draw
+from contrastive_signals.pipelines.generative.nodes import (
+    NUM_CLASSES,
+    SamplingParams,
+    class_balanced_halves,
+    draw,
+)
+
+
+def pipeline_sampling() -> SamplingParams:
+    """The DDPM sampler of ``conf/base`` (its guidance is replaced per weight)."""
+    params = yaml.safe_load((ROOT / "conf/base/parameters_generative.yml").read_text())
+    return SamplingParams(**params["generative"]["ddpm"]["sampling"])
 
 
 def _latest(path: Path) -> Path:
@@ -43,9 +56,9 @@ def training_reference(project: Path) -> tuple[torch.nn.Module, torch.Tensor, fl
     classifier = from_bundle(torch.load(_latest(project / "data/06_models/supervised_encoder.pt"),
                                         weights_only=False))
     train = features["train"]
-    order = torch.argsort(train["labels"], stable=True)
-    reference = embed(classifier, train["images"][order[0::2]])
-    floor = frechet_distance(reference, embed(classifier, train["images"][order[1::2]]))
+    half_a, half_b = class_balanced_halves(train)
+    reference = embed(classifier, train["images"][half_a])
+    floor = frechet_distance(reference, embed(classifier, train["images"][half_b]))
     return classifier, reference, floor
 
 
@@ -54,10 +67,10 @@ def guidance_scores(bundle: dict, classifier: torch.nn.Module, reference: torch.
                     k: int = 3) -> dict[str, dict[str, float]]:
     """``{str(w): {cond_acc, fd_over_floor, precision, recall}}`` for each guidance ``w``."""
     labels = torch.arange(NUM_CLASSES).repeat_interleave(per_class)
+    sampling = pipeline_sampling()
     out = {}
     for w in weights:
-        images, _ = draw(bundle, SamplingParams(sampler="ddim", ddim_steps=25, guidance=w),
-                         labels, seed)
+        images, _ = draw(bundle, replace(sampling, guidance=w), labels, seed)
         with torch.no_grad():
             accuracy = float((classifier(images).argmax(1) == labels).float().mean())
         fake = embed(classifier, images)

@@ -21,6 +21,13 @@ SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "v")
 
 
+def check_prediction(prediction: str) -> None:
+    """Raise ``ValueError`` unless ``prediction`` is one of :data:`PREDICTIONS` (the
+    parameters and the model both call it)."""
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got '{prediction}'")
+
+
 @dataclass(frozen=True)
 class DiffusionParams:
     """``steps`` T of the schedule (``linear``: betas from ``beta_start`` to ``beta_end``;
@@ -42,8 +49,7 @@ class DiffusionParams:
     prediction: str = "eps"
 
     def __post_init__(self) -> None:
-        if self.prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got '{self.prediction}'")
+        check_prediction(self.prediction)
         if self.steps < 2:
             raise ValueError(f"steps must be >= 2, got {self.steps}")
         if self.schedule not in SCHEDULES:
@@ -70,6 +76,12 @@ def betas(params: DiffusionParams) -> Tensor:
     return (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=0.999)
 
 
+def per_sample(schedule: Tensor, t: Tensor, like: Tensor) -> Tensor:
+    """``schedule[t]`` for steps ``t`` ``[B]``, shaped ``[B, 1, ...]`` to broadcast over
+    ``like`` ``[B, ...]``."""
+    return schedule[t].view(-1, *([1] * (like.dim() - 1)))
+
+
 class Diffusion(nn.Module):
     """The denoising network with its schedule (buffers ``betas``, ``alpha_bar`` ``[T]``)
     and what the network predicts (``prediction``: ``eps`` or ``v``)."""
@@ -77,8 +89,7 @@ class Diffusion(nn.Module):
     def __init__(self, net: nn.Module, schedule: Tensor, num_classes: int = 0,
                  prediction: str = "eps"):
         super().__init__()
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got '{prediction}'")
+        check_prediction(prediction)
         self.net, self.num_classes, self.prediction = net, num_classes, prediction
         self.register_buffer("betas", schedule.float())
         self.register_buffer("alpha_bar", torch.cumprod(1 - schedule, 0).float())
@@ -93,7 +104,7 @@ class Diffusion(nn.Module):
         ``noise``, or ``v = sqrt(abar_t) noise - sqrt(1 - abar_t) x0`` (all ``[B, ...]``)."""
         if self.prediction == "eps":
             return noise
-        a = self.alpha_bar[t].view(-1, *([1] * (x0.dim() - 1)))
+        a = per_sample(self.alpha_bar, t, x0)
         return a.sqrt() * noise - (1 - a).sqrt() * x0
 
     def noise_of(self, x: Tensor, output: Tensor, t: int) -> Tensor:
@@ -108,7 +119,7 @@ class Diffusion(nn.Module):
 def q_sample(alpha_bar: Tensor, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
     """``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps``: ``x0``, ``noise`` ``[B, ...]``,
     ``t`` ``[B]``."""
-    a = alpha_bar[t].view(-1, *([1] * (x0.dim() - 1)))
+    a = per_sample(alpha_bar, t, x0)
     return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
 

@@ -81,7 +81,7 @@ def series_distances(x: Tensor, distance: str = "euclidean") -> Tensor:
 def training_distance_range(x: Tensor, distance: str = "euclidean") -> tuple[float, float]:
     """The off-diagonal range of the distances between the series of ``x`` ``[N, T, C]``
     (at most :data:`MAX_RANGE_SERIES` of them for ``distance``, evenly spaced)."""
-    cap = MAX_RANGE_SERIES[distance] if distance in MAX_RANGE_SERIES else len(x)
+    cap = MAX_RANGE_SERIES.get(distance, len(x))  # an unknown distance: series_distances raises
     if len(x) > cap:
         x = x[torch.linspace(0, len(x) - 1, cap).long()]
     return distance_range(series_distances(x, distance))

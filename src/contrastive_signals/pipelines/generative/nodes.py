@@ -173,9 +173,10 @@ def generate(ddpm: dict[str, Any], gan: dict[str, Any], ddpm_params: dict[str, A
     return out, trajectory
 
 
-def _halves(test: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two class-balanced halves of the test indices (alternating within each class)."""
-    order = torch.argsort(test["labels"], stable=True)
+def class_balanced_halves(split: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two class-balanced halves of a split's indices (alternating within each class of
+    ``split["labels"]`` ``[N]``)."""
+    order = torch.argsort(split["labels"], stable=True)
     return order[0::2], order[1::2]
 
 
@@ -196,7 +197,7 @@ def evaluate_generators(features: Features, supervised: dict[str, Any], simclr: 
     spaces = {"supervised": lambda x: embed(classifier, x), "simclr": lambda x: embed(encoder, x),
               "pixels": lambda x: x.flatten(1)}
     test, train = features["test"], features["train"]
-    half_a, half_b = _halves(test)
+    half_a, half_b = class_balanced_halves(test)
     reference = test["images"][half_a]
     candidates = {"real_split": test["images"][half_b],
                   **{kind: samples[kind]["eval"] for kind in ("ddpm", "gan")}}
