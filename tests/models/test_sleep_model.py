@@ -185,3 +185,21 @@ def test_predict_recording_without_ctc_gives_the_same_probabilities(model):
     only, none = predict_recording(model, epochs, window=10, stride=5, batch_size=4, ctc=False)
     torch.testing.assert_close(only, probs, rtol=0, atol=0)
     assert none == [] and len(ctc) == 3
+
+
+def test_channel_wise_stem_filters_each_channel_on_its_own():
+    config = {**SMALL, "channel_wise_stem": True}
+    model = build_model("sleep_stager", config, seed=0).eval()
+    stem = model.encoder.features[0]
+    # ceil(4 / 3) = 2 filters per input channel, each seeing only its own channel
+    assert stem.groups == 3 and stem.weight.shape == (6, 1, 50)
+    x = torch.randn(1, 2, 3, 3000)
+    epoch_logits, ctc_logits = model(x)
+    assert epoch_logits.shape == (1, 2, 5) and ctc_logits.shape == (1, 2, 6)
+    changed = x.clone()
+    changed[:, :, 2] += torch.randn(1, 2, 3000)  # only the third channel changes
+    before, after = stem(x.flatten(0, 1)), stem(changed.flatten(0, 1))
+    torch.testing.assert_close(before[:, :4], after[:, :4])
+    assert not torch.allclose(before[:, 4:], after[:, 4:])
+    rebuilt = from_bundle(to_bundle(model, "sleep_stager", config))
+    torch.testing.assert_close(rebuilt(x)[0], epoch_logits)

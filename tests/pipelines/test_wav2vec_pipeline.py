@@ -120,7 +120,7 @@ def test_the_bundle_is_the_stagers_epoch_cnn(w2v_run):
     assert set(encoder.state_dict()) and all(
         k.startswith(("0.", "1.", "5.", "6.", "8.", "9.")) for k in encoder.state_dict())
     assert out["wav2vec.encoder"]["config"] == {"in_channels": 3, "dropout": 0.0,
-                                                "base_channels": 4}
+                                                "base_channels": 4, "channel_wise_stem": False}
     epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
     with pytest.raises(ValueError, match="unknown architecture 'sleep_stager' for signal data "
                                          "with output frames"):
@@ -161,3 +161,20 @@ def test_pipeline_nodes_are_named():
         "wav2vec.pretrain", "wav2vec.fine_tune_label_efficiency", "wav2vec.summarise",
         "wav2vec.plot_label_efficiency"}
     assert {"ts_sleep_metrics", "wav2vec_metrics"} <= pipeline.all_outputs()
+
+
+def test_a_channel_wise_stem_is_pretrained_and_warm_starts_the_stager(w2v_run):
+    _, out = w2v_run
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    label_params = copy.deepcopy(PARAMS["label_efficiency"])
+    label_params["training"]["model"]["channel_wise_stem"] = True
+    bundle, _, _ = pretrain_sleep_wav2vec(epochs, split, PARAMS["pretraining"], label_params)
+    assert bundle["config"]["channel_wise_stem"] is True
+    stem = from_bundle(bundle, modality="signal", outputs=("frames",))[0]
+    assert stem.groups == 3 and stem.weight.shape == (6, 1, 50)   # ceil(4 / 3) per channel
+    runs = run_label_efficiency(epochs, split, bundle,
+                                {**label_params, "fractions": [1.0], "epochs": [1], "seeds": [0]})
+    assert {r["init"] for r in runs["runs"]} == {"w2v", "scratch"}
+    with pytest.raises(ValueError, match="do not fit the sleep stager's epoch CNN"):
+        run_label_efficiency(epochs, split, bundle, {**PARAMS["label_efficiency"],
+                                                     "fractions": [1.0], "epochs": [1]})

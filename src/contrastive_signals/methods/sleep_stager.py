@@ -48,6 +48,7 @@ class StagerParams:
     hidden_dim: int = 64
     lstm_layers: int = 1
     dropout: float = 0.2
+    channel_wise_stem: bool = False  # per-channel first convolution (models/sleep.py)
 
     def __post_init__(self) -> None:
         require_at_least(self, ("base_channels", "embedding_dim", "hidden_dim", "lstm_layers"), 1)

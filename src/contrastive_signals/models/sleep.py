@@ -24,15 +24,25 @@ BLANK = 0  # CTC blank; stage k is CTC symbol k + 1
 BLANK_BIAS_INIT = -3.0
 
 
-def epoch_feature_layers(in_channels: int, *, base_channels: int = 16, dropout: float = 0.2
-                         ) -> nn.Sequential:
+def epoch_feature_layers(in_channels: int, *, base_channels: int = 16, dropout: float = 0.2,
+                         channel_wise_stem: bool = False) -> nn.Sequential:
     """The convolutional part of :class:`EpochEncoder`: ``[N, C, L]`` -> frames
     ``[N, 2 * base_channels, ~L / 192]`` (15 frames of a 30-s epoch at 100 Hz). Also the
     feature encoder of the wav2vec pretraining (:mod:`contrastive_signals.models.wav2vec`), so
-    its weights load into ``EpochEncoder.features``."""
+    its weights load into ``EpochEncoder.features``.
+
+    ``channel_wise_stem``: the first convolution filters each input channel on its own
+    (``ceil(base_channels / C)`` filters per channel, a grouped convolution) and its batch norm
+    scales each filter, so no channel can be weighted down before the layers that mix them (an
+    objective that finds a channel hard to predict, such as the EOG's eye movements at random
+    times for wav2vec, otherwise fades it out of the mixed first layer).
+    """
     c1, c2 = base_channels, 2 * base_channels
+    groups = 1
+    if channel_wise_stem:
+        c1, groups = -(-base_channels // in_channels) * in_channels, in_channels
     return nn.Sequential(
-        nn.Conv1d(in_channels, c1, kernel_size=50, stride=6, padding=24, bias=False),
+        nn.Conv1d(in_channels, c1, kernel_size=50, stride=6, padding=24, bias=False, groups=groups),
         nn.BatchNorm1d(c1), nn.ReLU(inplace=True), nn.MaxPool1d(8), nn.Dropout(dropout),
         nn.Conv1d(c1, c2, kernel_size=8, padding=4, bias=False),
         nn.BatchNorm1d(c2), nn.ReLU(inplace=True),
@@ -50,11 +60,11 @@ class EpochEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, *, base_channels: int = 16, embedding_dim: int = 64,
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, channel_wise_stem: bool = False) -> None:
         super().__init__()
         c2 = 2 * base_channels
         self.features = epoch_feature_layers(in_channels, base_channels=base_channels,
-                                             dropout=dropout)
+                                             dropout=dropout, channel_wise_stem=channel_wise_stem)
         self.project = nn.Sequential(nn.Linear(2 * c2, embedding_dim), nn.ReLU(inplace=True))
         self.embedding_dim = embedding_dim
 
@@ -73,10 +83,11 @@ class SleepStager(nn.Module):
 
     def __init__(self, in_channels: int, *, num_stages: int = 5, base_channels: int = 16,
                  embedding_dim: int = 64, hidden_dim: int = 64, lstm_layers: int = 1,
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, channel_wise_stem: bool = False) -> None:
         super().__init__()
         self.encoder = EpochEncoder(in_channels, base_channels=base_channels,
-                                    embedding_dim=embedding_dim, dropout=dropout)
+                                    embedding_dim=embedding_dim, dropout=dropout,
+                                    channel_wise_stem=channel_wise_stem)
         self.lstm = nn.LSTM(embedding_dim, hidden_dim, num_layers=lstm_layers, batch_first=True,
                             bidirectional=True, dropout=dropout if lstm_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)

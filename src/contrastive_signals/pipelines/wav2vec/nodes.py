@@ -32,8 +32,10 @@ def pretrain_sleep_wav2vec(epochs: dict[str, Any], split: dict[str, Any], params
     returns the feature encoder's bundle, the per-epoch history and that history for MLflow."""
     config = from_params(Wav2VecPretraining, params, path="wav2vec.pretraining")
     stager = from_params(LabelEfficiencyParams, label_params, path="wav2vec.label_efficiency")
+    model = stager.training.model
     encoder_config = {"in_channels": len(epochs["channels"]), "dropout": 0.0,
-                      "base_channels": stager.training.model.base_channels}
+                      "base_channels": model.base_channels,
+                      "channel_wise_stem": model.channel_wise_stem}
     encoder, history = pretrain_on_recordings(
         recordings_of(epochs, split, "train"), recordings_of(epochs, split, "val"), params=config,
         architecture=ENCODER, encoder_config=encoder_config, path="wav2vec.pretraining")
