@@ -221,17 +221,32 @@ def _image_regression_case():
     return ImageRegression(), net, (clean, noisy, torch.zeros(4))
 
 
+def _hvae_split_case():
+    from contrastive_signals.methods.hvae import HVAELossParams, HVAESplit
+    from contrastive_signals.models.registry import build_model
+
+    config = {"image_size": 16, "channels": (4, 4, 8), "latent_stride": 2, "spatial_signal": 2,
+              "spatial_noise": 1, "global_signal": 3, "global_noise": 2}
+    net = build_model("hvae", config, seed=0)
+    loss = HVAELossParams(beta=0.1, signal_weight=2.0, noise_weight=2.0, swap_weight=1.0,
+                          inject_weight=1.0)
+    clean, noisy = torch.rand(2, 3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    # float32: the HVAE's latents are float32 by design (models/hvae.py). 3 images: the removal decodes 3 rows and the injection 2 (views 0, 0, 1), so the
+    # removal pads its rows to split over 2 ranks
+    return HVAESplit(loss), net, (clean, noisy, torch.tensor([0, 0, 1]))
+
+
 SUPERVISED = {"sleep_stager": _sleep_stager_case, "ctc": _ctc_case,
-              "image_regression": _image_regression_case}
+              "image_regression": _image_regression_case, "hvae_split": _hvae_split_case}
 
 
 def supervised_case(name: str) -> tuple[float, list[Tensor], list[int]]:
     """``(loss, parameter gradients after DDP's average, batch sizes the network saw)`` of one
-    step of method ``name`` (float64, eval mode: BatchNorm from its running statistics, so
+    step of method ``name`` (in its batch's dtype, float64 but for the HVAE; eval mode: BatchNorm from its running statistics, so
     that shards and the whole batch see the same normalisation); in one process the
     reference."""
     method, net, batch = SUPERVISED[name]()
-    model = method.build(net).double().eval()
+    model = method.build(net).to(batch[0].dtype).eval()
     seen: list[int] = []
     model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
     step = data_parallel_model(model) if current_ranks() else model

@@ -29,6 +29,7 @@ from contrastive_signals.methods.regression import PairedImageMethod
 from contrastive_signals.models.hvae import HierarchicalVAE, cross_swap_codes
 from contrastive_signals.training.autocast import CpuBf16Forward
 from contrastive_signals.training.fit import BatchesFn
+from contrastive_signals.training.ranks import local_forward, local_forward_rows
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,39 @@ def hvae_batch_loss(net: HierarchicalVAE, clean: Tensor, noisy: Tensor, views: T
     - injection (``loss.inject_weight``): signal parts of clean image ``i`` + noise parts of
       another noisy image at the same view count, decoded, against noisy image ``i``.
 
-    ``forward`` wraps the model calls (the losses stay float32).
+    ``forward`` wraps the model calls (the losses stay float32). Data-parallel: every network
+    pass (the ELBO's and each swap decode) runs on this rank's shard of its rows and is
+    gathered with gradient, so that every rank computes the one-process loss on the global
+    batch (training/ranks.py); the sampling noise is the one process's draws, sharded.
     """
     batch = clean.shape[0]
     both = torch.cat([clean, noisy])
-    out = forward(net, both, generator)
-    total = negative_elbo(out.reconstruction, both, out.kl(), std=loss.likelihood_std,
-                          beta=beta, likelihood=loss.likelihood)
+    noise = net.latent_noise(both.shape[0], generator)  # before any other draw, as in one process
+
+    def elbo_terms(images: Tensor, z_global: Tensor, z_spatial: Tensor
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        out = forward(net, images, None, {"global": z_global, "spatial": z_spatial})
+        return (out.reconstruction.float(), out.kl(), out.posteriors["spatial"].mean,
+                out.posteriors["global"].mean)
+
+    reconstruction, kl, spatial, global_ = local_forward(
+        elbo_terms, both, noise["global"], noise["spatial"])
+    total = negative_elbo(reconstruction, both, kl, std=loss.likelihood_std, beta=beta,
+                          likelihood=loss.likelihood)
     negatives = derangement(batch, generator)
-    codes = {level: q.mean for level, q in out.posteriors.items()}
-    for signal, noise in net.split(codes).values():
+    codes = {"spatial": spatial, "global": global_}
+    for signal, noise_part in net.split(codes).values():
         signal_loss, noise_loss = signal_noise_triplet_losses(
-            signal, noise, negatives, signal_margin=loss.signal_margin,
+            signal, noise_part, negatives, signal_margin=loss.signal_margin,
             noise_margin=loss.noise_margin, normalize=loss.normalize_codes)
         total = total + (loss.signal_weight * signal_loss
                          + loss.noise_weight * noise_loss) / len(codes)
+
+    def decode(swapped: dict[str, Tensor]) -> Tensor:
+        return local_forward_rows(
+            lambda s, g: forward(net.decode, {"spatial": s, "global": g}).float(),
+            swapped["spatial"], swapped["global"])
+
     # Posterior means, not samples: the test-time swaps (swap_decode) decode means, so these
     # terms train the very maps that remove and inject the noise. Donors are drawn only when a
     # term is on, so that weights of 0 train exactly as before.
@@ -100,13 +119,13 @@ def hvae_batch_loss(net: HierarchicalVAE, clean: Tensor, noisy: Tensor, views: T
         # would make this the own decode of the clean image)
         donors = derangement(batch, generator)
         noisy_rows = batch + torch.arange(batch)
-        removed = forward(net.decode, cross_swap_codes(net, codes, noisy_rows, donors))
+        removed = decode(cross_swap_codes(net, codes, noisy_rows, donors))
         total = total + loss.swap_weight * nll(removed, clean)
     if loss.inject_weight > 0:
         # as at test time, the donor has the same view count (another image's streaks)
         rows, donors = group_derangement(views.cpu(), generator)
         if rows.numel():
-            injected = forward(net.decode, cross_swap_codes(net, codes, rows, batch + donors))
+            injected = decode(cross_swap_codes(net, codes, rows, batch + donors))
             total = total + loss.inject_weight * nll(injected, noisy[rows])
     return total
 

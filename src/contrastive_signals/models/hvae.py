@@ -53,9 +53,8 @@ class Gaussian:
     mean: Tensor
     log_var: Tensor
 
-    def sample(self, generator: torch.Generator | None) -> Tensor:
-        """Reparameterised draw (the noise comes from ``generator`` on the CPU)."""
-        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype)
+    def reparameterise(self, eps: Tensor) -> Tensor:
+        """``mean + std * eps`` for standard normal draws ``eps`` of the same shape."""
         return self.mean + (0.5 * self.log_var).exp() * eps.to(self.mean.device)
 
     def kl(self, prior: Gaussian | None = None) -> Tensor:
@@ -251,13 +250,28 @@ class HierarchicalVAE(nn.Module):
         """Posterior means (the deterministic codes used for swapping), per level."""
         return {level: q.mean for level, q in self.posteriors(images).items()}
 
-    def forward(self, images: Tensor, generator: torch.Generator | None = None) -> HVAEOutput:
-        """Encode, sample both levels, decode. ``images``: ``[B, 1, N, N]``."""
+    def latent_noise(self, batch: int, generator: torch.Generator | None
+                     ) -> dict[str, Tensor]:
+        """The standard normal draws :meth:`forward` makes for ``batch`` images, in its order:
+        ``{"global": [B, G], "spatial": [B, S, N/s, N/s]}`` (float32, on the CPU). Drawn up
+        front, a data-parallel rank can take its shard of the draws one process makes for the
+        whole batch."""
+        side = self.image_size // self.latent_stride
+        return {"global": torch.randn(batch, sum(self.splits["global"]), generator=generator),
+                "spatial": torch.randn(batch, sum(self.splits["spatial"]), side, side,
+                                       generator=generator)}
+
+    def forward(self, images: Tensor, generator: torch.Generator | None = None,
+                noise: dict[str, Tensor] | None = None) -> HVAEOutput:
+        """Encode, sample both levels, decode. ``images``: ``[B, 1, N, N]``; ``noise``: the
+        draws of :meth:`latent_noise` for these images (drawn from ``generator`` when None)."""
         posteriors = self.posteriors(images)
-        z_global = posteriors["global"].sample(generator)
+        if noise is None:
+            noise = self.latent_noise(images.shape[0], generator)
+        z_global = posteriors["global"].reparameterise(noise["global"])
         top = self._top_down(z_global)
         prior = _gaussian(self.spatial_prior(top), dim=1)
-        z_spatial = posteriors["spatial"].sample(generator)
+        z_spatial = posteriors["spatial"].reparameterise(noise["spatial"])
         reconstruction = self.decoder_out(self.merge(torch.cat([top, z_spatial], dim=1)))
         return HVAEOutput(reconstruction, posteriors, prior)
 

@@ -143,6 +143,25 @@ def local_forward(fn: Callable[..., Any], *inputs: Tensor | None,
     return _gather_outputs(fn(*(shard(t) for t in inputs), *extra))
 
 
+def local_forward_rows(fn: Callable[..., Any], *inputs: Tensor) -> Any:
+    """:func:`local_forward` (without a generator) for any number of rows ``R >= 1``, not only
+    multiples of the world size: on several ranks the inputs ``[R, ...]`` are padded to one by
+    repeating their last row, and the padding's outputs are dropped after the gather (they get
+    no gradient). For a loss's inner passes whose row count the data decide (e.g. pairs
+    within groups). In one process this is exactly ``fn(*inputs)``."""
+    ranks = _parallel()
+    if ranks is None:
+        return fn(*inputs)
+    rows = inputs[0].shape[0]
+    pad = -rows % ranks.world_size
+    if pad:
+        inputs = tuple(torch.cat([t, t[-1:].expand(pad, *t.shape[1:])]) for t in inputs)
+    output = local_forward(fn, *inputs)
+    if isinstance(output, Tensor):
+        return output[:rows]
+    return type(output)(o[:rows] for o in output)
+
+
 def mean_over_ranks(value: Tensor, weight: Tensor | None = None) -> Tensor:
     """The (``weight``-weighted) mean over ranks of a per-rank statistic ``value`` (any shape;
     ``weight`` a scalar count, e.g. the rank's number of masked steps when ``value`` is a mean
