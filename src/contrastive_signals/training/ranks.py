@@ -123,9 +123,25 @@ def rank_generator(generator: torch.Generator) -> torch.Generator:
 def _gather_outputs(output: Any) -> Any:
     if isinstance(output, Tensor):
         return gather_with_grad(output)
-    if isinstance(output, tuple | list):
-        return type(output)(_gather_outputs(o) for o in output)
-    raise TypeError(f"local_forward gathers tensors or tuples of tensors, got {type(output)}")
+    if not isinstance(output, tuple | list):
+        raise TypeError(f"local_forward gathers tensors or tuples of tensors, got {type(output)}")
+    if output and all(isinstance(o, Tensor) and o.dtype == output[0].dtype for o in output):
+        return type(output)(gather_many_with_grad(list(output)))
+    return type(output)(_gather_outputs(o) for o in output)
+
+
+def gather_many_with_grad(tensors: list[Tensor]) -> list[Tensor]:
+    """:func:`gather_with_grad` of each of ``tensors`` (one dtype; each ``[n_i, ...]``) in one
+    collective: every rank's tensors are flattened into one buffer, gathered once and split
+    back, so a loss that gathers several outputs waits for the other ranks once per pass, not
+    once per output (each wait costs the slower rank's lead)."""
+    ranks = _parallel()
+    if ranks is None:
+        return tensors
+    sizes = [t.numel() for t in tensors]
+    gathered = gather_with_grad(torch.cat([t.reshape(-1) for t in tensors]))
+    parts = gathered.view(ranks.world_size, -1).split(sizes, dim=1)
+    return [part.reshape(-1, *t.shape[1:]) for part, t in zip(parts, tensors, strict=True)]
 
 
 def local_forward(fn: Callable[..., Any], *inputs: Tensor | None,

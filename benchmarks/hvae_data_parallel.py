@@ -1,0 +1,131 @@
+"""The denoising HVAE's training step in one process against 2 data-parallel ranks, side by
+side, written to JSON.
+
+Both run the method's own loss (``hvae_split``: the ELBO of clean and noisy images, the
+triplets, the removal and injection decodes) on the default model and batch
+(``conf/base/parameters_denoising.yml``) over sparse-view pairs of the default phantoms:
+
+  - ``single``: one process with every core (``torch.set_num_threads(cores)``), as
+    ``strategy: single`` trains;
+  - ``ddp2``: 2 ranks through the project's launcher (``run_on_ranks``, gloo on the CPU), each
+    with ``cores / 2`` threads, each running its shard of every network pass with the outputs
+    gathered with gradient (``methods/hvae.py``): the one-process loss and gradients.
+
+The two alternate ``--repeats`` times (the load of a shared machine moves in between). Reported
+per layout: the median over repeats of the median step seconds (after 3 warm-up steps), every
+repeat's median, and ``ddp2_over_single``, the ratio of the step times (< 1: the ranks are
+faster). ``--isa avx2`` limits oneDNN and ATen to AVX2 (no bf16 kernels), as on an AVX2-only CPU.
+
+Usage: python benchmarks/hvae_data_parallel.py --out benchmarks/results/hvae_data_parallel.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from bench_common import machine_info, write_figures
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pairs(steps: int) -> tuple[dict, dict]:
+    """The default parameters and pairs with just enough training images for ``steps``
+    batches."""
+    from contrastive_signals.pipelines.denoising.nodes import (
+        make_denoising_images,
+        make_sparse_view_pairs,
+    )
+
+    params = yaml.safe_load((ROOT / "conf/base/parameters_denoising.yml").read_text())["denoising"]
+    params["data"]["train_size"] = steps * params["hvae"]["batch_size"]
+    return params, make_sparse_view_pairs(make_denoising_images(params, {}), params)
+
+
+def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
+    """Median seconds of ``steps`` optimisation steps (after 3 warm-up steps) of the HVAE
+    split on ``pairs``, in this process or as this rank."""
+    from contrastive_signals.methods.hvae import HVAESplit
+    from contrastive_signals.models.registry import build_model
+    from contrastive_signals.pipelines.denoising.params import check_params
+    from contrastive_signals.training.autocast import CpuBf16Forward
+    from contrastive_signals.training.ranks import data_parallel_model
+
+    run = check_params(params).hvae
+    method = HVAESplit(run.loss, forward=CpuBf16Forward(enabled=bf16, channels_last=True))
+    model = method.build(build_model("hvae", {"image_size": params["data"]["image_size"],
+                                              **run.model.config()}, seed=0))
+    net = data_parallel_model(model)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=run.fit.learning_rate)
+    generator = torch.Generator().manual_seed(0)
+    batches = iter(method.batches(pairs["train"], batch_size=run.batch_size, epochs=1)(
+        0, generator))
+    seconds = []
+    for _ in range(steps + 3):
+        batch = next(batches)
+        start = time.perf_counter()
+        loss = method.loss(net, batch, generator)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds[3:])
+
+
+def _one_layout(layout: str, steps: int, bf16: str) -> float:
+    from contrastive_signals.training.distributed import run_on_ranks
+    from contrastive_signals.training.fit import FitConfig
+
+    params, pairs = _pairs(steps + 3)
+    cores = len(os.sched_getaffinity(0))
+    if layout == "single":
+        torch.set_num_threads(cores)
+        return time_steps(params, pairs, steps, bf16)
+    config = FitConfig(epochs=1, learning_rate=1e-3, strategy="ddp", devices=2, device="cpu")
+    return run_on_ranks(time_steps, params, pairs, steps, bf16, config=config)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "benchmarks/results/hvae_data_parallel.json")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--bf16", default="auto", help="cpu_bf16: auto | true | false")
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native")
+    parser.add_argument("--layout", choices=("single", "ddp2"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    bf16 = {"true": True, "false": False}.get(args.bf16, args.bf16)
+    if args.layout:  # a child: one layout, its median step on stdout
+        print(_one_layout(args.layout, args.steps, bf16))
+        return
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    if args.isa == "avx2":
+        env.update(ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    runs: dict[str, list[float]] = {"single": [], "ddp2": []}
+    for _ in range(args.repeats):
+        for layout in runs:  # each layout in a fresh interpreter, alternating
+            out = subprocess.run(
+                [sys.executable, __file__, "--layout", layout, "--steps", str(args.steps),
+                 "--bf16", args.bf16], env=env, check=True, capture_output=True, text=True)
+            runs[layout].append(float(out.stdout.strip().splitlines()[-1]))
+    medians = {layout: statistics.median(values) for layout, values in runs.items()}
+    write_figures({
+        "command": " ".join(["python benchmarks/hvae_data_parallel.py", *sys.argv[1:]]),
+        "machine": machine_info("torch"), "isa": args.isa, "cpu_bf16": args.bf16,
+        "steps_per_repeat": args.steps,
+        "step_seconds": {layout: {"median": medians[layout], "per_repeat": values}
+                         for layout, values in runs.items()},
+        "ddp2_over_single": medians["ddp2"] / medians["single"],
+    }, args.out)
+
+
+if __name__ == "__main__":
+    main()
