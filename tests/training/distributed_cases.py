@@ -353,10 +353,29 @@ def fit_cases() -> dict[str, tuple[dict[str, Tensor], list[list[int]]]]:
             for bn in (False, True)}
 
 
+def odd_rows_case() -> tuple[float, list[Tensor], list[int]]:
+    """``(loss, gradients after DDP's average, rows the layer saw)`` of a layer run through
+    :func:`local_forward_rows` on 5 rows (padded to 6 on 2 ranks) with two outputs of one
+    dtype (gathered in one collective); the loss weights every row differently."""
+    from contrastive_signals.training.ranks import local_forward_rows
+
+    model = layer(seed=7)
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    step = data_parallel_model(model) if current_ranks() else model
+    x = inputs((D_IN,), seed=8)[:5]
+    out, squared = local_forward_rows(lambda t: (step(t), step(t).square()), x)
+    weights = torch.arange(1, 6, dtype=x.dtype)[:, None]
+    loss = (weights * (out + squared)).sum()
+    loss.backward()
+    return float(loss.detach()), grads(model), seen
+
+
 def everything() -> dict[str, dict]:
     """The loss cases and the fits of this rank: one launch for the whole module."""
     return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value(),
-            "supervised": {name: supervised_case(name) for name in SUPERVISED}}
+            "supervised": {name: supervised_case(name) for name in SUPERVISED},
+            "odd_rows": odd_rows_case()}
 
 
 def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator

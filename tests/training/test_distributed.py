@@ -26,8 +26,10 @@ from contrastive_signals.training.distributed import (
 from contrastive_signals.training.fit import FitConfig, fit
 from contrastive_signals.training.ranks import (
     Ranks,
+    gather_many_with_grad,
     gather_with_grad,
     local_forward,
+    local_forward_rows,
     mean_over_ranks,
     rank_generator,
     ranks_context,
@@ -118,6 +120,17 @@ def test_supervised_methods_shard_the_batch_and_keep_the_one_process_gradients(l
         tolerance = {"image_regression": 1e-12, "hvae_split": 1e-5}.get(name, 1e-6)
         assert math.isclose(rank_loss, loss, rel_tol=tolerance), (rank, rank_loss, loss)
         assert max_relative(rank_grads, grads) < tolerance, (rank, name)
+
+
+def test_a_row_count_that_does_not_split_is_padded_and_keeps_the_one_process_gradients(
+        launched):
+    loss, grads, seen = cases.odd_rows_case()
+    assert seen == [5, 5]
+    for rank in (0, 1):
+        rank_loss, rank_grads, rank_seen = launched[rank]["odd_rows"]
+        assert rank_seen == [3, 3], (rank, rank_seen)  # 5 rows padded to 6, 3 a rank
+        assert math.isclose(rank_loss, loss, rel_tol=1e-12), (rank, rank_loss, loss)
+        assert max_relative(rank_grads, grads) < 1e-12, rank
 
 
 def test_three_steps_on_two_ranks_give_the_parameters_of_one_process(launched):
@@ -220,6 +233,9 @@ def test_helpers_are_the_identity_in_one_process():
     assert gather_with_grad(x) is x and shard(x) is x and rank_generator(generator) is generator
     assert mean_over_ranks(x) is x
     assert local_forward(lambda t, g: t * 2, x, generator=generator).equal(x * 2)
+    assert local_forward_rows(lambda t: t * 2, x[:5]).equal(x[:5] * 2)  # any row count
+    pair = [x, x[:1]]
+    assert all(a is b for a, b in zip(gather_many_with_grad(pair), pair, strict=True))
     with ranks_context(Ranks(rank=0, world_size=1)):  # a one-rank ddp run: still the identity
         assert gather_with_grad(x) is x and shard(x) is x
 
@@ -242,7 +258,9 @@ def test_rank_generators_differ_between_ranks_and_leave_the_shared_one_alone():
 
 @pytest.mark.parametrize(("fields", "message"), [
     ({"strategy": "horovod"}, "strategy must be one of"),
-    ({"strategy": "ddp", "devices": 0}, "devices must be an integer >= 1"),
+    ({"strategy": "ddp", "devices": 0}, "devices must be an integer >= 1 or 'auto'"),
+    ({"strategy": "ddp", "devices": "all"}, "devices must be an integer >= 1 or 'auto'"),
+    ({"devices": "auto"}, "devices: auto needs strategy: ddp"),
     ({"devices": 2}, "need strategy: ddp"),
     ({"strategy": "ddp", "nodes": 2}, "needs rdzv_endpoint"),
     ({"strategy": "ddp", "rdzv_endpoint": "localhost"}, "rdzv_endpoint must be host:port"),
@@ -254,6 +272,20 @@ def test_bad_strategy_parameters_are_parameter_errors(fields, message):
     with pytest.raises(ParameterError, match=f"pretraining.simclr.fit: .*{message}"):
         from_params(FitConfig, {"epochs": 1, "learning_rate": 0.1, **fields},
                     path="pretraining.simclr.fit")
+
+
+@pytest.mark.parametrize(("cores", "devices", "strategy"), [(2, 2, "ddp"), (16, 2, "ddp"),
+                                                           (1, 1, "single")])
+def test_auto_devices_are_two_ranks_on_a_cpu_of_two_cores_and_one_process_on_one(
+        monkeypatch, cores, devices, strategy):
+    import contrastive_signals.training.fit as fit_module
+
+    monkeypatch.setattr(fit_module, "available_cores", lambda: cores)
+    config = FitConfig(epochs=1, learning_rate=0.1, strategy="ddp", devices="auto",
+                       device="cpu")
+    resolved = fit_module.resolve_devices(config)
+    assert (resolved.devices, resolved.strategy) == (devices, strategy)
+    assert fit_module.resolve_devices(TWO_RANKS) is TWO_RANKS  # a number stays as it is
 
 
 def test_learning_rate_scaling_follows_the_world_size():

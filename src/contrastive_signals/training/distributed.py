@@ -43,6 +43,7 @@ from contrastive_signals.training.fit import (
     FitResult,
     LossFn,
     ValidateFn,
+    available_cores,
     fit,
 )
 from contrastive_signals.training.ranks import Ranks, current_ranks, ranks_context
@@ -121,8 +122,7 @@ class _Job:
 
 def _cpu_threads(local_world: int) -> int:
     """This rank's share of the machine's cores (torchrun sets it; elastic_launch does not)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // local_world)
+    return max(1, available_cores() // local_world)
 
 
 def _seed_worker(rng_state: tuple[Any, Any, Any], config: FitConfig, rank: int) -> None:
