@@ -62,7 +62,7 @@ def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
     method = HVAESplit(run.loss, forward=CpuBf16Forward(enabled=bf16, channels_last=True))
     model = method.build(build_model("hvae", {"image_size": params["data"]["image_size"],
                                               **run.model.config()}, seed=0))
-    net = data_parallel_model(model)
+    net = data_parallel_model(model, every_parameter_used=method.uses_every_parameter)
     optimiser = torch.optim.AdamW(net.parameters(), lr=run.fit.learning_rate)
     generator = torch.Generator().manual_seed(0)
     batches = iter(method.batches(pairs["train"], batch_size=run.batch_size, epochs=1)(

@@ -249,7 +249,8 @@ def supervised_case(name: str) -> tuple[float, list[Tensor], list[int]]:
     model = method.build(net).to(batch[0].dtype).eval()
     seen: list[int] = []
     model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
-    step = data_parallel_model(model) if current_ranks() else model
+    every = getattr(method, "uses_every_parameter", False)  # as fit wraps it
+    step = data_parallel_model(model, every_parameter_used=every) if current_ranks() else model
     loss = method.loss(step, batch, torch.Generator().manual_seed(0))
     loss.backward()
     return float(loss.detach()), grads(model), seen

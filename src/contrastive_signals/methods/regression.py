@@ -30,6 +30,9 @@ class PairedImageMethod:
 
     name = "paired_image"
     requires = Requirements(modalities=("image",), outputs=("image", "split_latent"))
+    # the U-Net's and the HVAE's losses reach every parameter at every step (no heads left
+    # out): DDP skips its search for unused ones (training/ranks.py)
+    uses_every_parameter = True
 
     def __init__(self, *, forward: CpuBf16Forward | None = None) -> None:
         self.forward = forward if forward is not None else CpuBf16Forward()

@@ -448,7 +448,9 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint = open_fit_checkpoint(model, config)
     model.to(device)
-    step_model = data_parallel_model(model)  # itself in one process; DDP in a ddp worker
+    # itself in one process; DDP in a ddp worker
+    step_model = data_parallel_model(
+        model, every_parameter_used=getattr(hooks, "uses_every_parameter", False))
     step_model = torch.compile(step_model) if config.compile else step_model
     optimiser = torch.optim.AdamW(
         list(parameters) if parameters is not None else model.parameters(),
