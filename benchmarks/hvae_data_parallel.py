@@ -81,12 +81,11 @@ def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
 
 def _one_layout(layout: str, steps: int, bf16: str) -> float:
     from contrastive_signals.training.distributed import run_on_ranks
-    from contrastive_signals.training.fit import FitConfig
+    from contrastive_signals.training.fit import FitConfig, available_cores
 
     params, pairs = _pairs(steps + 3)
-    cores = len(os.sched_getaffinity(0))
     if layout == "single":
-        torch.set_num_threads(cores)
+        torch.set_num_threads(available_cores())
         return time_steps(params, pairs, steps, bf16)
     config = FitConfig(epochs=1, learning_rate=1e-3, strategy="ddp", devices=2, device="cpu")
     return run_on_ranks(time_steps, params, pairs, steps, bf16, config=config)[0]
