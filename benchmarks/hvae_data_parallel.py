@@ -45,7 +45,10 @@ def _pairs(steps: int) -> tuple[dict, dict]:
     )
 
     params = yaml.safe_load((ROOT / "conf/base/parameters_denoising.yml").read_text())["denoising"]
-    params["data"]["train_size"] = steps * params["hvae"]["batch_size"]
+    data = params["data"]
+    data["train_size"] = steps * params["hvae"]["batch_size"]
+    # the donor pool is drawn from the training images (the parameter check asks for it)
+    data["donor_pool"] = min(data["donor_pool"], data["train_size"])
     return params, make_sparse_view_pairs(make_denoising_images(params, {}), params)
 
 
