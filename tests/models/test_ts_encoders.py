@@ -120,3 +120,39 @@ def test_encode_splits_pools_as_asked():
     assert torch.equal(unmasked, encode_instances(model, x[:2], torch.ones(2, 8, dtype=torch.bool)))
     with pytest.raises(ValueError, match="pooling must be one of"):
         encode_splits(model, data, pooling="mean")
+
+
+def test_dilated_conv_wide_grouped_final_block():
+    """``final_mid`` / ``final_groups`` change only the final block: its first conv maps to
+    ``final_mid`` channels, its second splits into groups, so output channel ``k`` of group
+    ``g`` depends on that group's ``final_mid / final_groups`` mid channels alone."""
+    config = {"output_dim": 12, "hidden_dim": 8, "depth": 2, "final_mid": 6, "final_groups": 3}
+    model = build_ts_encoder("dilated_conv", 2, config, seed=0).eval()
+    last = model.blocks[-1]
+    assert last.conv1.conv.weight.shape == (6, 8, 3)
+    assert last.conv2.conv.weight.shape == (12, 2, 3)  # 3 groups: 2 mid -> 4 out channels each
+    assert model.blocks[0].conv2.conv.groups == 1  # the hidden blocks are TS2Vec's
+    x = torch.randn(3, 11, 2)
+    assert model(x).shape == (3, 11, 12)
+    # Zeroing group 0's mid channels leaves groups 1 and 2 of the conv2 output unchanged.
+    mid = torch.randn(3, 6, 11)
+    cut = mid.clone()
+    cut[:, :2] = 0
+    full, part = last.conv2(mid), last.conv2(cut)
+    assert torch.equal(full[:, 4:], part[:, 4:]) and not torch.allclose(full[:, :4], part[:, :4])
+    # The defaults build the same parameters, in the same order, as before the options existed.
+    plain = build_ts_encoder("dilated_conv", 2, CONFIGS["dilated_conv"], seed=5)
+    named = build_ts_encoder("dilated_conv", 2, {**CONFIGS["dilated_conv"], "final_groups": 1,
+                                                 "final_mid": None}, seed=5)
+    assert [(k, v.shape) for k, v in plain.state_dict().items()] == \
+        [(k, v.shape) for k, v in named.state_dict().items()]
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
+                                                named.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("bad", [{"final_groups": 0}, {"final_groups": 5},
+                                 {"final_groups": 4, "final_mid": 6}])
+def test_dilated_conv_bad_final_groups_name_the_parameter(bad):
+    with pytest.raises(ValueError, match="final_groups"):
+        build_ts_encoder("dilated_conv", 1, {"output_dim": 12, "hidden_dim": 8, "depth": 1,
+                                             **bad}, seed=0)

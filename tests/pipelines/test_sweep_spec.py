@@ -207,3 +207,15 @@ def test_command_refuses_counts_below_one_naming_the_option(option, capsys):
         main(["run", "tiny", option, "0"])
     assert exit_info.value.code == 2
     assert f"argument {option}: must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_sweep_processes_share_the_cores_this_process_may_use(monkeypatch):
+    """The share follows the affinity mask (a container or taskset limit), not the machine's
+    core count: 4 allowed cores give 2 processes 2 threads each, never fewer than 1."""
+    import os
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no affinity mask on this OS")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert [runner.threads_per_process(n) for n in (1, 2, 3, 8)] == [4, 2, 1, 1]

@@ -63,11 +63,12 @@ class _PerStepEncoder(nn.Module):
 class SamePadConv(nn.Module):
     """Dilated 1-D convolution whose output has the input's length (TS2Vec's SamePadConv)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
+                 groups: int = 1):
         super().__init__()
         receptive = (kernel_size - 1) * dilation + 1
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size,
-                              padding=receptive // 2, dilation=dilation)
+                              padding=receptive // 2, dilation=dilation, groups=groups)
         self.remove = 1 if receptive % 2 == 0 else 0
 
     def forward(self, x: Tensor) -> Tensor:  # [B, C, T] -> [B, C', T]
@@ -76,13 +77,16 @@ class SamePadConv(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """GELU -> conv -> GELU -> conv, plus a (1x1-projected) residual."""
+    """GELU -> conv -> GELU -> conv, plus a (1x1-projected) residual. The first conv maps to
+    ``mid_channels`` (default ``out_channels``); the second splits into ``out_groups`` channel
+    groups, a cheap way to a wide output."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
-                 final: bool = False):
+                 final: bool = False, out_groups: int = 1, mid_channels: int | None = None):
         super().__init__()
-        self.conv1 = SamePadConv(in_channels, out_channels, kernel_size, dilation)
-        self.conv2 = SamePadConv(out_channels, out_channels, kernel_size, dilation)
+        mid = mid_channels or out_channels
+        self.conv1 = SamePadConv(in_channels, mid, kernel_size, dilation)
+        self.conv2 = SamePadConv(mid, out_channels, kernel_size, dilation, out_groups)
         self.projector = (nn.Conv1d(in_channels, out_channels, 1)
                           if in_channels != out_channels or final else None)
 
@@ -96,6 +100,9 @@ class DilatedConvEncoder(_PerStepEncoder):
     """TS2Vec's encoder (Yue et al. 2022): linear input projection, random timestamp masking
     while training (each hidden timestep kept with probability ``1 - mask_p``), ``depth``
     residual blocks with dilation ``2**i`` and a final block to ``output_dim``, dropout 0.1.
+    ``final_mid`` / ``final_groups``: width of the final block's first conv and channel groups
+    of its second (defaults: ``output_dim`` and 1, TS2Vec's); groups make a wide
+    representation cheaper (docs/timeseries.md, representation width).
 
     ``forward(x [B, T, C], mask [B, T] | None, generator | None) -> [B, T, output_dim]``. The
     timestamp masking needs a ``generator`` and is only applied in training mode.
@@ -103,16 +110,23 @@ class DilatedConvEncoder(_PerStepEncoder):
 
     def __init__(self, in_channels: int, *, output_dim: int = 320, hidden_dim: int = 64,
                  depth: int = 10, kernel_size: int = 3, mask_p: float = 0.5,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, final_groups: int = 1, final_mid: int | None = None):
         super().__init__()
         if not 0.0 <= mask_p < 1.0:
             raise ValueError(f"mask_p must lie in [0, 1), got {mask_p}")
+        mid = final_mid or output_dim
+        if final_groups < 1 or output_dim % final_groups or mid % final_groups:
+            raise ValueError(f"final_groups must be >= 1 and divide output_dim ({output_dim}) "
+                             f"and final_mid ({mid}), got {final_groups}")
         self.in_channels, self.output_dim, self.mask_p = in_channels, output_dim, mask_p
         self.input_fc = nn.Linear(in_channels, hidden_dim)
         widths = [hidden_dim] * depth + [output_dim]
+        last = len(widths) - 1
         self.blocks = nn.Sequential(*[
             ConvBlock(widths[i - 1] if i > 0 else hidden_dim, widths[i], kernel_size,
-                      dilation=2 ** i, final=i == len(widths) - 1)
+                      dilation=2 ** i, final=i == last,
+                      out_groups=final_groups if i == last else 1,
+                      mid_channels=final_mid if i == last else None)
             for i in range(len(widths))
         ])
         self.dropout = nn.Dropout(dropout)

@@ -267,8 +267,10 @@ class SweepTracking:
 # ---------------------------------------------------------------------------- processes
 
 def threads_per_process(processes: int) -> int:
-    """The cores of this machine shared out between ``processes`` sweep processes."""
-    return max(1, (os.cpu_count() or 1) // processes)
+    """The cores this process may use shared out between ``processes`` sweep processes."""
+    from contrastive_signals.training.device import available_cores  # torch: when used
+
+    return max(1, available_cores() // processes)
 
 
 def share_cores(processes: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -26,7 +25,7 @@ from contrastive_signals.training.checkpoint import (
     restore_rng_states,
     rng_states,
 )
-from contrastive_signals.training.device import resolve_device
+from contrastive_signals.training.device import available_cores, resolve_device
 from contrastive_signals.training.epoch_observers import report_epoch
 from contrastive_signals.training.ranks import current_ranks, data_parallel_model
 
@@ -152,12 +151,6 @@ def check_strategy(config: FitConfig) -> None:
                          "BatchNorm (per rank) and backend auto or gloo")
     if config.sync_batchnorm and config.strategy != "ddp":
         raise ValueError("sync_batchnorm: true needs strategy: ddp")
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores or 1
 
 
 def resolve_devices(config: FitConfig) -> FitConfig:
