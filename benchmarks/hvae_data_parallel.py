@@ -83,8 +83,9 @@ def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
 
 
 def _one_layout(layout: str, steps: int, bf16: str) -> float:
+    from contrastive_signals.training.device import available_cores
     from contrastive_signals.training.distributed import run_on_ranks
-    from contrastive_signals.training.fit import FitConfig, available_cores
+    from contrastive_signals.training.fit import FitConfig
 
     params, pairs = _pairs(steps + 3)
     if layout == "single":

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from contrastive_signals.training.device import resolve_device
+from contrastive_signals.training.device import available_cores, resolve_device
 from contrastive_signals.training.fit import (
     BatchesFn,
     FitConfig,
@@ -43,7 +43,6 @@ from contrastive_signals.training.fit import (
     FitResult,
     LossFn,
     ValidateFn,
-    available_cores,
     fit,
 )
 from contrastive_signals.training.ranks import Ranks, current_ranks, ranks_context
