@@ -88,3 +88,12 @@ def test_default_iterations_follow_ts2vec():
     assert default_iterations(torch.zeros(50, 150, 1)) == 200
     assert default_iterations(torch.zeros(100, 1000, 1)) == 200  # exactly 100,000 values
     assert default_iterations(torch.zeros(101, 1000, 1)) == 600
+
+
+def test_default_iterations_keep_ts2vecs_series_budget_at_other_batch_sizes():
+    small, large = torch.zeros(50, 150, 1), torch.zeros(101, 1000, 1)
+    assert default_iterations(small, 8) == 200 and default_iterations(large, 8) == 600
+    assert default_iterations(small, 16) == 100 and default_iterations(large, 16) == 300
+    assert default_iterations(small, 12) == 134  # 1,600 series, rounded up to whole steps
+    with pytest.raises(ValueError, match="batch_size"):
+        default_iterations(small, 0)

@@ -36,7 +36,7 @@ from contrastive_signals.training.fit import FitConfig, FitResult, fit
 class SeriesPretrainParams(MethodParams):
     """A method (``method`` and its block, see :class:`MethodParams`) on the registered series
     encoder ``architecture`` (``encoder``: its config; ``in_channels`` comes from the data),
-    for ``iterations`` optimiser steps of ``batch_size`` series (``None``: TS2Vec's rule, see
+    for ``iterations`` optimiser steps of ``batch_size`` series (``None``: TS2Vec's rule in series drawn, see
     :func:`~contrastive_signals.training.batches.default_iterations`; triplet batches are P x K).
     ``swa``: evaluate the running average of the weights. ``augmentation``: the two-view
     methods' views."""
@@ -114,7 +114,7 @@ def pretrain_series(x: Tensor, mask: Tensor | None, params: SeriesPretrainParams
         model = method.build(encoder, seed=params.seed)
         epochs, batches = series_batches(
             method, x, mask, labels, batch_size=params.batch_size,
-            iterations=params.iterations or default_iterations(x))
+            iterations=params.iterations or default_iterations(x, params.batch_size))
         fit_config = FitConfig(epochs=epochs, learning_rate=params.learning_rate,
                                weight_decay=params.weight_decay, seed=params.seed,
                                cosine_schedule=False, amp=False, progress=progress, name=name,
