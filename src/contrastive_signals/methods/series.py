@@ -36,7 +36,8 @@ from contrastive_signals.training.fit import FitConfig, FitResult, fit
 class SeriesPretrainParams(MethodParams):
     """A method (``method`` and its block, see :class:`MethodParams`) on the registered series
     encoder ``architecture`` (``encoder``: its config; ``in_channels`` comes from the data),
-    for ``iterations`` optimiser steps of ``batch_size`` series (``None``: TS2Vec's rule in series drawn, see
+    for ``iterations`` optimiser steps of ``batch_size`` series (``None``: TS2Vec's rule, as
+    many series drawn at any batch size, see
     :func:`~contrastive_signals.training.batches.default_iterations`; triplet batches are P x K).
     ``swa``: evaluate the running average of the weights. ``augmentation``: the two-view
     methods' views."""

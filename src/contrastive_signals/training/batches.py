@@ -86,7 +86,8 @@ def default_iterations(x: torch.Tensor, batch_size: int = 8) -> int:
     """TS2Vec's default budget when none is given: 200 optimiser steps of 8 series for a
     training array ``x`` ``[N, T, C]`` of at most 100,000 values (padding included), 600 for a
     larger one. Another ``batch_size`` gets the same number of series drawn (1,600 or 4,800),
-    in ``ceil(steps * 8 / batch_size)`` steps."""
+    in ``ceil(steps * 8 / batch_size)`` steps. The count uses ``batch_size``, not the smaller
+    batches of a set with fewer series, so TS2Vec's 200 steps stay 200 on a tiny set."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     steps = 200 if x.numel() <= 100_000 else 600
