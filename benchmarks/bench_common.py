@@ -32,12 +32,13 @@ def machine_info(*packages: str) -> dict[str, object]:
     ``packages`` (distribution names, e.g. ``"scipy"``)."""
     import torch
 
+    from contrastive_signals.training.device import available_cores
+
     info: dict[str, object] = {
         "machine.platform": platform.platform(),
         "machine.processor": platform.processor() or platform.machine(),
         "machine.cpu_count": os.cpu_count(),
-        "machine.usable_cpus": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "machine.usable_cpus": available_cores(),
         "machine.python": platform.python_version(),
         "machine.torch": torch.__version__,
         "machine.torch_threads": torch.get_num_threads(),
