@@ -82,7 +82,10 @@ def iteration_budget(batches: BatchesFn, *, iterations: int, per_epoch: int
     return math.ceil(iterations / per_epoch), limited
 
 
-def default_iterations(x: torch.Tensor, batch_size: int = 8) -> int:
+TS2VEC_BATCH_SIZE = 8  # the batch TS2Vec's step budget (200 / 600 steps) is counted in
+
+
+def default_iterations(x: torch.Tensor, batch_size: int = TS2VEC_BATCH_SIZE) -> int:
     """TS2Vec's default budget when none is given: 200 optimiser steps of 8 series for a
     training array ``x`` ``[N, T, C]`` of at most 100,000 values (padding included), 600 for a
     larger one. Another ``batch_size`` gets the same number of series drawn (1,600 or 4,800),
@@ -91,4 +94,4 @@ def default_iterations(x: torch.Tensor, batch_size: int = 8) -> int:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     steps = 200 if x.numel() <= 100_000 else 600
-    return math.ceil(steps * 8 / batch_size)
+    return math.ceil(steps * TS2VEC_BATCH_SIZE / batch_size)
