@@ -105,7 +105,9 @@ def test_a_pretrained_cnn_stays_frozen_for_its_epochs_then_trains():
 def test_the_pretrained_cnn_has_its_own_learning_rate_scale():
     model = build_model("sleep_stager", {"in_channels": 3, **vars(MODEL)}, seed=0)
     assert SleepStagerMethod(PARAMS).param_groups(model) is None
-    rest, cnn = SleepStagerMethod(PARAMS, EncoderFineTuning(lr_scale=0.1)).param_groups(model)
+    assert SleepStagerMethod(PARAMS, EncoderFineTuning(lr_scale=0.1)).param_groups(model) is None
+    rest, cnn = SleepStagerMethod(PARAMS, EncoderFineTuning(lr_scale=0.1),
+                                  [model.encoder.features]).param_groups(model)
     assert cnn["lr_scale"] == 0.1 and "lr_scale" not in rest
     assert {id(p) for p in cnn["params"]} == {id(p) for p in model.encoder.features.parameters()}
     assert len(rest["params"]) + len(cnn["params"]) == len(list(model.parameters()))

@@ -9,6 +9,7 @@ import torch
 
 from contrastive_signals.methods.wav2vec import (
     ContextParams,
+    FrameContextParams,
     Wav2VecMethod,
     Wav2VecObjective,
     Wav2VecParams,
@@ -66,7 +67,7 @@ def test_build_seeded_draws_the_encoder_first_and_leaves_the_global_state_alone(
 
 def test_encoders_that_do_not_give_frames_are_refused():
     with pytest.raises(ValueError, match=r"method 'wav2vec' needs an encoder of signal data with "
-                                         r"output frames; 'curve_cnn'.*\['sleep_cnn', 'w2v_conv'\]"):
+                                         r"output frames; 'curve_cnn'.*\['sleep_cnn', 'sleep_cnn_context', 'w2v_conv'\]"):
         method().build_seeded("curve_cnn", {"in_channels": 3}, seed=0)
 
 
@@ -167,15 +168,41 @@ def test_guards_and_parameters_are_checked():
         Wav2VecMethod(PARAMS, total_steps=0)
 
 
+def test_export_with_context_hands_over_the_pretrained_context_network():
+    m = method()
+    model = m.build_seeded("sleep_cnn", {"in_channels": 3, "base_channels": 4}, seed=0).eval()
+    exported = m.export(model, context=True).eval()
+    assert exported.features is model.feature_encoder
+    x = torch.randn(2, 3, 3000)
+    # the pretraining's unmasked path: encoder, norm, projection, positional conv, Transformer
+    expected = model.contextualise(model.project(model.feature_norm(model.features(x))))
+    torch.testing.assert_close(exported(x).transpose(1, 2), expected)
+    frame_context = {"model_dim": 16, "layers": 1, "heads": 4, "ff_dim": 32, "dropout": 0.0}
+    assert CONTEXT.frame_context() == FrameContextParams(**frame_context)
+    stager = SleepStager(3, base_channels=4, embedding_dim=8, hidden_dim=8,
+                         frame_context=frame_context).eval()
+    loaded = load_encoder_features(stager, exported)
+    assert loaded == [stager.encoder.features, stager.encoder.context]
+    torch.testing.assert_close(stager.encoder.context(model.features(x)),
+                               expected)
+    without = SleepStager(3, base_channels=4, embedding_dim=8, hidden_dim=8)
+    with pytest.raises(ValueError, match="has a context network but the sleep stager has none"):
+        load_encoder_features(without, exported)
+    other = SleepStager(3, base_channels=4, embedding_dim=8, hidden_dim=8,
+                        frame_context={**frame_context, "model_dim": 8, "heads": 2})
+    with pytest.raises(ValueError, match="frame_context must match"):
+        load_encoder_features(other, exported)
+
+
 def test_export_warm_starts_the_sleep_stager():
     m = method()
     model = m.build_seeded("sleep_cnn", {"in_channels": 3, "base_channels": 4}, seed=0)
     encoder = m.export(model)
     assert encoder is model.feature_encoder
     stager = SleepStager(3, base_channels=4, embedding_dim=8, hidden_dim=8)
-    load_encoder_features(stager, encoder.state_dict())
+    load_encoder_features(stager, encoder)
     for key, value in encoder.state_dict().items():
         assert torch.equal(stager.encoder.features.state_dict()[key], value)
     wrong = SleepStager(3, base_channels=8, embedding_dim=8, hidden_dim=8)
     with pytest.raises(ValueError, match="base_channels"):
-        load_encoder_features(wrong, encoder.state_dict())
+        load_encoder_features(wrong, encoder)

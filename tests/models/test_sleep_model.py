@@ -203,3 +203,36 @@ def test_channel_wise_stem_filters_each_channel_on_its_own():
     assert not torch.allclose(before[:, 4:], after[:, 4:])
     rebuilt = from_bundle(to_bundle(model, "sleep_stager", config))
     torch.testing.assert_close(rebuilt(x)[0], epoch_logits)
+
+
+CONTEXT = {"model_dim": 8, "layers": 1, "heads": 2, "ff_dim": 16, "dropout": 0.0}
+
+
+@pytest.mark.parametrize(("context_epochs", "moved"), [
+    (1, [False, False, False, True, False]),   # each epoch alone: only the changed one
+    (2, [False, False, True, True, False]),    # runs 0-1, 2-3 and the rest, 4
+    (3, [False, False, False, True, True]),    # runs 0-2 and the rest, 3-4
+    (5, [True, True, True, True, True]),       # the whole window
+    (9, [True, True, True, True, True]),       # longer than the window: the whole window
+])
+def test_frame_context_reads_runs_of_consecutive_epochs(context_epochs, moved):
+    config = {**SMALL, "frame_context": CONTEXT, "context_epochs": context_epochs}
+    model = build_model("sleep_stager", config, seed=0).eval()
+    assert model.encoder.project[0].in_features == 2 * CONTEXT["model_dim"]
+    x = torch.randn(2, 5, 3, 3000)
+    epoch_logits, ctc_logits = model(x)
+    assert epoch_logits.shape == (2, 5, 5) and ctc_logits.shape == (2, 5, 6)
+    changed = x.clone()
+    changed[0, 3] += torch.randn(3, 3000)  # the fourth epoch of the first window only
+    before = model.encoder.encode_windows(x, context_epochs=context_epochs)
+    after = model.encoder.encode_windows(changed, context_epochs=context_epochs)
+    assert ((before - after).abs().amax(-1) > 1e-6).tolist() == [moved, [False] * 5]
+    per_epoch = model.encoder.encode_windows(x, context_epochs=1)   # = each epoch on its own
+    torch.testing.assert_close(model.encoder(x.flatten(0, 1)), per_epoch.flatten(0, 1))
+    rebuilt = from_bundle(to_bundle(model, "sleep_stager", config))
+    torch.testing.assert_close(rebuilt(x)[0], epoch_logits)
+
+
+def test_a_context_run_shorter_than_one_epoch_is_refused():
+    with pytest.raises(ValueError, match="context_epochs must be >= 1"):
+        SleepStager(3, frame_context=CONTEXT, context_epochs=0)

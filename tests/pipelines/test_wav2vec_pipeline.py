@@ -178,3 +178,27 @@ def test_a_channel_wise_stem_is_pretrained_and_warm_starts_the_stager(w2v_run):
     with pytest.raises(ValueError, match="do not fit the sleep stager's epoch CNN"):
         run_label_efficiency(epochs, split, bundle, {**PARAMS["label_efficiency"],
                                                      "fractions": [1.0], "epochs": [1]})
+
+
+def test_the_context_network_is_pretrained_and_fine_tuned_with_the_stager(w2v_run):
+    _, out = w2v_run
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    label_params = copy.deepcopy(PARAMS["label_efficiency"])
+    pretraining = PARAMS["pretraining"]
+    context = {"model_dim": 8, "heads": 2, "ff_dim": 16, "layers": 1}
+    label_params["training"]["model"].update(frame_context=context, context_epochs=2)
+    bundle, _, _ = pretrain_sleep_wav2vec(epochs, split, pretraining, label_params)
+    assert bundle["architecture"] == "sleep_cnn_context"
+    assert bundle["config"]["frame_context"]["model_dim"] == 8
+    assert any(key.startswith("context.transformer.") for key in bundle["state_dict"])
+    runs = run_label_efficiency(epochs, split, bundle,
+                                {**label_params, "fractions": [1.0], "epochs": [1], "seeds": [0]})
+    assert {r["init"] for r in runs["runs"]} == {"w2v", "scratch"}
+    # a stager whose context network differs from the pretraining's fails before training
+    label_params["training"]["model"]["frame_context"] = {**context, "ff_dim": 32}
+    with pytest.raises(ParameterError, match=r"frame_context .*'ff_dim': 32.* must equal the "
+                                             r"context network it fine-tunes"):
+        pretrain_sleep_wav2vec(epochs, split, pretraining, label_params)
+    label_params["training"]["model"]["context_epochs"] = 0
+    with pytest.raises(ParameterError, match=r"training\.model: context_epochs must be >= 1"):
+        pretrain_sleep_wav2vec(epochs, split, pretraining, label_params)

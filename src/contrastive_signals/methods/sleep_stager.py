@@ -10,6 +10,7 @@ Recordings are those of the epochs dataset (:mod:`contrastive_signals.data.sleep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from torch import nn
 
 from contrastive_signals.config import require_at_least
 from contrastive_signals.methods.base import Requirements, StatelessMethod
+from contrastive_signals.methods.wav2vec import FrameContextParams
 from contrastive_signals.metrics.ctc_decoding import beam_search_decode, greedy_decode
 from contrastive_signals.models.registry import build_model, to_bundle
 from contrastive_signals.models.sleep import (
@@ -49,9 +51,13 @@ class StagerParams:
     lstm_layers: int = 1
     dropout: float = 0.2
     channel_wise_stem: bool = False  # per-channel first convolution (models/sleep.py)
+    # wav2vec's context network on the CNN's frames before the epoch pooling (None: none)
+    frame_context: FrameContextParams | None = None
+    context_epochs: int = 1  # consecutive epochs whose frames it reads as one sequence
 
     def __post_init__(self) -> None:
-        require_at_least(self, ("base_channels", "embedding_dim", "hidden_dim", "lstm_layers"), 1)
+        require_at_least(self, ("base_channels", "embedding_dim", "hidden_dim", "lstm_layers",
+                                "context_epochs"), 1)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 
@@ -124,35 +130,40 @@ class EncoderFineTuning:
 
 class SleepStagerMethod(StatelessMethod):
     """The stager's supervised recipe for :func:`~contrastive_signals.training.fit.fit`;
-    ``fine_tuning`` (a pretrained epoch CNN's schedule) applies to ``encoder.features``."""
+    ``fine_tuning`` applies to the ``pretrained`` modules (the epoch CNN, and the frame
+    context network when one was pretrained: what
+    :func:`~contrastive_signals.models.sleep.load_encoder_features` loaded)."""
 
     name = "sleep_stager"
     requires = Requirements(modalities=("epochs",), outputs=("epoch_logits",), needs_labels=True)
 
-    def __init__(self, params: SleepStagerParams,
-                 fine_tuning: EncoderFineTuning | None = None) -> None:
+    def __init__(self, params: SleepStagerParams, fine_tuning: EncoderFineTuning | None = None,
+                 pretrained: Sequence[nn.Module] = ()) -> None:
         self.params = params
         self.fine_tuning = fine_tuning or EncoderFineTuning()
+        self.pretrained = list(pretrained)
 
     def build(self, encoder: SleepStager) -> SleepStager:
-        """The stager carries its own heads; its epoch CNN starts frozen when
+        """The stager carries its own heads; its pretrained modules start frozen when
         ``fine_tuning.frozen_epochs`` > 0."""
-        encoder.encoder.features.requires_grad_(self.fine_tuning.frozen_epochs == 0)
+        for module in self.pretrained:
+            module.requires_grad_(self.fine_tuning.frozen_epochs == 0)
         return encoder
 
     def param_groups(self, model: SleepStager) -> list[dict[str, Any]] | None:
-        """The epoch CNN in a group of its own at ``lr_scale`` (None: one group)."""
-        if self.fine_tuning.lr_scale == 1.0:
+        """The pretrained modules in a group of their own at ``lr_scale`` (None: one group)."""
+        if self.fine_tuning.lr_scale == 1.0 or not self.pretrained:
             return None
-        features = set(model.encoder.features.parameters())
-        return [{"params": [p for p in model.parameters() if p not in features]},
-                {"params": list(model.encoder.features.parameters()),
-                 "lr_scale": self.fine_tuning.lr_scale}]
+        pretrained = [p for module in self.pretrained for p in module.parameters()]
+        ids = {id(p) for p in pretrained}
+        return [{"params": [p for p in model.parameters() if id(p) not in ids]},
+                {"params": pretrained, "lr_scale": self.fine_tuning.lr_scale}]
 
     def on_epoch_end(self, model: SleepStager, epoch: int) -> dict[str, float]:
-        """Unfreeze the epoch CNN after ``frozen_epochs`` epochs."""
+        """Unfreeze the pretrained modules after ``frozen_epochs`` epochs."""
         if epoch + 1 == self.fine_tuning.frozen_epochs:
-            model.encoder.features.requires_grad_(True)
+            for module in self.pretrained:
+                module.requires_grad_(True)
         return {}
 
     def batches(self, recordings: list[dict[str, Any]]) -> BatchesFn:
@@ -233,14 +244,14 @@ def train_sleep_stager(train_recordings: list[dict[str, Any]],
     train = [r for r in train_recordings if len(r["labels"]) >= params.window]
     if not train:
         raise ValueError(f"no training recording holds {params.window} epochs ({path}.window)")
-    method = SleepStagerMethod(params, fine_tuning if encoder is not None else None)
-    batches = method.batches(train)
     seed_everything(params.fit.seed)  # dropout and the LSTM draw from torch's global stream
     config = {"in_channels": int(train[0]["epochs"].shape[1]), "num_stages": len(stages),
               **asdict(params.model)}
-    model = method.build(build_model("sleep_stager", config, seed=params.fit.seed))
-    if encoder is not None:
-        load_encoder_features(model, encoder.state_dict())
+    model = build_model("sleep_stager", config, seed=params.fit.seed)
+    pretrained = load_encoder_features(model, encoder) if encoder is not None else []
+    method = SleepStagerMethod(params, fine_tuning if encoder is not None else None, pretrained)
+    batches = method.batches(train)
+    model = method.build(model)
     validate = (stager_validation(val_recordings, window=params.window, stride=params.val_stride)
                 if val_recordings else None)
     groups = method.param_groups(model)

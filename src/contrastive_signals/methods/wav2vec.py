@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from contrastive_signals.config import require_positive
+from contrastive_signals.config import require_at_least, require_positive
 from contrastive_signals.data.sleep_epochs import segment_sampler
 from contrastive_signals.losses.wav2vec import (
     diversity_loss,
@@ -37,7 +37,13 @@ from contrastive_signals.losses.wav2vec import (
 )
 from contrastive_signals.methods.base import Requirements, check_compatible
 from contrastive_signals.models.registry import build_model_with_rng_state
-from contrastive_signals.models.wav2vec import Wav2Vec2, gumbel_temperature
+from contrastive_signals.models.wav2vec import (
+    ContextualFrameEncoder,
+    FrameContext,
+    Wav2Vec2,
+    frame_context_state,
+    gumbel_temperature,
+)
 from contrastive_signals.training.device import seed_everything, torch_threads
 from contrastive_signals.training.fit import BatchesFn, FitConfig, LossOutput, ValidateFn, fit
 from contrastive_signals.training.ranks import mean_over_ranks, rank_generator, shard
@@ -46,8 +52,9 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ContextParams:
-    """The Transformer context network and the quantiser (see :class:`Wav2Vec2`)."""
+class FrameContextParams:
+    """wav2vec's Transformer context network (see :class:`Wav2Vec2`); also what a downstream
+    model that fine-tunes it builds (``frame_context`` of the sleep stager)."""
 
     model_dim: int = 64
     layers: int = 2
@@ -56,20 +63,38 @@ class ContextParams:
     pos_conv_kernel: int = 9
     pos_conv_groups: int = 4
     dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        require_at_least(self, ("model_dim", "layers", "heads", "ff_dim", "pos_conv_kernel",
+                                "pos_conv_groups"), 1)
+        if self.model_dim % self.heads or self.model_dim % self.pos_conv_groups:
+            raise ValueError(f"model_dim ({self.model_dim}) must be divisible by heads "
+                             f"({self.heads}) and pos_conv_groups ({self.pos_conv_groups})")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class ContextParams(FrameContextParams):
+    """The context network (:class:`FrameContextParams`) and the quantiser."""
+
     codebook_groups: int = 2
     codebook_entries: int = 32
     code_dim: int = 64
     final_dim: int = 64
 
     def __post_init__(self) -> None:
-        if self.model_dim % self.heads or self.model_dim % self.pos_conv_groups:
-            raise ValueError(f"model_dim ({self.model_dim}) must be divisible by heads "
-                             f"({self.heads}) and pos_conv_groups ({self.pos_conv_groups})")
+        super().__post_init__()
         if self.code_dim % self.codebook_groups:
             raise ValueError(f"code_dim ({self.code_dim}) must be divisible by codebook_groups "
                              f"({self.codebook_groups})")
         if self.codebook_entries < 2:
             raise ValueError(f"codebook_entries must be >= 2, got {self.codebook_entries}")
+
+    def frame_context(self) -> FrameContextParams:
+        """The context network's part of these settings."""
+        return FrameContextParams(**{f.name: getattr(self, f.name)
+                                     for f in fields(FrameContextParams)})
 
 
 @dataclass(frozen=True)
@@ -261,9 +286,18 @@ class Wav2VecMethod:
 
         return validate
 
-    def export(self, model: Wav2Vec2) -> nn.Module:
-        """The feature encoder: what a downstream model (the sleep stager) starts from."""
-        return model.feature_encoder
+    def export(self, model: Wav2Vec2, *, context: bool = False) -> nn.Module:
+        """What a downstream model (the sleep stager) starts from: the feature encoder, or with
+        ``context`` the feature encoder followed by the pretrained context network (a
+        :class:`~contrastive_signals.models.wav2vec.ContextualFrameEncoder`; without the mask
+        embedding, quantiser and final projection, which only the pretraining task uses)."""
+        if not context:
+            return model.feature_encoder
+        frame_context = FrameContext(model.feature_norm.normalized_shape[0],
+                                     **asdict(self.params.model.frame_context()))
+        frame_context.load_state_dict(frame_context_state(model))
+        return ContextualFrameEncoder(model.feature_encoder, frame_context.to(
+            next(model.parameters()).device))
 
     def state_dict(self) -> dict[str, float]:
         """The schedule's position (for a checkpoint)."""
@@ -297,16 +331,18 @@ class Wav2VecPretraining:
 
 def pretrain_on_recordings(train: list[dict[str, Any]], val: list[dict[str, Any]], *,
                            params: Wav2VecPretraining, architecture: str,
-                           encoder_config: dict[str, Any], path: str = "pretraining"
+                           encoder_config: dict[str, Any], path: str = "pretraining",
+                           export_context: bool = False
                            ) -> tuple[nn.Module, dict[str, list[float]]]:
     """wav2vec on sequences of ``segment_epochs`` consecutive epochs drawn from the training
     recordings (labels unused), monitored on ``val_batches`` fixed batches of the validation
     recordings (if any); ``path`` names the parameters in errors.
 
     Returns:
-        the trained feature encoder (``architecture`` with ``encoder_config``) and the
-        per-epoch history: ``train_loss`` and the loss parts, ``lr``, ``nonfinite_steps``,
-        ``temperature`` and their ``val_*`` counterparts.
+        the trained feature encoder (``architecture`` with ``encoder_config``; with
+        ``export_context`` followed by the context network, see :meth:`Wav2VecMethod.export`)
+        and the per-epoch history: ``train_loss`` and the loss parts, ``lr``,
+        ``nonfinite_steps``, ``temperature`` and their ``val_*`` counterparts.
     """
     what = f"{path}.segment_epochs"
     draw = segment_sampler(train, params.segment_epochs, what=what)
@@ -323,4 +359,4 @@ def pretrain_on_recordings(train: list[dict[str, Any]], val: list[dict[str, Any]
     with torch_threads(params.num_threads):
         result = fit(model, loss_fn=method.loss, batches=batches, validate=validate, hooks=method,
                      config=replace(params.fit, name=method.name))
-    return method.export(result.model), result.history
+    return method.export(result.model, context=export_context), result.history

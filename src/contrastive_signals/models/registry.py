@@ -38,7 +38,11 @@ from contrastive_signals.models.encoders import DigitCNN, SupervisedCNN, Triplet
 from contrastive_signals.models.hvae import HierarchicalVAE
 from contrastive_signals.models.patch_transformer import PatchTransformerEncoder
 from contrastive_signals.models.sequence import ConvBiLSTM, SequenceCNN
-from contrastive_signals.models.sleep import SleepStager, epoch_feature_layers
+from contrastive_signals.models.sleep import (
+    SleepStager,
+    contextual_epoch_frames,
+    epoch_feature_layers,
+)
 from contrastive_signals.models.ts_encoders import (
     CNN1dEncoder,
     DilatedConvEncoder,
@@ -132,6 +136,9 @@ ENCODERS: dict[str, EncoderEntry] = {entry.name: entry for entry in (
     EncoderEntry("sleep_cnn", "signal", "frames", epoch_feature_layers,
                  lambda config: 2 * int(config.get("base_channels", 16)),
                  "the sleep stager's epoch CNN as a frame encoder"),
+    EncoderEntry("sleep_cnn_context", "signal", "frames", contextual_epoch_frames,
+                 lambda config: int((config.get("frame_context") or {}).get("model_dim", 64)),
+                 "the sleep stager's epoch CNN read by wav2vec's context network"),
     EncoderEntry("ctc_cnn", "signal", "frame_logits", SequenceCNN, lambda config: 0,
                  "1-D CNN emitting CTC frame logits"),
     EncoderEntry("ctc_bilstm", "signal", "frame_logits", ConvBiLSTM, lambda config: 0,

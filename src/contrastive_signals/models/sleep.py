@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastive_signals.losses.ctc import full_length_ctc_loss
+from contrastive_signals.models.wav2vec import ContextualFrameEncoder, FrameContext
 
 BLANK = 0  # CTC blank; stage k is CTC symbol k + 1
 BLANK_BIAS_INIT = -3.0
@@ -51,26 +52,76 @@ def epoch_feature_layers(in_channels: int, *, base_channels: int = 16, dropout: 
     )
 
 
+def contextual_epoch_frames(in_channels: int, *, base_channels: int = 16, dropout: float = 0.0,
+                            channel_wise_stem: bool = False, frame_context: dict | None = None
+                            ) -> ContextualFrameEncoder:
+    """The epoch CNN (:func:`epoch_feature_layers`) read by wav2vec's context network:
+    ``[N, C, L]`` -> ``[N, model_dim, T]`` (registry entry ``sleep_cnn_context``). What a
+    wav2vec pretraining exports when the stager fine-tunes the context network too; its
+    ``features`` and ``context`` load into :class:`EpochEncoder`'s."""
+    features = epoch_feature_layers(in_channels, base_channels=base_channels, dropout=dropout,
+                                    channel_wise_stem=channel_wise_stem)
+    return ContextualFrameEncoder(features, FrameContext(2 * base_channels,
+                                                         **(frame_context or {})))
+
+
 class EpochEncoder(nn.Module):
     """1-D CNN on raw epochs ``[N, C, L]`` -> embeddings ``[N, D]``.
 
     A wide first kernel (0.5 s at 100 Hz) with stride 6 sees the slow waves cheaply; two
     narrow convolutions then pick up rhythms; average and max pooling over time make the
     embedding independent of where in the epoch an event (spindle, K-complex) falls.
+
+    ``frame_context`` (the keyword arguments of :class:`FrameContext`, or None): wav2vec's
+    context network reads the CNN's frames ``[N, T, 2 * base_channels]`` before the pooling, so
+    a wav2vec pretraining can hand over its context network as well as its CNN.
     """
 
     def __init__(self, in_channels: int, *, base_channels: int = 16, embedding_dim: int = 64,
-                 dropout: float = 0.2, channel_wise_stem: bool = False) -> None:
+                 dropout: float = 0.2, channel_wise_stem: bool = False,
+                 frame_context: dict | None = None) -> None:
         super().__init__()
-        c2 = 2 * base_channels
+        width = 2 * base_channels
         self.features = epoch_feature_layers(in_channels, base_channels=base_channels,
                                              dropout=dropout, channel_wise_stem=channel_wise_stem)
-        self.project = nn.Sequential(nn.Linear(2 * c2, embedding_dim), nn.ReLU(inplace=True))
+        self.context = None
+        if frame_context is not None:
+            self.context = FrameContext(width, **frame_context)
+            width = self.context.model_dim
+        self.project = nn.Sequential(nn.Linear(2 * width, embedding_dim), nn.ReLU(inplace=True))
         self.embedding_dim = embedding_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x)
-        return self.project(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+        """Each epoch on its own: ``[N, C, L]`` -> ``[N, D]``."""
+        return self.encode_windows(x.unsqueeze(1)).squeeze(1)
+
+    def encode_windows(self, x: torch.Tensor, *, context_epochs: int = 1) -> torch.Tensor:
+        """Windows of consecutive epochs ``[B, T, C, L]`` -> ``[B, T, D]``. The context network
+        (if any) reads runs of ``context_epochs`` consecutive epochs of each window as one
+        sequence of frames (the last run shorter when ``context_epochs`` does not divide T)."""
+        batch, steps = x.shape[:2]
+        h = self.features(x.flatten(0, 1))                     # [B * T, F, f]
+        if self.context is not None:
+            frames = h.transpose(1, 2).unflatten(0, (batch, steps))      # [B, T, f, F]
+            h = torch.cat([self._contextualise(part, min(context_epochs, part.shape[1]))
+                           for part in _runs_and_rest(frames, context_epochs)], dim=1)
+            h = h.flatten(0, 1).transpose(1, 2)                # [B * T, D, f]
+        pooled = self.project(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+        return pooled.unflatten(0, (batch, steps))
+
+    def _contextualise(self, frames: torch.Tensor, run: int) -> torch.Tensor:
+        """``[B, T, f, F]`` (``run`` divides T) -> ``[B, T, f, D]``, one sequence per run."""
+        batch, steps, per_epoch = frames.shape[:3]
+        runs = frames.reshape(batch * steps // run, run * per_epoch, frames.shape[-1])
+        return self.context(runs).reshape(batch, steps, per_epoch, -1)
+
+
+def _runs_and_rest(frames: torch.Tensor, run: int) -> list[torch.Tensor]:
+    """``frames`` ``[B, T, ...]`` split along T into the part that whole runs of ``run`` epochs
+    cover and the shorter rest (a run of its own); empty parts left out."""
+    run = min(run, frames.shape[1])
+    full = frames.shape[1] - frames.shape[1] % run
+    return [part for part in (frames[:, :full], frames[:, full:]) if part.shape[1]]
 
 
 class SleepStager(nn.Module):
@@ -78,16 +129,23 @@ class SleepStager(nn.Module):
 
     ``forward(x)`` with ``x`` ``[B, T, C, L]`` (T consecutive epochs) returns
     ``(epoch_logits [B, T, K], ctc_logits [B, T, K + 1])`` with K stages; CTC symbol 0 is the
-    blank.
+    blank. With ``frame_context`` (see :class:`EpochEncoder`), its context network reads the
+    frames of ``context_epochs`` consecutive epochs as one sequence (1: each epoch alone; as
+    wav2vec's pretraining read ``segment_epochs``).
     """
 
     def __init__(self, in_channels: int, *, num_stages: int = 5, base_channels: int = 16,
                  embedding_dim: int = 64, hidden_dim: int = 64, lstm_layers: int = 1,
-                 dropout: float = 0.2, channel_wise_stem: bool = False) -> None:
+                 dropout: float = 0.2, channel_wise_stem: bool = False,
+                 frame_context: dict | None = None, context_epochs: int = 1) -> None:
         super().__init__()
+        if context_epochs < 1:
+            raise ValueError(f"context_epochs must be >= 1, got {context_epochs}")
+        self.context_epochs = context_epochs
         self.encoder = EpochEncoder(in_channels, base_channels=base_channels,
                                     embedding_dim=embedding_dim, dropout=dropout,
-                                    channel_wise_stem=channel_wise_stem)
+                                    channel_wise_stem=channel_wise_stem,
+                                    frame_context=frame_context)
         self.lstm = nn.LSTM(embedding_dim, hidden_dim, num_layers=lstm_layers, batch_first=True,
                             bidirectional=True, dropout=dropout if lstm_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
@@ -103,8 +161,7 @@ class SleepStager(nn.Module):
         self.num_stages = num_stages
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        batch, steps = x.shape[:2]
-        z = self.encoder(x.flatten(0, 1)).unflatten(0, (batch, steps))  # [B, T, D]
+        z = self.encoder.encode_windows(x, context_epochs=self.context_epochs)  # [B, T, D]
         h, _ = self.lstm(z)
         h = self.dropout(h)
         return self.classifier(torch.cat([h, z], dim=-1)), self.ctc_head(h)
@@ -209,21 +266,41 @@ def predict_recording(model: SleepStager, epochs: torch.Tensor, *, window: int, 
 # ------------------------------------------------------------------ initialisation
 
 
-def load_encoder_features(model: SleepStager, state: dict[str, torch.Tensor]) -> SleepStager:
-    """Initialise ``model.encoder.features`` (the epoch CNN, see :func:`epoch_feature_layers`)
-    from pretrained weights, e.g. a wav2vec feature encoder's; the rest stays as built.
+def load_encoder_features(model: SleepStager, pretrained: nn.Module) -> list[nn.Module]:
+    """Initialise the stager's epoch CNN (``model.encoder.features``, see
+    :func:`epoch_feature_layers`) from a pretrained frame encoder, e.g. a wav2vec feature
+    encoder, and, when ``pretrained`` is a :class:`ContextualFrameEncoder`, its context network
+    (``model.encoder.context``) too; the rest stays as built.
+
+    Returns:
+        the stager's modules that now hold pretrained weights.
 
     Raises:
-        ValueError: when ``state`` does not fit the stager's CNN (missing, unexpected or
-            differently shaped weights), naming them.
+        ValueError: when the weights do not fit the stager (missing, unexpected or differently
+            shaped weights, naming them), or a pretrained context network meets a stager
+            without one (``frame_context``).
     """
-    target = model.encoder.features.state_dict()
+    pairs = [(model.encoder.features, pretrained)]
+    if isinstance(pretrained, ContextualFrameEncoder):
+        if model.encoder.context is None:
+            raise ValueError("the pretrained encoder has a context network but the sleep stager "
+                             "has none: set the stager's model.frame_context to the pretraining's "
+                             "context network")
+        pairs = [(model.encoder.features, pretrained.features),
+                 (model.encoder.context, pretrained.context)]
+    for target, source in pairs:
+        _check_fits(target.state_dict(), source.state_dict())
+    for target, source in pairs:
+        target.load_state_dict(source.state_dict())
+    return [target for target, _ in pairs]
+
+
+def _check_fits(target: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
     missing = sorted(set(target) - set(state))
     unexpected = sorted(set(state) - set(target))
     shapes = sorted(k for k in set(target) & set(state) if target[k].shape != state[k].shape)
     if missing or unexpected or shapes:
-        raise ValueError(f"pretrained encoder weights do not fit the sleep stager's epoch CNN: "
-                         f"missing {missing}, unexpected {unexpected}, other shapes {shapes} "
-                         "(base_channels and the input channels must match)")
-    model.encoder.features.load_state_dict(state)
-    return model
+        raise ValueError(f"pretrained encoder weights do not fit the sleep stager's epoch CNN "
+                         f"(or context network): missing {missing}, unexpected {unexpected}, "
+                         f"other shapes {shapes} (base_channels, the input channels and "
+                         "frame_context must match)")

@@ -147,6 +147,80 @@ class GumbelQuantizer(nn.Module):
                 "code_perplexity": perplexity(hard.mean(0)).detach()}
 
 
+# --------------------------------------------------------------- context network
+
+CONTEXT_PARTS = ("feature_norm", "project", "pos_conv", "context_norm", "transformer")
+
+
+def contextualise(y: torch.Tensor, *, pos_conv: nn.Conv1d, norm: nn.LayerNorm,
+                  transformer: nn.TransformerEncoder, dropout: nn.Dropout) -> torch.Tensor:
+    """wav2vec 2.0's context network on projected frames ``y`` ``[B, T, D]`` -> ``[B, T, D]``:
+    the convolutional relative positional embedding (GELU, added), layer norm, dropout,
+    Transformer."""
+    position = pos_conv(y.transpose(1, 2))[..., :y.shape[1]]
+    y = norm(y + F.gelu(position).transpose(1, 2))
+    return transformer(dropout(y))
+
+
+def context_layers(model_dim: int, *, layers: int, heads: int, ff_dim: int, pos_conv_kernel: int,
+                   pos_conv_groups: int, dropout: float
+                   ) -> tuple[nn.Conv1d, nn.LayerNorm, nn.TransformerEncoder]:
+    """The positional convolution, its norm and the pre-LN Transformer of the context network
+    (built in this order, so the parameter draws follow it)."""
+    pos_conv = nn.Conv1d(model_dim, model_dim, kernel_size=pos_conv_kernel,
+                         padding=pos_conv_kernel // 2, groups=pos_conv_groups)
+    norm = nn.LayerNorm(model_dim)
+    layer = nn.TransformerEncoderLayer(model_dim, heads, ff_dim, dropout, activation="gelu",
+                                       batch_first=True, norm_first=True)
+    return pos_conv, norm, nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+class FrameContext(nn.Module):
+    """The context network of :class:`Wav2Vec2` without masking or quantiser, for fine-tuning
+    downstream: encoder frames ``[B, T, feature_dim]`` -> context vectors ``[B, T, model_dim]``
+    (layer norm, projection, dropout, :func:`contextualise`). Its parameter names are those of
+    :class:`Wav2Vec2`, so :func:`frame_context_state` of a pretrained model loads into it."""
+
+    def __init__(self, feature_dim: int, *, model_dim: int = 64, layers: int = 2, heads: int = 4,
+                 ff_dim: int = 128, pos_conv_kernel: int = 9, pos_conv_groups: int = 4,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.feature_norm = nn.LayerNorm(feature_dim)
+        self.project = nn.Linear(feature_dim, model_dim)
+        self.pos_conv, self.context_norm, self.transformer = context_layers(
+            model_dim, layers=layers, heads=heads, ff_dim=ff_dim, pos_conv_kernel=pos_conv_kernel,
+            pos_conv_groups=pos_conv_groups, dropout=dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.model_dim = model_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        y = self.dropout(self.project(self.feature_norm(z)))
+        return contextualise(y, pos_conv=self.pos_conv, norm=self.context_norm,
+                             transformer=self.transformer, dropout=self.dropout)
+
+
+class ContextualFrameEncoder(nn.Module):
+    """A frame encoder ``[B, C, L]`` -> ``[B, feature_dim, T]`` followed by a
+    :class:`FrameContext`: ``[B, C, L]`` -> ``[B, model_dim, T]`` (frames, like the encoder
+    alone). What :meth:`~contrastive_signals.methods.wav2vec.Wav2VecMethod.export` hands
+    downstream when the context network is to be fine-tuned too."""
+
+    def __init__(self, features: nn.Module, context: FrameContext) -> None:
+        super().__init__()
+        self.features = features
+        self.context = context
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.context(self.features(x).transpose(1, 2)).transpose(1, 2)
+
+
+def frame_context_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of ``model``'s context network (a :class:`Wav2Vec2` or a
+    :class:`FrameContext`) under :class:`FrameContext`'s names."""
+    return {key: value for key, value in model.state_dict().items()
+            if key.split(".", 1)[0] in CONTEXT_PARTS}
+
+
 # ------------------------------------------------------------------------- model
 
 
@@ -172,12 +246,9 @@ class Wav2Vec2(nn.Module):
         self.project = nn.Linear(feature_dim, model_dim)
         self.mask_embedding = nn.Parameter(torch.rand(model_dim))
         # Relative positional embedding: a grouped convolution over time, added to its input.
-        self.pos_conv = nn.Conv1d(model_dim, model_dim, kernel_size=pos_conv_kernel,
-                                  padding=pos_conv_kernel // 2, groups=pos_conv_groups)
-        self.context_norm = nn.LayerNorm(model_dim)
-        layer = nn.TransformerEncoderLayer(model_dim, heads, ff_dim, dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
-        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.pos_conv, self.context_norm, self.transformer = context_layers(
+            model_dim, layers=layers, heads=heads, ff_dim=ff_dim, pos_conv_kernel=pos_conv_kernel,
+            pos_conv_groups=pos_conv_groups, dropout=dropout)
         self.final_proj = nn.Linear(model_dim, final_dim)
         self.quantizer = GumbelQuantizer(feature_dim, groups=codebook_groups,
                                          entries=codebook_entries, code_dim=code_dim)
@@ -190,9 +261,8 @@ class Wav2Vec2(nn.Module):
 
     def contextualise(self, y: torch.Tensor) -> torch.Tensor:
         """Context vectors ``[B, T, model_dim]`` of projected (masked) frames ``y``."""
-        position = self.pos_conv(y.transpose(1, 2))[..., :y.shape[1]]
-        y = self.context_norm(y + F.gelu(position).transpose(1, 2))
-        return self.transformer(self.dropout(y))
+        return contextualise(y, pos_conv=self.pos_conv, norm=self.context_norm,
+                             transformer=self.transformer, dropout=self.dropout)
 
     def forward(self, x: torch.Tensor, *, mask_prob: float, mask_span: int, temperature: float,
                 generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -5,11 +5,12 @@ same model from scratch, on a share of the labelled training recordings, over se
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from contrastive_signals.config import from_params
+from contrastive_signals.config import ParameterError, from_params
 from contrastive_signals.data.sleep_epochs import recordings_of
 from contrastive_signals.methods.label_efficiency import (
     LabelEfficiencyParams,
@@ -22,6 +23,7 @@ from contrastive_signals.plots.label_efficiency import label_efficiency_figure
 from contrastive_signals.training.history import final_metrics_as_steps, history_as_metric_steps
 
 ENCODER = "sleep_cnn"  # the stager's epoch CNN, so the pretrained weights warm-start it
+CONTEXT_ENCODER = "sleep_cnn_context"  # that CNN + the context network (stager frame_context)
 REPORTED = ("cer", "macro_f1", "epoch_acc", "kappa")
 
 
@@ -36,10 +38,21 @@ def pretrain_sleep_wav2vec(epochs: dict[str, Any], split: dict[str, Any], params
     encoder_config = {"in_channels": len(epochs["channels"]), "dropout": 0.0,
                       "base_channels": model.base_channels,
                       "channel_wise_stem": model.channel_wise_stem}
+    context = model.frame_context
+    if context is not None and context != config.method.model.frame_context():
+        raise ParameterError(
+            f"wav2vec.label_efficiency.training.model.frame_context ({asdict(context)}) must "
+            f"equal the context network it fine-tunes, wav2vec.pretraining.method.model "
+            f"({asdict(config.method.model.frame_context())})")
     encoder, history = pretrain_on_recordings(
         recordings_of(epochs, split, "train"), recordings_of(epochs, split, "val"), params=config,
-        architecture=ENCODER, encoder_config=encoder_config, path="wav2vec.pretraining")
-    bundle = to_bundle(encoder, ENCODER, encoder_config)
+        architecture=ENCODER, encoder_config=encoder_config, path="wav2vec.pretraining",
+        export_context=context is not None)
+    if context is None:
+        bundle = to_bundle(encoder, ENCODER, encoder_config)
+    else:
+        bundle = to_bundle(encoder, CONTEXT_ENCODER,
+                           {**encoder_config, "frame_context": asdict(context)})
     return bundle, history, history_as_metric_steps(history, prefix="wav2vec")
 
 
