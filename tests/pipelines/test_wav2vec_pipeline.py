@@ -2,15 +2,19 @@
 really are written to and read back from a temporary folder), plus its nodes' checks."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
+from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from contrastive_signals.config import ParameterError
+from contrastive_signals.config import ParameterError, from_params
 from contrastive_signals.io.sleep_edf_dataset import SleepEdfDataset, SyntheticSleepEdfDataset
+from contrastive_signals.methods.label_efficiency import LabelEfficiencyParams
+from contrastive_signals.methods.wav2vec import Wav2VecPretraining
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.pipelines.wav2vec import create_pipeline
 from contrastive_signals.pipelines.wav2vec.nodes import (
@@ -18,6 +22,7 @@ from contrastive_signals.pipelines.wav2vec.nodes import (
     run_label_efficiency,
     summarise_label_efficiency,
 )
+from contrastive_signals.settings import CONFIG_LOADER_ARGS
 from tests.pipelines.kept_memory import KeptMemoryDataset
 
 FIT = {"epochs": 1, "learning_rate": 0.002, "device": "cpu", "progress": False}
@@ -202,3 +207,20 @@ def test_the_context_network_is_pretrained_and_fine_tuned_with_the_stager(w2v_ru
     label_params["training"]["model"]["context_epochs"] = 0
     with pytest.raises(ParameterError, match=r"training\.model: context_epochs must be >= 1"):
         pretrain_sleep_wav2vec(epochs, split, pretraining, label_params)
+
+
+def test_the_wav2vec_context_env_fine_tunes_the_pretrained_context_network():
+    """conf/wav2vec_context over conf/base: valid parameters, a context network equal to the
+    pretraining's, read over runs of the pretraining's segment length, 80 epochs at 10 %."""
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    loader = OmegaConfigLoader(str(conf), **{**CONFIG_LOADER_ARGS,
+                                             "default_run_env": "wav2vec_context"})
+    params = loader["parameters"]["wav2vec"]
+    stager = from_params(LabelEfficiencyParams, params["label_efficiency"],
+                         path="wav2vec.label_efficiency")
+    pretraining = from_params(Wav2VecPretraining, params["pretraining"],
+                              path="wav2vec.pretraining")
+    assert stager.training.model.frame_context == pretraining.method.model.frame_context()
+    assert stager.training.model.context_epochs == pretraining.segment_epochs
+    assert dict(zip(stager.fractions, stager.epochs, strict=True))[0.1] == 80
+    assert stager.training.model.channel_wise_stem  # the rest of conf/base is kept
