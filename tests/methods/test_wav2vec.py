@@ -171,7 +171,9 @@ def test_guards_and_parameters_are_checked():
 def test_export_with_context_hands_over_the_pretrained_context_network():
     m = method()
     model = m.build_seeded("sleep_cnn", {"in_channels": 3, "base_channels": 4}, seed=0).eval()
+    state = torch.get_rng_state()
     exported = m.export(model, context=True).eval()
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random state is left alone
     assert exported.features is model.feature_encoder
     x = torch.randn(2, 3, 3000)
     # the pretraining's unmasked path: encoder, norm, projection, positional conv, Transformer

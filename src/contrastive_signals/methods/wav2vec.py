@@ -293,8 +293,9 @@ class Wav2VecMethod:
         embedding, quantiser and final projection, which only the pretraining task uses)."""
         if not context:
             return model.feature_encoder
-        frame_context = FrameContext(model.feature_norm.normalized_shape[0],
-                                     **asdict(self.params.model.frame_context()))
+        with torch.random.fork_rng(devices=[]):  # its initial draws are overwritten anyway
+            frame_context = FrameContext(model.feature_norm.normalized_shape[0],
+                                         **asdict(self.params.model.frame_context()))
         frame_context.load_state_dict(frame_context_state(model))
         return ContextualFrameEncoder(model.feature_encoder, frame_context.to(
             next(model.parameters()).device))
