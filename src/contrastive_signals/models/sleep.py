@@ -103,15 +103,17 @@ class EpochEncoder(nn.Module):
         h = self.features(x.flatten(0, 1))                     # [B * T, F, f]
         if self.context is not None:
             frames = h.transpose(1, 2).unflatten(0, (batch, steps))      # [B, T, f, F]
-            h = torch.cat([self._contextualise(part, min(context_epochs, part.shape[1]))
+            h = torch.cat([self._contextualise(part, context_epochs)
                            for part in _runs_and_rest(frames, context_epochs)], dim=1)
             h = h.flatten(0, 1).transpose(1, 2)                # [B * T, D, f]
         pooled = self.project(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
         return pooled.unflatten(0, (batch, steps))
 
     def _contextualise(self, frames: torch.Tensor, run: int) -> torch.Tensor:
-        """``[B, T, f, F]`` (``run`` divides T) -> ``[B, T, f, D]``, one sequence per run."""
+        """``[B, T, f, F]`` -> ``[B, T, f, D]``, one sequence per run of ``run`` epochs (``run``
+        divides T, or is at least T: then all T epochs are one run)."""
         batch, steps, per_epoch = frames.shape[:3]
+        run = min(run, steps)
         runs = frames.reshape(batch * steps // run, run * per_epoch, frames.shape[-1])
         return self.context(runs).reshape(batch, steps, per_epoch, -1)
 
