@@ -138,3 +138,20 @@ def test_dtw_distance_is_aeons_and_tolerates_warping():
     # multivariate: channels are warped together
     two = torch.cat([series, series.flip(0)], dim=-1)
     assert series_distances(two, "dtw").shape == (3, 3)
+
+
+def test_decorrelation_is_added_to_softclts_loss_too():
+    """The same penalty as on TS2Vec's loss: the soft loss with it differs from the soft loss
+    without it, and a weight of 0 trains SoftCLT's network unchanged."""
+    soft = {"tau_instance": 5.0, "tau_temporal": None}
+    plain, plain_loss = _pretrain("softclt", **soft)
+    zero, zero_loss = _pretrain("softclt", **soft, decorrelation=0.0)
+    assert zero_loss == pytest.approx(plain_loss)
+    assert all(torch.equal(zero[k], plain[k]) for k in plain)
+    _, weighted_loss = _pretrain("softclt", **soft, decorrelation=3.0)
+    assert weighted_loss[0] > plain_loss[0]  # the first step's penalty is > 0
+
+
+def test_a_negative_decorrelation_weight_names_the_parameter():
+    with pytest.raises(ParameterError, match=r"m\.softclt.*decorrelation"):
+        _pretrain("softclt", decorrelation=-1.0)

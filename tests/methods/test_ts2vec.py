@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import torch
 
+from contrastive_signals.losses.decorrelation import decorrelation_penalty
+from contrastive_signals.losses.hierarchical_contrastive import hierarchical_contrastive_loss
 from contrastive_signals.methods._ts2vec_draws import ts2vec_torch_seed
-from contrastive_signals.methods.ts2vec import Ts2VecMethod, Ts2VecParams, centre_padded_series
+from contrastive_signals.methods.ts2vec import (
+    DECORRELATION_ROWS,
+    Ts2VecMethod,
+    Ts2VecParams,
+    centre_padded_series,
+)
 from contrastive_signals.models.registry import build_model
 
 CONFIG = {"in_channels": 1, "output_dim": 4, "hidden_dim": 4, "depth": 1}
@@ -17,6 +24,9 @@ def test_parameters_are_checked():
         Ts2VecParams(alpha=1.5)
     with pytest.raises(ValueError, match="temporal_unit"):
         Ts2VecParams(temporal_unit=-1)
+    for weight in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="decorrelation"):
+            Ts2VecParams(decorrelation=weight)
 
 
 def test_the_encoder_comes_from_the_authors_torch_seed_and_must_come_first():
@@ -49,6 +59,34 @@ def test_the_loss_is_finite_and_differentiable():
     loss = method.loss(model, (x, torch.ones(4, 12, dtype=torch.bool)), torch.Generator())
     loss.backward()
     assert torch.isfinite(loss) and model.input_fc.weight.grad is not None
+
+
+def _loss_and_views(params: Ts2VecParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The loss of one batch and, from a twin method on the same streams, that batch's
+    overlap views."""
+    x = torch.randn(4, 12, 1, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(4, 12, dtype=torch.bool)
+    losses, views = [], []
+    for _ in range(2):
+        method = Ts2VecMethod(params, seed=3)
+        model = method.build(method.build_encoder("dilated_conv", CONFIG)).train()
+        losses.append(method.loss(model, (x, mask), torch.Generator()))
+        method = Ts2VecMethod(params, seed=3)
+        model = method.build(method.build_encoder("dilated_conv", CONFIG)).train()
+        views.append(method.overlap_views(model, x, mask))
+    torch.testing.assert_close(losses[0], losses[1])  # the streams repeat
+    return losses[0], *views[0]
+
+
+def test_decorrelation_adds_its_weighted_penalty_and_zero_is_ts2vecs_loss():
+    plain, z1, z2 = _loss_and_views(Ts2VecParams())
+    torch.testing.assert_close(plain, hierarchical_contrastive_loss(z1, z2))
+    weighted, w1, w2 = _loss_and_views(Ts2VecParams(decorrelation=2.5))
+    torch.testing.assert_close(w1, z1)
+    penalty = (decorrelation_penalty(z1, max_rows=DECORRELATION_ROWS)
+               + decorrelation_penalty(z2, max_rows=DECORRELATION_ROWS)) / 2
+    assert penalty > 0
+    torch.testing.assert_close(weighted, plain + 2.5 * penalty)
 
 
 def test_centred_padding_matches_ts2vec():

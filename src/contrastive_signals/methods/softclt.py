@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from contrastive_signals.losses.hierarchical_contrastive import contextual_crop_views
 from contrastive_signals.losses.soft_contrastive import (
     distance_range,
     instance_soft_weights,
     soft_hierarchical_contrastive_loss,
 )
-from contrastive_signals.methods.ts2vec import Ts2VecMethod, Ts2VecParams, _encode_view
+from contrastive_signals.methods.ts2vec import Ts2VecMethod, Ts2VecParams
 
 DISTANCES = ("euclidean", "spectrum", "dtw")
 """How the soft instance assignments compare two raw series: ``euclidean`` on the series,
@@ -117,15 +116,12 @@ class SoftCltMethod(Ts2VecMethod):
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
              generator: torch.Generator) -> Tensor:
         """SoftCLT's loss of the two crops' overlap (TS2Vec's draws; ``generator`` unused)."""
-        draws = self._require_draws()
         x, mask = batch
         weights = self.instance_weights(x, mask)
-        x1, m1, x2, m2, overlap = contextual_crop_views(
-            x, mask, generator=draws.numpy, temporal_unit=self.params.temporal_unit)
-        z1 = _encode_view(model, x1, m1, draws)[:, -overlap:]
-        z2 = _encode_view(model, x2, m2, draws)[:, :overlap]
-        return soft_hierarchical_contrastive_loss(
+        z1, z2 = self.overlap_views(model, x, mask)
+        loss = soft_hierarchical_contrastive_loss(
             z1, z2, instance_weights=None if weights is None else weights.to(z1.device),
             tau_temporal=math.inf if self.params.tau_temporal is None
             else self.params.tau_temporal, alpha=self.params.alpha,
             temporal_unit=self.params.temporal_unit)
+        return self.with_decorrelation(loss, z1, z2)

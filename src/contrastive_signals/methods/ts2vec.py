@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastive_signals.losses.decorrelation import decorrelation_penalty
 from contrastive_signals.losses.hierarchical_contrastive import (
     contextual_crop_views,
     hierarchical_contrastive_loss,
@@ -27,22 +28,30 @@ from contrastive_signals.training.batches import minibatches
 from contrastive_signals.training.ranks import local_forward
 
 REQUIRES = Requirements(("series",), ("per_step",))
+DECORRELATION_ROWS = 256
+"""The decorrelation penalty of a view is estimated from at most this many of its ``B x L``
+per-step rows (every k-th): its cost stays a small share of a step on long crops."""
 
 
 @dataclass(frozen=True)
 class Ts2VecParams:
     """``alpha``: weight of the instance term (``1 - alpha``: temporal term);
     ``temporal_unit``: the first pooling scale with a temporal term (and the minimum crop
-    length ``2 ** (temporal_unit + 1)``)."""
+    length ``2 ** (temporal_unit + 1)``); ``decorrelation``: weight of the feature-decorrelation
+    penalty on the overlap's per-step representations (:mod:`..losses.decorrelation`; 0, the
+    default, is TS2Vec's objective and computes nothing)."""
 
     alpha: float = 0.5
     temporal_unit: int = 0
+    decorrelation: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
         if self.temporal_unit < 0:
             raise ValueError(f"temporal_unit must be >= 0, got {self.temporal_unit}")
+        if not self.decorrelation >= 0:  # also refuses NaN
+            raise ValueError(f"decorrelation must be >= 0, got {self.decorrelation}")
 
 
 def centre_padded_series(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -117,18 +126,35 @@ class Ts2VecMethod(StatelessHooks):
         self._require_draws()
         return encoder
 
-    def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
-             generator: torch.Generator) -> Tensor:
-        """Hierarchical loss of the two crops' overlap; ``generator`` is unused (TS2Vec's own
-        streams draw)."""
+    def overlap_views(self, model: nn.Module, x: Tensor, mask: Tensor
+                      ) -> tuple[Tensor, Tensor]:
+        """``model``'s per-step representations ``(z1, z2)``, each ``[B, L, D]``, of the overlap
+        of two random crops of ``x`` ``[B, T, C]`` (mask ``[B, T]``), aligned in time: TS2Vec's
+        crops, timestamp masks and dropout, drawn from its streams."""
         draws = self._require_draws()
-        x, mask = batch
         x1, m1, x2, m2, overlap = contextual_crop_views(
             x, mask, generator=draws.numpy, temporal_unit=self.params.temporal_unit)
         z1 = _encode_view(model, x1, m1, draws)[:, -overlap:]
         z2 = _encode_view(model, x2, m2, draws)[:, :overlap]
-        return hierarchical_contrastive_loss(z1, z2, alpha=self.params.alpha,
+        return z1, z2
+
+    def with_decorrelation(self, loss: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
+        """``loss`` plus ``decorrelation`` times the mean of both views' decorrelation
+        penalties; ``loss`` itself when the weight is 0."""
+        if self.params.decorrelation == 0:
+            return loss
+        penalty = (decorrelation_penalty(z1, max_rows=DECORRELATION_ROWS)
+                   + decorrelation_penalty(z2, max_rows=DECORRELATION_ROWS)) / 2
+        return loss + self.params.decorrelation * penalty
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, ...],
+             generator: torch.Generator) -> Tensor:
+        """Hierarchical loss of the two crops' overlap (plus the decorrelation penalty when
+        its weight is > 0); ``generator`` is unused (TS2Vec's own streams draw)."""
+        z1, z2 = self.overlap_views(model, *batch)
+        loss = hierarchical_contrastive_loss(z1, z2, alpha=self.params.alpha,
                                              temporal_unit=self.params.temporal_unit)
+        return self.with_decorrelation(loss, z1, z2)
 
     def batches(self, x: Tensor, mask: Tensor, *, batch_size: int
                 ) -> Callable[[int, torch.Generator], Iterator[tuple[Tensor, Tensor]]]:
