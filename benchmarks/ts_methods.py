@@ -92,6 +92,14 @@ def score(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
     return float((predicted == data["y_test"].numpy()).mean()), seconds, cpu_seconds
 
 
+def missing_reference_figures(earlier: dict[str, Any], datasets: list[str], seeds: list[int]
+                              ) -> list[str]:
+    """``<Dataset>.ts2vec.seed<k>`` of every set and seed that ``earlier`` (an earlier output)
+    has no test errors for: checked before anything trains."""
+    return [f"{dataset}.ts2vec.seed{seed}" for seed in seeds for dataset in datasets
+            if f"{dataset}.ts2vec.seed{seed}.errors" not in earlier]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", action="append", default=[],
@@ -106,6 +114,10 @@ def main() -> None:
                              "instead of running it: for exploring only, no side-by-side time")
     args = parser.parse_args()
     earlier = json.loads(args.ts2vec_from.read_text()) if args.ts2vec_from else {}
+    missing = missing_reference_figures(earlier, args.datasets, args.seeds)
+    if args.ts2vec_from and missing:
+        parser.error(f"--ts2vec-from {args.ts2vec_from} lacks ts2vec's figures for "
+                     f"{', '.join(missing)} (an unfinished run?)")
     entries = method_entries(args.method)
     sets = load_sets(args.datasets)
     before = os.getloadavg()

@@ -106,3 +106,19 @@ def test_command_line_writes_json_and_markdown_and_names_a_missing_input(tmp_pat
     missing = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nope.json"),
                               "--out", str(out)], capture_output=True, text=True)
     assert missing.returncode != 0 and "nope.json: no such ts_methods.py output" in missing.stderr
+
+
+def test_ts_methods_refuses_an_earlier_output_without_every_ts2vec_figure(tmp_path):
+    """--ts2vec-from with a seed or set missing (e.g. a run still going) fails before any
+    training, naming what is missing."""
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"GunPoint.ts2vec.seed42.errors": 3}))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ts_methods.py"
+    done = subprocess.run([sys.executable, str(script), "--datasets", "GunPoint", "MNIST1D",
+                           "--seeds", "42", "43", "--ts2vec-from", str(earlier),
+                           "--out", str(tmp_path / "out.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    for key in ("MNIST1D.ts2vec.seed42", "GunPoint.ts2vec.seed43", "MNIST1D.ts2vec.seed43"):
+        assert key in done.stderr
+    assert "GunPoint.ts2vec.seed42," not in done.stderr and not (tmp_path / "out.json").exists()
