@@ -77,11 +77,13 @@ def load_sets(names: list[str]) -> dict[str, dict[str, Any]]:
     return {name: sets[name] for name in names}
 
 
-def score(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
-          ) -> tuple[float, float, float]:
-    """``(SVM-protocol test accuracy, pretraining wall seconds, pretraining CPU seconds)`` of
-    one method on one set. The CPU seconds (this process's, all threads) move far less with
-    other jobs' load than the wall seconds, so they compare methods on a shared machine."""
+def pretrain_and_classify(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
+                          ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """One method pretrained on one set and scored by the SVM protocol: ``(training features
+    [N, D] as the SVM sees them (max over the padded window), predicted test labels,
+    pretraining wall seconds, pretraining CPU seconds)``. The CPU seconds (this process's, all
+    threads) move far less with other jobs' load than the wall seconds, so they compare
+    methods on a shared machine."""
     params = from_params(SeriesPretrainParams, {**entry, "seed": seed}, path=name)
     start, start_cpu = time.perf_counter(), time.process_time()
     encoder, _ = pretrain_series(data["x_train"], data.get("mask_train"), params,
@@ -89,6 +91,14 @@ def score(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     train, test = (z.numpy() for z in encode_splits(encoder, data, pooling="padded_window"))
     predicted, _ = svm_protocol_predict(train, data["y_train"].numpy(), test)
+    return train, predicted, seconds, cpu_seconds
+
+
+def score(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
+          ) -> tuple[float, float, float]:
+    """``(SVM-protocol test accuracy, pretraining wall seconds, pretraining CPU seconds)`` of
+    one method on one set (:func:`pretrain_and_classify`)."""
+    _, predicted, seconds, cpu_seconds = pretrain_and_classify(data, entry, seed, name)
     return float((predicted == data["y_test"].numpy()).mean()), seconds, cpu_seconds
 
 
@@ -114,8 +124,8 @@ def main() -> None:
                              "instead of running it: for exploring only, no side-by-side time")
     args = parser.parse_args()
     earlier = json.loads(args.ts2vec_from.read_text()) if args.ts2vec_from else {}
-    missing = missing_reference_figures(earlier, args.datasets, args.seeds)
-    if args.ts2vec_from and missing:
+    if args.ts2vec_from and (missing := missing_reference_figures(earlier, args.datasets,
+                                                                  args.seeds)):
         parser.error(f"--ts2vec-from {args.ts2vec_from} lacks ts2vec's figures for "
                      f"{', '.join(missing)} (an unfinished run?)")
     entries = method_entries(args.method)

@@ -1,6 +1,6 @@
 """How many independent directions the SVM protocol's features hold, per method: each method
-pretrained on one set and seed as ``benchmarks/ts_methods.py`` pretrains it, its training
-series encoded as the SVM sees them (max over the padded window), then, over those
+pretrained and scored on one set and seed by ``benchmarks/ts_methods.py``'s
+``pretrain_and_classify`` (its training series encoded as the SVM sees them), then, over those
 ``[N, D]`` features:
 
 - ``participation_ratio``: ``(sum l)^2 / sum l^2`` of the covariance eigenvalues ``l``, the
@@ -24,13 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_common import ROOT, machine_info, write_figures
-from ts_methods import load_sets, method_entries
+from ts_methods import load_sets, method_entries, pretrain_and_classify
 
-from contrastive_signals.config import from_params
 from contrastive_signals.losses.decorrelation import decorrelation_penalty
-from contrastive_signals.methods.series import SeriesPretrainParams, pretrain_series
-from contrastive_signals.metrics.svm_protocol import svm_protocol_predict
-from contrastive_signals.models.ts_encoders import encode_splits
 from contrastive_signals.training.device import torch_threads
 
 
@@ -63,12 +59,7 @@ def main() -> None:
             for dataset, data in sets.items():
                 for method, entry in entries.items():
                     key = f"{dataset}.{method}.seed{seed}"
-                    params = from_params(SeriesPretrainParams, {**entry, "seed": seed}, path=key)
-                    encoder, _ = pretrain_series(data["x_train"], data.get("mask_train"), params,
-                                                 labels=data["y_train"], name=key)
-                    train, test = (z.numpy() for z in encode_splits(encoder, data,
-                                                                    pooling="padded_window"))
-                    predicted, _ = svm_protocol_predict(train, data["y_train"].numpy(), test)
+                    train, predicted, _, _ = pretrain_and_classify(data, entry, seed, key)
                     errors = int((predicted != data["y_test"].numpy()).sum())
                     measured = {**spectrum_figures(train.astype(np.float64)), "errors": errors}
                     figures.update({f"{key}.{name}": value for name, value in measured.items()})
