@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conf_parameters import conf_parameters
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "seed_runs.py"
 
@@ -36,17 +38,6 @@ def test_seed_params_set_every_seed_key_then_the_extra_params():
         seed_runs.seed_params("timeseries", 0)
 
 
-def _base_parameters() -> dict:
-    """conf/base's parameters as the project's config loader reads them (interpolations
-    resolved), without conf/local."""
-    from kedro.config import OmegaConfigLoader
-
-    from contrastive_signals.settings import CONFIG_LOADER_ARGS
-
-    args = {**CONFIG_LOADER_ARGS, "default_run_env": CONFIG_LOADER_ARGS["base_env"]}
-    return OmegaConfigLoader(str(ROOT / "conf"), **args)["parameters"]
-
-
 def _lookup(params: dict, key: str):
     block = params
     for name in key.split("."):
@@ -60,7 +51,7 @@ def test_every_seed_key_is_a_seed_of_conf_base(pipeline):
     """A typo in SEED_PARAMETERS would only add an unused parameter to the run (Kedro takes any
     ``--params`` key), and every seed would repeat the same figures: each key must be an
     integer (or null) parameter of conf/base named like a seed, and the seed sets them all."""
-    params = _base_parameters()
+    params = conf_parameters()
     keys = seed_runs.SEED_PARAMETERS[pipeline]
     assert len(set(keys)) == len(keys)
     for key in keys:
@@ -126,7 +117,7 @@ def test_the_seed_sets_every_trained_network_but_not_the_data(pipeline, trained,
     labels and probes) follow the seed; the simulated or embedded data, its split, the swap
     donors and plotted samples stay, so the spread is the training's. A network added to a
     pipeline with its own seed fails here until it is sorted into one of the two."""
-    params = _base_parameters()
+    params = conf_parameters()
     keys = set(seed_runs.SEED_PARAMETERS[pipeline])
     assert keys == trained
     assert _seeds_read(pipeline, params) == trained | kept

@@ -2,12 +2,10 @@
 .ts files in a temporary folder, multivariate and of unequal lengths) and a tiny MNIST-1D."""
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
@@ -19,7 +17,7 @@ from contrastive_signals.pipeline_registry import register_pipelines
 from contrastive_signals.pipelines.timeseries import create_pipeline
 from contrastive_signals.pipelines.timeseries.nodes import load_ucr_datasets, pretrain_ts_encoders
 from contrastive_signals.pipelines.timeseries.params import Mnist1dParams, UcrParams
-from contrastive_signals.settings import CONFIG_LOADER_ARGS
+from tests.conf_parameters import conf_parameters
 
 TINY_ENCODER = {"output_dim": 8, "hidden_dim": 4, "depth": 1}
 UCR = {
@@ -197,11 +195,8 @@ def test_standardise_parameter_is_checked():
 def test_the_decorrelated_env_adds_ts2vec_decorrelated_beside_conf_base():
     """conf/decorrelated over conf/base: every base method kept, plus TS2Vec's entry with the
     decorrelation penalty (weight 5), also scored on MNIST-1D."""
-    conf = Path(__file__).resolve().parents[2] / "conf"
-    base = OmegaConfigLoader(str(conf), **CONFIG_LOADER_ARGS)["parameters"]["timeseries"]
-    loader = OmegaConfigLoader(str(conf), **{**CONFIG_LOADER_ARGS,
-                                             "default_run_env": "decorrelated"})
-    params = loader["parameters"]["timeseries"]
+    base = conf_parameters()["timeseries"]
+    params = conf_parameters("decorrelated")["timeseries"]
     ucr = from_params(UcrParams, params["ucr"], path="timeseries.ucr")
     assert set(ucr.methods) == set(base["ucr"]["methods"]) | {"ts2vec_decorrelated"}
     entry = ucr.methods["ts2vec_decorrelated"]

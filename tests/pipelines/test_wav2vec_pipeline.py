@@ -2,11 +2,9 @@
 really are written to and read back from a temporary folder), plus its nodes' checks."""
 
 import copy
-from pathlib import Path
 
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
@@ -22,7 +20,7 @@ from contrastive_signals.pipelines.wav2vec.nodes import (
     run_label_efficiency,
     summarise_label_efficiency,
 )
-from contrastive_signals.settings import CONFIG_LOADER_ARGS
+from tests.conf_parameters import conf_parameters
 from tests.pipelines.kept_memory import KeptMemoryDataset
 
 FIT = {"epochs": 1, "learning_rate": 0.002, "device": "cpu", "progress": False}
@@ -212,10 +210,7 @@ def test_the_context_network_is_pretrained_and_fine_tuned_with_the_stager(w2v_ru
 def test_the_wav2vec_context_env_fine_tunes_the_pretrained_context_network():
     """conf/wav2vec_context over conf/base: valid parameters, a context network equal to the
     pretraining's, read over runs of the pretraining's segment length, 80 epochs at 10 %."""
-    conf = Path(__file__).resolve().parents[2] / "conf"
-    loader = OmegaConfigLoader(str(conf), **{**CONFIG_LOADER_ARGS,
-                                             "default_run_env": "wav2vec_context"})
-    params = loader["parameters"]["wav2vec"]
+    params = conf_parameters("wav2vec_context")["wav2vec"]
     stager = from_params(LabelEfficiencyParams, params["label_efficiency"],
                          path="wav2vec.label_efficiency")
     pretraining = from_params(Wav2VecPretraining, params["pretraining"],
