@@ -11,6 +11,7 @@ from contrastive_signals.methods.series import (
     SeriesPretrainParams,
     pretrain_series,
     pretrain_series_bundle,
+    scaled_budget,
     train_series_classifier,
 )
 from contrastive_signals.methods.supervised import ClassifierParams
@@ -63,6 +64,27 @@ def test_exactly_the_iteration_budget(method, iterations, epochs):
     assert len(result.history["train_loss"]) == epochs
 
 
+def test_the_iteration_scale_trains_that_fraction_of_the_budget():
+    # half of 10 steps is 5: the same encoder as a budget of 5, step for step
+    scaled, result = pretrain_series(X, MASK, SeriesPretrainParams(
+        encoder=TINY, iterations=10, iteration_scale=0.5, batch_size=4), name="half")
+    direct, _ = pretrain_series(X, MASK, SeriesPretrainParams(
+        encoder=TINY, iterations=5, batch_size=4), name="five")
+    full, _ = pretrain_series(X, MASK, SeriesPretrainParams(
+        encoder=TINY, iterations=10, batch_size=4), name="ten")
+    assert len(result.history["train_loss"]) == 3  # 2 + 2 + 1 steps
+    assert all(torch.equal(p, q) for p, q in zip(scaled.state_dict().values(),
+                                                direct.state_dict().values(), strict=True))
+    assert not torch.equal(scaled.state_dict()["input_fc.weight"],
+                           full.state_dict()["input_fc.weight"])
+
+
+@pytest.mark.parametrize(("iterations", "scale", "expected"), [
+    (200, 1.0, 200), (200, 0.85, 170), (600, 0.85, 510), (200, 0.851, 171), (3, 0.01, 1)])
+def test_scaled_budget_rounds_up(iterations, scale, expected):
+    assert scaled_budget(iterations, scale) == expected
+
+
 def test_labels_are_required_where_the_method_reads_them():
     with pytest.raises(ValueError, match="needs the labels"):
         pretrain_series(X, MASK, SeriesPretrainParams(method="supcon", encoder=TINY,
@@ -80,6 +102,11 @@ def test_a_bundle_rebuilds_the_encoder():
 def test_bad_parameters_name_their_path():
     with pytest.raises(ParameterError, match=r"m: iterations must be >= 1"):
         from_params(SeriesPretrainParams, {"iterations": 0}, path="m")
+    for scale in (0, -0.5, 1.5):
+        with pytest.raises(ParameterError, match=r"m: iteration_scale must lie in \(0, 1\]"):
+            from_params(SeriesPretrainParams, {"iteration_scale": scale}, path="m")
+    with pytest.raises(ParameterError, match=r"m.iteration_scale must be a finite number"):
+        from_params(SeriesPretrainParams, {"iteration_scale": float("nan")}, path="m")
     with pytest.raises(ParameterError, match=r"m: encoder.in_channels comes from the data"):
         from_params(SeriesPretrainParams, {"encoder": {"in_channels": 3}}, path="m")
     with pytest.raises(ParameterError, match=r"m.augmentation: shift_p must lie in \[0, 1\]"):

@@ -4,6 +4,7 @@ average of the weights (TS2Vec's SWA); and a supervised series classifier."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,13 +40,15 @@ class SeriesPretrainParams(MethodParams):
     for ``iterations`` optimiser steps of ``batch_size`` series (``None``: TS2Vec's rule, as
     many series drawn at any batch size, see
     :func:`~contrastive_signals.training.batches.default_iterations`; triplet batches are P x K).
-    ``swa``: evaluate the running average of the weights. ``augmentation``: the two-view
+    ``iteration_scale``: train for this fraction of that budget (rounded up), so that a method
+    whose step costs more than TS2Vec's can be run at TS2Vec's cost. ``swa``: evaluate the running average of the weights. ``augmentation``: the two-view
     methods' views."""
 
     method: str = "ts2vec"
     architecture: str = "dilated_conv"
     encoder: dict[str, Any] = field(default_factory=dict)
     iterations: int | None = 200
+    iteration_scale: float = 1.0
     batch_size: int = 8
     learning_rate: float = 1e-3
     weight_decay: float = 0.01  # torch's AdamW default, which TS2Vec uses
@@ -58,6 +61,8 @@ class SeriesPretrainParams(MethodParams):
         self.check(self.architecture, modality="series")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if not 0 < self.iteration_scale <= 1:  # also refuses NaN
+            raise ValueError(f"iteration_scale must lie in (0, 1], got {self.iteration_scale}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
         if not self.learning_rate > 0:
@@ -85,6 +90,11 @@ def series_batches(method: Any, x: Tensor, mask: Tensor, labels: Tensor | None, 
             1, len(x) // (classes * params.samples_per_class))
     batches = method_batches(method, x, labels=labels, mask=mask, batch_size=batch_size)
     return iteration_budget(batches, iterations=iterations, per_epoch=per_epoch)
+
+
+def scaled_budget(iterations: int, scale: float) -> int:
+    """``scale`` (in ``(0, 1]``) of ``iterations`` optimiser steps, rounded up: at least one."""
+    return max(1, math.ceil(iterations * scale))
 
 
 def _all_steps(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -115,7 +125,8 @@ def pretrain_series(x: Tensor, mask: Tensor | None, params: SeriesPretrainParams
         model = method.build(encoder, seed=params.seed)
         epochs, batches = series_batches(
             method, x, mask, labels, batch_size=params.batch_size,
-            iterations=params.iterations or default_iterations(x, params.batch_size))
+            iterations=scaled_budget(params.iterations or default_iterations(
+                x, params.batch_size), params.iteration_scale))
         fit_config = FitConfig(epochs=epochs, learning_rate=params.learning_rate,
                                weight_decay=params.weight_decay, seed=params.seed,
                                cosine_schedule=False, amp=False, progress=progress, name=name,
