@@ -102,6 +102,30 @@ def score(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
     return float((predicted == data["y_test"].numpy()).mean()), seconds, cpu_seconds
 
 
+def run_order(methods: list[str], *, seed_index: int, set_index: int, alternate: bool
+              ) -> list[str]:
+    """The methods in the order they train on one set at one seed: as given, or, with
+    ``alternate``, reversed on every other (seed, set) turn, so that no method always trains
+    first (a process's runs move by a few percent with what ran just before)."""
+    if alternate and (seed_index + set_index) % 2:
+        return methods[::-1]
+    return methods
+
+
+def warm_up(entries: dict[str, dict[str, Any]], data: dict[str, Any], *, steps: int,
+            skip: tuple[str, ...] = ()) -> None:
+    """Each method pretrained for ``steps`` steps on ``data``, untimed and discarded: the
+    process's one-off costs (kernel selection, the allocator's first blocks) then fall on no
+    measured run. ``steps`` 0 does nothing."""
+    for method, entry in entries.items():
+        if steps and method not in skip:
+            params = from_params(SeriesPretrainParams, {**entry, "iterations": steps,
+                                                        "iteration_scale": 1.0},
+                                 path=f"warm_up.{method}")
+            pretrain_series(data["x_train"], data.get("mask_train"), params,
+                            labels=data["y_train"], name=f"warm_up.{method}")
+
+
 def missing_reference_figures(earlier: dict[str, Any], datasets: list[str], seeds: list[int]
                               ) -> list[str]:
     """``<Dataset>.ts2vec.seed<k>`` of every set and seed that ``earlier`` (an earlier output)
@@ -122,6 +146,11 @@ def main() -> None:
     parser.add_argument("--ts2vec-from", type=Path, default=None,
                         help="take ts2vec's figures from this earlier output (same seeds) "
                              "instead of running it: for exploring only, no side-by-side time")
+    parser.add_argument("--order", choices=("alternate", "fixed"), default="alternate",
+                        help="alternate: the methods' order reversed on every other (seed, "
+                             "set); fixed: always as given (the protocol before 2026-12-07)")
+    parser.add_argument("--warmup-steps", type=int, default=10,
+                        help="untimed pretraining steps of each method before the runs")
     args = parser.parse_args()
     earlier = json.loads(args.ts2vec_from.read_text()) if args.ts2vec_from else {}
     if args.ts2vec_from and (missing := missing_reference_figures(earlier, args.datasets,
@@ -132,32 +161,39 @@ def main() -> None:
     sets = load_sets(args.datasets)
     before = os.getloadavg()
     figures: dict[str, object] = {"config.seeds": args.seeds, "config.threads": args.threads,
+                                  "config.order": args.order,
+                                  "config.warmup_steps": args.warmup_steps,
                                   "config.methods": entries}
     with torch_threads(args.threads):
+        warm_up(entries, next(iter(sets.values())), steps=args.warmup_steps,
+                skip=("ts2vec",) if earlier else ())
         for seed in args.seeds:
-            for dataset, data in sets.items():
+            for turn, (dataset, data) in enumerate(sets.items()):
                 n_test = len(data["y_test"])
                 figures[f"{dataset}.test_series"] = n_test
-                for method, entry in entries.items():
+                for method in run_order(list(entries), seed_index=args.seeds.index(seed),
+                                        set_index=turn, alternate=args.order == "alternate"):
                     key = f"{dataset}.{method}.seed{seed}"
                     if method == "ts2vec" and earlier:
                         figures.update({k: v for k, v in earlier.items()
                                         if k.startswith(f"{key}.")})
                         figures["config.ts2vec_from"] = str(args.ts2vec_from)
                         continue
-                    acc, seconds, cpu_seconds = score(data, entry, seed, key)
+                    acc, seconds, cpu_seconds = score(data, entries[method], seed, key)
                     errors = round((1 - acc) * n_test)
                     figures.update({f"{key}.svm.acc": acc, f"{key}.errors": errors,
                                     f"{key}.pretrain_seconds": round(seconds, 1),
                                     f"{key}.pretrain_cpu_seconds": round(cpu_seconds, 1)})
-                    figures[f"{key}.delta_series"] = \
-                        figures[f"{dataset}.ts2vec.seed{seed}.errors"] - errors
                     print(f"{key}: acc {acc:.4f} ({errors} errors), {seconds:.1f} s "
                           f"({cpu_seconds:.1f} CPU s), "
                           f"load {os.getloadavg()[0]:.2f}", flush=True)
                     # written after every score, marked incomplete: a run stopped by hand or
                     # killed keeps what it measured (ts_methods_summary.py refuses it)
                     write_figures({**figures, "config.complete": False}, args.out, echo=False)
+                for method in entries:
+                    figures[f"{dataset}.{method}.seed{seed}.delta_series"] = (
+                        figures[f"{dataset}.ts2vec.seed{seed}.errors"]
+                        - figures[f"{dataset}.{method}.seed{seed}.errors"])
             for method in entries:
                 figures[f"mean.{method}.seed{seed}.svm.acc"] = float(np.mean(
                     [figures[f"{d}.{method}.seed{seed}.svm.acc"] for d in sets]))
