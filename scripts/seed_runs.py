@@ -61,7 +61,7 @@ SEED_PARAMETERS: dict[str, tuple[str, ...]] = {
     # it), the random kernels of MiniRocket / MultiRocket, MNIST-1D's SimCLR encoder and
     # supervised CNN; the generated MNIST-1D set and the t-SNE / probe draws stay
     "timeseries_ucr": tuple(f"timeseries.ucr.methods.{name}.seed"
-                            for name in ("ts2vec", "softclt", "patch_tst"))
+                            for name in ("ts2vec", "ts2vec_decorrelated", "patch_tst"))
     + ("timeseries.ucr.baselines.seed", "timeseries.mnist1d.baselines.seed",
        "timeseries.mnist1d.simclr.seed", "timeseries.mnist1d.supervised.fit.seed"),
     # the DDPM and the GAN, and the draws of the samples they are judged on; the judges (the

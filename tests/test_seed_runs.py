@@ -104,7 +104,7 @@ def _seeds_read(pipeline: str, params: dict) -> set[str]:
     ("denoising", {"denoising.hvae.fit.seed", "denoising.unet.fit.seed"},
      {"denoising.data.seed", "denoising.evaluation.seed"}),
     ("timeseries_ucr", {f"timeseries.ucr.methods.{name}.seed"
-                        for name in ("ts2vec", "softclt", "patch_tst")}
+                        for name in ("ts2vec", "ts2vec_decorrelated", "patch_tst")}
      | {"timeseries.ucr.baselines.seed", "timeseries.mnist1d.baselines.seed",
         "timeseries.mnist1d.simclr.seed", "timeseries.mnist1d.supervised.fit.seed"},
      {"timeseries.ucr.evaluation.seed", "timeseries.mnist1d.seed"}),

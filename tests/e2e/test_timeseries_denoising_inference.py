@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 TRAIN = ("run", "--env=test", "--pipelines=timeseries_ucr,denoising",
          "--to-nodes=timeseries.gather_ucr_sets,evaluate_denoising", "--params",
          ",".join(f"timeseries.ucr.methods.{m}.iterations=1" for m in ("ts2vec", "patch_tst",
-                                                                       "softclt"))
+                                                                       "ts2vec_decorrelated"))
          + "".join(f",denoising.{m}.fit.epochs=1,denoising.{m}.fit.warmup_epochs=0"
                    for m in ("hvae", "unet")))
 # The timeseries model by its registered alias, the denoising one by registered version.

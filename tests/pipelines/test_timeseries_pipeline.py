@@ -192,16 +192,30 @@ def test_standardise_parameter_is_checked():
         load_ucr_datasets({}, {**UCR, "standardise": "sometimes"})
 
 
-def test_the_decorrelated_env_adds_ts2vec_decorrelated_beside_conf_base():
-    """conf/decorrelated over conf/base: every base method kept, plus TS2Vec's entry with the
-    decorrelation penalty (weight 5), also scored on MNIST-1D."""
-    base = conf_parameters()["timeseries"]
-    params = conf_parameters("decorrelated")["timeseries"]
+def test_conf_base_runs_the_decorrelated_ts2vec_at_085_of_ts2vecs_steps():
+    """conf/base's own method: TS2Vec's entry plus the decorrelation penalty (weight 5) and
+    0.85 of its step budget, also scored on MNIST-1D; everything else as TS2Vec."""
+    params = conf_parameters()["timeseries"]
     ucr = from_params(UcrParams, params["ucr"], path="timeseries.ucr")
-    assert set(ucr.methods) == set(base["ucr"]["methods"]) | {"ts2vec_decorrelated"}
-    entry = ucr.methods["ts2vec_decorrelated"]
-    expected = copy.deepcopy(base["ucr"]["methods"]["ts2vec"])
+    expected = copy.deepcopy(params["ucr"]["methods"]["ts2vec"])
     expected["ts2vec"]["decorrelation"] = 5.0
-    assert entry == expected
+    expected["iteration_scale"] = 0.85
+    assert ucr.methods["ts2vec_decorrelated"] == expected
+    assert ucr.default_method == "ts2vec"  # TS2Vec stays the reference the report compares to
     mnist1d = from_params(Mnist1dParams, params["mnist1d"], path="timeseries.mnist1d")
-    assert "ts2vec_decorrelated" in mnist1d.svm_methods
+    assert tuple(mnist1d.svm_methods) == ("ts2vec", "ts2vec_decorrelated")
+
+
+def test_the_softclt_env_adds_softclt_beside_conf_base():
+    """conf/softclt over conf/base: every base method kept, plus SoftCLT on TS2Vec's
+    network and budget, also scored on MNIST-1D."""
+    base = conf_parameters()["timeseries"]
+    params = conf_parameters("softclt")["timeseries"]
+    ucr = from_params(UcrParams, params["ucr"], path="timeseries.ucr")
+    assert set(ucr.methods) == set(base["ucr"]["methods"]) | {"softclt"}
+    entry = ucr.methods["softclt"]
+    assert entry["method"] == "softclt" and entry["softclt"]["tau_instance"] == 20.0
+    assert {k: v for k, v in entry.items() if k not in ("method", "softclt")} == {
+        k: v for k, v in base["ucr"]["methods"]["ts2vec"].items() if k not in ("method", "ts2vec")}
+    mnist1d = from_params(Mnist1dParams, params["mnist1d"], path="timeseries.mnist1d")
+    assert tuple(mnist1d.svm_methods) == ("ts2vec", "ts2vec_decorrelated", "softclt")
