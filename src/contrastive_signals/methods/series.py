@@ -41,8 +41,8 @@ class SeriesPretrainParams(MethodParams):
     many series drawn at any batch size, see
     :func:`~contrastive_signals.training.batches.default_iterations`; triplet batches are P x K).
     ``iteration_scale``: train for this fraction of that budget (rounded up), so that a method
-    whose step costs more than TS2Vec's can be run at TS2Vec's cost. ``swa``: evaluate the running average of the weights. ``augmentation``: the two-view
-    methods' views."""
+    whose step costs more than TS2Vec's can be run at TS2Vec's cost. ``swa``: evaluate the
+    running average of the weights. ``augmentation``: the two-view methods' views."""
 
     method: str = "ts2vec"
     architecture: str = "dilated_conv"
