@@ -77,6 +77,14 @@ def load_sets(names: list[str]) -> dict[str, dict[str, Any]]:
     return {name: sets[name] for name in names}
 
 
+def pretrain(data: dict[str, Any], params: SeriesPretrainParams, name: str) -> torch.nn.Module:
+    """The encoder of ``params`` pretrained on ``data``'s training split (its mask and labels
+    where the method reads them)."""
+    encoder, _ = pretrain_series(data["x_train"], data.get("mask_train"), params,
+                                 labels=data["y_train"], name=name)
+    return encoder
+
+
 def pretrain_and_classify(data: dict[str, Any], entry: dict[str, Any], seed: int, name: str
                           ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """One method pretrained on one set and scored by the SVM protocol: ``(training features
@@ -86,8 +94,7 @@ def pretrain_and_classify(data: dict[str, Any], entry: dict[str, Any], seed: int
     methods on a shared machine."""
     params = from_params(SeriesPretrainParams, {**entry, "seed": seed}, path=name)
     start, start_cpu = time.perf_counter(), time.process_time()
-    encoder, _ = pretrain_series(data["x_train"], data.get("mask_train"), params,
-                                 labels=data["y_train"], name=name)
+    encoder = pretrain(data, params, name)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     train, test = (z.numpy() for z in encode_splits(encoder, data, pooling="padded_window"))
     predicted, _ = svm_protocol_predict(train, data["y_train"].numpy(), test)
@@ -119,11 +126,9 @@ def warm_up(entries: dict[str, dict[str, Any]], data: dict[str, Any], *, steps: 
     measured run. ``steps`` 0 does nothing."""
     for method, entry in entries.items():
         if steps and method not in skip:
-            params = from_params(SeriesPretrainParams, {**entry, "iterations": steps,
-                                                        "iteration_scale": 1.0},
-                                 path=f"warm_up.{method}")
-            pretrain_series(data["x_train"], data.get("mask_train"), params,
-                            labels=data["y_train"], name=f"warm_up.{method}")
+            name = f"warm_up.{method}"
+            pretrain(data, from_params(SeriesPretrainParams, {
+                **entry, "iterations": steps, "iteration_scale": 1.0}, path=name), name)
 
 
 def missing_reference_figures(earlier: dict[str, Any], datasets: list[str], seeds: list[int]

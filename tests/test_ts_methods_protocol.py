@@ -55,7 +55,7 @@ def test_the_warm_up_changes_no_figure(ts_methods):
 def test_a_method_taken_from_an_earlier_output_is_not_warmed_up(ts_methods, monkeypatch):
     trained = []
     monkeypatch.setattr(ts_methods, "pretrain_series",
-                        lambda *args, name, **kwargs: trained.append(name))
+                        lambda *args, name, **kwargs: (trained.append(name), None))
     ts_methods.warm_up({"ts2vec": TINY_TS2VEC, "own": TINY_TS2VEC}, _tiny_set(0), steps=2,
                        skip=("ts2vec",))
     ts_methods.warm_up({"own": TINY_TS2VEC}, _tiny_set(0), steps=0)
