@@ -53,10 +53,12 @@ def machine_info(*packages: str) -> dict[str, object]:
 
 def node_seconds(log: str, prefix: str) -> dict[str, float]:
     """``{"<prefix>.node.<name>_s": seconds}`` from Kedro's log lines ``[stamp] INFO Running
-    node: <name>`` and ``Completed node: <name>`` (a blank stamp column repeats the previous
-    stamp, so a node's seconds are whole-second resolution). ``<name>`` loses a leading
-    ``<prefix>.`` namespace."""
-    stamp, started, seconds = None, {}, {}
+    node: <name>`` and ``Completed node: <name>`` of a sequential run (a blank stamp column
+    repeats the previous stamp, so a node's seconds are whole-second resolution). Kedro 1.x
+    names the node without its namespace when it starts and with it when it completes, so a
+    completion closes the node that started last. ``<name>`` is the completed one's, less a
+    leading ``<prefix>.`` namespace."""
+    stamp, started, seconds = None, None, {}
     for line in log.splitlines():
         match = _STAMP.match(line)
         if match:
@@ -65,11 +67,12 @@ def node_seconds(log: str, prefix: str) -> dict[str, float]:
         if node is None or stamp is None:
             continue
         kind, name = node.groups()
-        name = name.removeprefix(f"{prefix}.")
         if kind == "Running":
-            started[name] = stamp
-        elif name in started:
-            seconds[f"{prefix}.node.{name}_s"] = (stamp - started[name]).total_seconds()
+            started = stamp
+        elif started is not None:
+            name = name.removeprefix(f"{prefix}.")
+            seconds[f"{prefix}.node.{name}_s"] = (stamp - started).total_seconds()
+            started = None
     return seconds
 
 

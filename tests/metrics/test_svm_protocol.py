@@ -40,6 +40,14 @@ def test_deterministic():
     assert np.array_equal(first[0], second[0]) and first[1] == second[1]
 
 
+def test_the_search_on_two_processes_chooses_and_predicts_as_on_one():
+    x, y = blobs(40, spread=2.0)  # 60 training points: a search, which picks C = 1 here
+    one = svm_protocol_predict(x[::2], y[::2], x[1::2], n_jobs=1)
+    two = svm_protocol_predict(x[::2], y[::2], x[1::2], n_jobs=2)
+    assert one[1] == two[1] == 1.0 and np.array_equal(one[0], two[0])
+    assert 0.8 < np.mean(one[0] == y[1::2]) < 1.0
+
+
 def test_one_class_is_an_error():
     with pytest.raises(ValueError, match="at least 2 classes"):
         svm_protocol_predict(np.zeros((60, 2)), np.zeros(60), np.zeros((3, 2)))

@@ -2,6 +2,7 @@
 really are written to and read back from a temporary folder), plus its nodes' checks."""
 
 import copy
+import logging
 
 import pytest
 import torch
@@ -20,6 +21,8 @@ from contrastive_signals.pipelines.wav2vec.nodes import (
     run_label_efficiency,
     summarise_label_efficiency,
 )
+from contrastive_signals.training.checkpoint import CheckpointPolicy, checkpointing
+from contrastive_signals.training.epoch_observers import observing_epochs
 from tests.conf_parameters import conf_parameters
 from tests.pipelines.kept_memory import KeptMemoryDataset
 
@@ -219,3 +222,70 @@ def test_the_wav2vec_context_env_fine_tunes_the_pretrained_context_network():
     assert stager.training.model.context_epochs == pretraining.segment_epochs
     assert dict(zip(stager.fractions, stager.epochs, strict=True))[0.1] == 80
     assert stager.training.model.channel_wise_stem  # the rest of conf/base is kept
+
+
+def test_runs_trained_in_worker_processes_equal_one_at_a_time(w2v_run):
+    _, out = w2v_run
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    parallel = run_label_efficiency(epochs, split, out["wav2vec.encoder"],
+                                    {**PARAMS["label_efficiency"], "workers": 2})
+    assert parallel == out["wav2vec.label_efficiency"]  # same order, same figures, bit for bit
+
+
+def test_worker_runs_checkpoint_as_their_place_in_the_order_and_resume_here(w2v_run, tmp_path,
+                                                                            caplog):
+    _, out = w2v_run
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    params = {**PARAMS["label_efficiency"], "fractions": [1.0], "epochs": [1]}
+    policy = CheckpointPolicy(folder=tmp_path, every_minutes=None)
+    with checkpointing(policy, key="wav2vec.fine_tune", fingerprint="f") as folder:
+        parallel = run_label_efficiency(epochs, split, out["wav2vec.encoder"],
+                                        {**params, "workers": 2})
+    assert sorted(p.name for p in folder.glob("fit*.pt")) == ["fit0.pt", "fit1.pt", "fit2.pt",
+                                                             "fit3.pt"]
+    with caplog.at_level(logging.INFO, logger="contrastive_signals.training.fit"), \
+            checkpointing(policy, key="wav2vec.fine_tune", fingerprint="f"):
+        resumed = run_label_efficiency(epochs, split, out["wav2vec.encoder"], params)
+    assert resumed == parallel
+    assert [r.getMessage().split(":")[0] for r in caplog.records if "resumed from" in r.getMessage()
+            ] == [f"sleep_{init}_100pc_seed{seed}" for seed in (0, 1) for init in ("w2v", "scratch")]
+
+
+def test_workers_auto_counts_cores_per_run_and_bad_values_are_named(w2v_run, monkeypatch):
+    import contrastive_signals.methods.label_efficiency as label_efficiency
+
+    monkeypatch.setattr(label_efficiency, "available_cores", lambda: 4)
+    config = from_params(LabelEfficiencyParams, {**PARAMS["label_efficiency"], "workers": "auto"},
+                         path="wav2vec.label_efficiency")
+    assert label_efficiency.resolve_workers(config, runs=8) == 4       # 1 thread a run
+    assert label_efficiency.resolve_workers(config, runs=3) == 3
+    two_threads = copy.deepcopy(PARAMS["label_efficiency"])
+    two_threads["training"]["num_threads"] = 2
+    assert label_efficiency.resolve_workers(
+        from_params(LabelEfficiencyParams, {**two_threads, "workers": "auto"}, path="p"), runs=8) == 2
+    two_threads["training"]["num_threads"] = None              # threads as the run set them
+    assert label_efficiency.resolve_workers(
+        from_params(LabelEfficiencyParams, {**two_threads, "workers": "auto"}, path="p"), runs=8) == 1
+    assert label_efficiency.resolve_workers(
+        from_params(LabelEfficiencyParams, {**two_threads, "workers": 16}, path="p"), runs=8) == 8
+    _, out = w2v_run
+    for bad, message in [(0, ": workers must be an integer >= 1 or 'auto'"),
+                         (-1, ": workers must be an integer >= 1 or 'auto'"),
+                         (True, r"\.workers must be int or str"),
+                         ("all", ": workers must be an integer >= 1 or 'auto'"),
+                         (1.5, r"\.workers must be int or str")]:
+        with pytest.raises(ParameterError, match=r"wav2vec\.label_efficiency" + message):
+            run_label_efficiency(out["wav2vec.epochs"], out["wav2vec.split"],
+                                 out["wav2vec.encoder"], {**PARAMS["label_efficiency"],
+                                                          "workers": bad})
+
+
+def test_runs_watched_by_an_epoch_observer_train_here(w2v_run):
+    _, out = w2v_run
+    seen = []
+    params = {**PARAMS["label_efficiency"], "fractions": [1.0], "epochs": [1], "seeds": [0],
+              "workers": 2}
+    with observing_epochs(lambda name, epoch, values: seen.append(name)):
+        run_label_efficiency(out["wav2vec.epochs"], out["wav2vec.split"], out["wav2vec.encoder"],
+                             params)
+    assert seen == ["sleep_w2v_100pc_seed0", "sleep_scratch_100pc_seed0"]

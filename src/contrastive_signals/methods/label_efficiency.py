@@ -6,6 +6,8 @@ recordings."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +24,9 @@ from contrastive_signals.methods.sleep_stager import (
 from contrastive_signals.metrics.label_efficiency import fraction_name
 from contrastive_signals.metrics.sleep import staged_recordings_metrics
 from contrastive_signals.models.registry import from_bundle
+from contrastive_signals.training.checkpoint import ScopeSeat, reserve_fit_calls, seated
+from contrastive_signals.training.device import available_cores, resolve_device
+from contrastive_signals.training.epoch_observers import is_observed
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,10 @@ class LabelEfficiencyParams:
     # (the spread over seeds is then that of training alone, as with wav2vec 2.0's fixed
     # labelled subsets)
     subset: str = "per_seed"
+    # runs trained at once, each in its own process: "auto" one per training.num_threads
+    # cores on the CPU (1 on CUDA, or when num_threads is null); every run is seeded on its
+    # own, so the figures equal one-at-a-time's
+    workers: int | str = 1
     fine_tuning: EncoderFineTuning = field(default_factory=EncoderFineTuning)  # w2v runs only
     training: SleepStagerParams = field(default_factory=SleepStagerParams)
     evaluation: SleepEvaluationParams = field(default_factory=SleepEvaluationParams)
@@ -53,6 +62,80 @@ class LabelEfficiencyParams:
             raise ValueError(f"seeds must be distinct and non-empty, got {self.seeds}")
         if self.subset not in SUBSETS:
             raise ValueError(f"subset must be one of {SUBSETS}, got '{self.subset}'")
+        if self.workers != "auto" and (isinstance(self.workers, bool)
+                                       or not isinstance(self.workers, int) or self.workers < 1):
+            raise ValueError(f"workers must be an integer >= 1 or 'auto', got {self.workers!r}")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One fine-tuning run of the protocol: which labelled recordings (indices into the
+    training recordings), which init, for how many epochs; ``seat``: its checkpoint."""
+
+    fraction: float
+    epochs: int
+    seed: int
+    init: str
+    subset: tuple[int, ...]
+    seat: ScopeSeat | None = None
+
+
+def plan_runs(n_train: int, params: LabelEfficiencyParams) -> list[PlannedRun]:
+    """Every (fraction, seed, init) run, in the protocol's order (both inits of a seed share
+    the subset)."""
+    runs = []
+    for fraction, n_epochs in zip(params.fractions, params.epochs, strict=True):
+        for seed in params.seeds:
+            drawn = seed if params.subset == "per_seed" else params.seeds[0]
+            subset = tuple(label_subset(n_train, fraction=fraction, seed=drawn,
+                                        subset_seed=params.subset_seed))
+            runs.extend(PlannedRun(fraction, n_epochs, seed, init, subset) for init in INITS)
+    return runs
+
+
+def resolve_workers(params: LabelEfficiencyParams, runs: int) -> int:
+    """``params.workers`` as a process count for ``runs`` runs on this machine."""
+    if params.workers != "auto":
+        return max(1, min(params.workers, runs))
+    threads = params.training.num_threads
+    if threads is None or resolve_device(params.training.fit.device).type == "cuda":
+        return 1
+    return max(1, min(runs, available_cores() // threads))
+
+
+def train_and_score(run: PlannedRun, train: list[dict[str, Any]], val: list[dict[str, Any]],
+                    test: list[dict[str, Any]], *, stages: list[str],
+                    params: LabelEfficiencyParams, pretrained: nn.Module,
+                    path: str) -> dict[str, Any]:
+    """One planned run: the stager trained on its subset (checkpointed as ``run.seat`` says),
+    scored on the test recordings."""
+    subset = [train[i] for i in run.subset]
+    training = replace(params.training, fit=replace(params.training.fit, seed=run.seed,
+                                                    epochs=run.epochs))
+    name = f"sleep_{run.init}_{fraction_name(run.fraction)}_seed{run.seed}"
+    with seated(run.seat):
+        bundle, history = train_sleep_stager(
+            subset, val, stages=stages, params=training, name=name,
+            encoder=pretrained if run.init == "w2v" else None,
+            fine_tuning=params.fine_tuning, path=f"{path}.training")
+    staged = stage_recordings(from_bundle(bundle), test, window=training.window,
+                              params=params.evaluation)
+    return {"fraction": run.fraction, "init": run.init, "seed": run.seed,
+            "recordings": [r["name"] for r in subset], "metrics": staged_recordings_metrics(staged),
+            "epochs_trained": len(history["train_loss"])}
+
+
+# A worker process's recordings and settings, set once by its initializer (so the recordings
+# cross the process boundary once per worker, not once per run).
+_WORKER_INPUTS: dict[str, Any] = {}
+
+
+def _keep_worker_inputs(inputs: dict[str, Any]) -> None:
+    _WORKER_INPUTS.update(inputs)
+
+
+def _train_and_score_in_worker(run: PlannedRun) -> dict[str, Any]:
+    return train_and_score(run, **_WORKER_INPUTS)
 
 
 def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]],
@@ -60,32 +143,35 @@ def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]]
                           params: LabelEfficiencyParams, pretrained: nn.Module,
                           path: str) -> list[dict[str, Any]]:
     """Every (fraction, seed, init) run, in that order (``path``: where ``params`` sit, for
-    errors).
+    errors), ``params.workers`` at a time in spawned processes. A run's figures do not depend
+    on the layout: each seeds its own generators and trains on the threads it is given.
 
     Returns:
         ``[{"fraction", "init", "seed", "recordings": [names], "metrics": {cer, macro_f1,
         epoch_acc, kappa, transitions_abs_err}, "epochs_trained"}]``.
     """
-    runs = []
-    for fraction, n_epochs in zip(params.fractions, params.epochs, strict=True):
-        for seed in params.seeds:
-            drawn = seed if params.subset == "per_seed" else params.seeds[0]
-            subset = [train[i] for i in label_subset(len(train), fraction=fraction, seed=drawn,
-                                                     subset_seed=params.subset_seed)]
-            training = replace(params.training, fit=replace(params.training.fit, seed=seed,
-                                                            epochs=n_epochs))
-            for init in INITS:
-                name = f"sleep_{init}_{fraction_name(fraction)}_seed{seed}"
-                bundle, history = train_sleep_stager(
-                    subset, val, stages=stages, params=training, name=name,
-                    encoder=pretrained if init == "w2v" else None,
-                    fine_tuning=params.fine_tuning, path=f"{path}.training")
-                staged = stage_recordings(from_bundle(bundle), test, window=training.window,
-                                          params=params.evaluation)
-                metrics = staged_recordings_metrics(staged)
-                logger.info("%s (%d recordings): %s", name, len(subset),
-                            " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-                runs.append({"fraction": fraction, "init": init, "seed": seed,
-                             "recordings": [r["name"] for r in subset], "metrics": metrics,
-                             "epochs_trained": len(history["train_loss"])})
-    return runs
+    planned = plan_runs(len(train), params)
+    planned = [replace(run, seat=seat)
+               for run, seat in zip(planned, reserve_fit_calls(len(planned)), strict=True)]
+    inputs = {"train": train, "val": val, "test": test, "stages": stages, "params": params,
+              "pretrained": pretrained, "path": path}
+    workers = resolve_workers(params, len(planned))
+    if workers > 1 and is_observed():
+        logger.info("%s.workers: the runs train here, one at a time, because an epoch observer "
+                    "(a sweep's pruner) watches them", path)
+        workers = 1
+    if workers == 1:
+        results = (train_and_score(run, **inputs) for run in planned)
+        return [_logged(run, result) for run, result in zip(planned, results, strict=True)]
+    # spawn, never fork: this process has run torch's (and maybe numba's) thread pools
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_keep_worker_inputs, initargs=(inputs,)) as pool:
+        results = pool.map(_train_and_score_in_worker, planned)
+        return [_logged(run, result) for run, result in zip(planned, results, strict=True)]
+
+
+def _logged(run: PlannedRun, result: dict[str, Any]) -> dict[str, Any]:
+    logger.info("sleep_%s_%s_seed%d (%d recordings): %s", run.init, fraction_name(run.fraction),
+                run.seed, len(run.subset),
+                " ".join(f"{k}={v:.4g}" for k, v in result["metrics"].items()))
+    return result

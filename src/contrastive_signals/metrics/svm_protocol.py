@@ -25,25 +25,28 @@ GRID_MAX_ITER = 10_000_000
 
 
 def svm_protocol_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *,
-                         c_grid: tuple[float, ...] = C_GRID,
-                         folds: int = 5) -> tuple[np.ndarray, float]:
+                         c_grid: tuple[float, ...] = C_GRID, folds: int = 5,
+                         n_jobs: int | None = 1) -> tuple[np.ndarray, float]:
     """Fit TS2Vec's SVM on ``train_x`` ``[N, D]`` / ``train_y`` ``[N]``, predict ``test_x``.
 
     Args:
         c_grid: candidate ``C`` values for the cross-validation.
         folds: cross-validation folds (stratified, unshuffled: deterministic, as TS2Vec's
             ``cv=5``).
+        n_jobs: processes fitting the search's (C, fold) pairs (joblib's convention: -1 every
+            core). Each fit is deterministic, so the chosen ``C`` does not depend on it.
 
     Returns:
         ``([M] predictions, chosen C)``.
     """
     train_x, train_y, test_x = _check_train_test(train_x, train_y, test_x)
-    svm = fit_svm_protocol(train_x, train_y, c_grid=c_grid, folds=folds)
+    svm = fit_svm_protocol(train_x, train_y, c_grid=c_grid, folds=folds, n_jobs=n_jobs)
     return svm.predict(test_x), float(svm.C)
 
 
 def fit_svm_protocol(train_x: np.ndarray, train_y: np.ndarray, *,
-                     c_grid: tuple[float, ...] = C_GRID, folds: int = 5) -> SVC:
+                     c_grid: tuple[float, ...] = C_GRID, folds: int = 5,
+                     n_jobs: int | None = 1) -> SVC:
     """The SVM of :func:`svm_protocol_predict`, fitted on ``[N, D]`` / ``[N]``: the hard
     margin for small sets, else the grid search's best ``C`` refitted on all of train (its
     ``C`` and ``max_iter`` rebuild it: :func:`svm_with`)."""
@@ -56,7 +59,7 @@ def fit_svm_protocol(train_x: np.ndarray, train_y: np.ndarray, *,
     # with the smallest class below `folds` members it warns, which it also does in TS2Vec.
     cv = StratifiedKFold(n_splits=folds, shuffle=False)
     search = GridSearchCV(svm_with(None, max_iter=GRID_MAX_ITER), {"C": list(c_grid)}, cv=cv,
-                          n_jobs=1)
+                          n_jobs=n_jobs)
     search.fit(train_x, train_y)
     return search.best_estimator_
 
@@ -80,9 +83,11 @@ def nearest_neighbour_predict(train_x: np.ndarray, train_y: np.ndarray,
 
 
 def protocol_accuracies(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
-                        test_y: np.ndarray, *, probe_c: float) -> dict[str, float]:
+                        test_y: np.ndarray, *, probe_c: float,
+                        n_jobs: int | None = 1) -> dict[str, float]:
     """Test accuracies of frozen embeddings ``[N, D]`` / ``[M, D]``: TS2Vec's SVM protocol
-    (``svm.acc``) and the linear probe of :mod:`.probes` with ``C = probe_c`` (``linear.acc``)."""
-    svm, _ = svm_protocol_predict(train_x, train_y, test_x)
+    (``svm.acc``, its search on ``n_jobs`` processes) and the linear probe of :mod:`.probes`
+    with ``C = probe_c`` (``linear.acc``)."""
+    svm, _ = svm_protocol_predict(train_x, train_y, test_x, n_jobs=n_jobs)
     linear = linear_probe_predict(train_x, train_y, test_x, c=probe_c)
     return {"svm.acc": accuracy(test_y, svm), "linear.acc": accuracy(test_y, linear)}

@@ -164,6 +164,42 @@ def checkpointing(policy: CheckpointPolicy, *, key: str, fingerprint: str) -> It
         close_scope(token)
 
 
+@dataclass(frozen=True)
+class ScopeSeat:
+    """One ``fit`` call of the active scope handed to another process (it pickles): the call
+    trains there with the checkpoint file it would have had here, ``fit<call>.pt``."""
+
+    policy: CheckpointPolicy
+    key: str
+    fingerprint: str
+    call: int
+
+
+def reserve_fit_calls(count: int) -> list[ScopeSeat | None]:
+    """The next ``count`` ``fit`` calls of the active scope, in order, for workers that train
+    them elsewhere (so a rerun after a kill resumes each from its own file, in any layout);
+    ``count`` ``None`` outside a scope."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return [None] * count
+    first, scope.calls = scope.calls, scope.calls + count
+    return [ScopeSeat(scope.policy, scope.key, scope.fingerprint, first + i) for i in range(count)]
+
+
+@contextlib.contextmanager
+def seated(seat: ScopeSeat | None) -> Iterator[None]:
+    """In a worker: the first ``fit`` call inside the block checkpoints as the scope's call
+    ``seat.call`` (nothing happens for ``None``)."""
+    if seat is None:
+        yield
+        return
+    token = _SCOPE.set(_Scope(seat.policy, seat.key, seat.fingerprint, calls=seat.call))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
 def remove_checkpoints(folder: Path, key: str, fingerprint: str) -> None:
     """Delete the checkpoints of scope ``key`` with ``fingerprint`` (after its results were
     saved), except any that another process still holds."""

@@ -36,3 +36,9 @@ def report_epoch(name: str, epoch: int, values: dict[str, float]) -> None:
     observer = _OBSERVER.get()
     if observer is not None and values:
         observer(name, epoch, dict(values))
+
+
+def is_observed() -> bool:
+    """Whether an observer watches the fits of this context (it does not reach other
+    processes: code that could train in workers trains here instead)."""
+    return _OBSERVER.get() is not None
