@@ -31,7 +31,7 @@ from contrastive_signals.metrics.ts_baselines import score_baseline, warm_up
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.models.ts_encoders import encode_splits
 from contrastive_signals.plots.ts_embeddings import tsne_panels_figure
-from contrastive_signals.training.device import torch_threads
+from contrastive_signals.training.device import available_cores, torch_threads
 from contrastive_signals.training.history import history_as_metric_steps
 
 from .params import BaselineParams, Mnist1dParams, UcrParams
@@ -104,12 +104,6 @@ def pretrain_ts_encoders(ucr_data: dict[str, dict[str, Any]], params: dict[str, 
     return bundles, seconds, histories
 
 
-def svm_jobs(num_threads: int | None) -> int:
-    """Processes of the SVM protocol's grid search: the node's ``num_threads`` (``None``: every
-    core, as torch's default), since the node's cores are free while the SVMs fit."""
-    return -1 if num_threads is None else num_threads
-
-
 def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
                          bundles: dict[str, dict[str, Any]], params: dict[str, Any]
                          ) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
@@ -130,7 +124,7 @@ def evaluate_ts_encoders(ucr_data: dict[str, dict[str, Any]],
                     pooling=config.evaluation.pooling))
                 scores = protocol_accuracies(train, y_train, test, y_test,
                                              probe_c=config.evaluation.probe_c,
-                                             n_jobs=svm_jobs(config.num_threads))
+                                             n_jobs=available_cores())
                 metrics.update({f"ts.{dataset}.{method_name}.{k}": v for k, v in scores.items()})
                 if method_name == config.default_method:
                     embeddings[dataset] = {"embeddings": test, "labels": y_test}
@@ -248,7 +242,7 @@ def evaluate_mnist1d_svm_methods(data: dict[str, torch.Tensor], params: dict[str
             train, test = (z.numpy() for z in encode_splits(
                 from_bundle(bundle, modality="series"), data, pooling="padded_window"))
             predicted, _ = svm_protocol_predict(train, data["y_train"].numpy(), test,
-                                                n_jobs=svm_jobs(config.num_threads))
+                                                n_jobs=available_cores())
             metrics[f"mnist1d.{name}.svm.acc"] = accuracy(data["y_test"].numpy(), predicted)
             metrics[f"mnist1d.{name}.pretrain_seconds"] = seconds
     return metrics
