@@ -161,12 +161,11 @@ def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]]
                     "(a sweep's pruner) watches them", path)
         workers = 1
     if workers == 1:
-        results = (train_and_score(run, **inputs) for run in planned)
-        return [_logged(run, result) for run, result in zip(planned, results, strict=True)]
+        return [_logged(run, train_and_score(run, **inputs)) for run in planned]
     # spawn, never fork: this process has run torch's (and maybe numba's) thread pools
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_keep_worker_inputs, initargs=(inputs,)) as pool:
-        results = pool.map(_train_and_score_in_worker, planned)
+        results = pool.map(_train_and_score_in_worker, planned)  # in the order of `planned`
         return [_logged(run, result) for run, result in zip(planned, results, strict=True)]
 
 
