@@ -79,6 +79,11 @@ class PlannedRun:
     subset: tuple[int, ...]
     seat: ScopeSeat | None = None
 
+    @property
+    def name(self) -> str:
+        """The fit's name, as the logs and checkpoints show it."""
+        return f"sleep_{self.init}_{fraction_name(self.fraction)}_seed{self.seed}"
+
 
 def plan_runs(n_train: int, params: LabelEfficiencyParams) -> list[PlannedRun]:
     """Every (fraction, seed, init) run, in the protocol's order (both inits of a seed share
@@ -112,10 +117,9 @@ def train_and_score(run: PlannedRun, train: list[dict[str, Any]], val: list[dict
     subset = [train[i] for i in run.subset]
     training = replace(params.training, fit=replace(params.training.fit, seed=run.seed,
                                                     epochs=run.epochs))
-    name = f"sleep_{run.init}_{fraction_name(run.fraction)}_seed{run.seed}"
     with seated(run.seat):
         bundle, history = train_sleep_stager(
-            subset, val, stages=stages, params=training, name=name,
+            subset, val, stages=stages, params=training, name=run.name,
             encoder=pretrained if run.init == "w2v" else None,
             fine_tuning=params.fine_tuning, path=f"{path}.training")
     staged = stage_recordings(from_bundle(bundle), test, window=training.window,
@@ -170,7 +174,6 @@ def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]]
 
 
 def _logged(run: PlannedRun, result: dict[str, Any]) -> dict[str, Any]:
-    logger.info("sleep_%s_%s_seed%d (%d recordings): %s", run.init, fraction_name(run.fraction),
-                run.seed, len(run.subset),
+    logger.info("%s (%d recordings): %s", run.name, len(run.subset),
                 " ".join(f"{k}={v:.4g}" for k, v in result["metrics"].items()))
     return result
