@@ -152,13 +152,14 @@ def _fit_rank(job: _Job) -> tuple[dict[str, torch.Tensor], dict, int, Any] | Non
     return state, result.history, result.best_epoch, job.hooks
 
 
-def _worker(payload: bytes) -> bytes:
-    """One rank of :func:`run_on_ranks`: set threads and device, join the process group, run
-    ``fn(*args)`` as this rank and return its result cloudpickled. An exception is saved
-    (cloudpickled, with its time) for the launcher before it propagates."""
+def _worker(payload: str) -> bytes:
+    """One rank of :func:`run_on_ranks`: read the job from the file ``payload``, set threads
+    and device, join the process group, run ``fn(*args)`` as this rank and return its result
+    cloudpickled. An exception is saved (cloudpickled, with its time) for the launcher before
+    it propagates."""
     import torch.distributed as dist
 
-    fn, args, config, errors, log_level, carried = cloudpickle.loads(payload)
+    fn, args, config, errors, log_level, carried = cloudpickle.loads(Path(payload).read_bytes())
     for module, name, value in carried:
         getattr(importlib.import_module(module), name).set(value)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
@@ -205,8 +206,17 @@ def _root_cause(failure: Exception, folder: str) -> BaseException:
     for rank, record in sorted(failures.items()):
         message = record.message
         text = message.get("message", message) if isinstance(message, dict) else message
-        messages.append(f"rank {rank}: {text or f'exit code {record.exitcode}'}")
-    return RuntimeError("data-parallel fit failed: " + "; ".join(messages or [str(failure)]))
+        if not text or "elastic/errors.html" in text:  # torch's placeholder: no traceback
+            text = f"exit code {record.exitcode}"
+        messages.append(f"rank {rank}: {text}")
+    # No rank of this machine saved an exception. Exit codes > 0 without one: each died
+    # while its interpreter started, before the job ran (a signal gives a code < 0).
+    started = failures and all(record.exitcode > 0 for record in failures.values())
+    hint = ("; no rank reached the training code. Each rank is a spawned interpreter that "
+            "first imports the caller's main module: a script that trains needs its work "
+            "under `if __name__ == \"__main__\":`" if started else "")
+    return RuntimeError("data-parallel fit failed: " + "; ".join(messages or [str(failure)])
+                        + hint)
 
 
 def launch_config(config: FitConfig) -> Any:
@@ -242,9 +252,14 @@ def run_on_ranks(fn: Callable[..., Any], *args: Any, config: FitConfig) -> dict[
     check_launch(config)
     errors = tempfile.mkdtemp(prefix="ddp-errors-")
     log_level = logging.getLogger("contrastive_signals").getEffectiveLevel()
-    payload = cloudpickle.dumps((fn, args, config, errors, log_level, _carried_values()))
+    # The job goes to the ranks through a file, not through the spawn pipe: a rank that dies
+    # while it starts (e.g. a script without a main guard) would leave this process blocked
+    # for ever writing a payload of many megabytes into that pipe.
+    payload = Path(errors) / "job.pkl"
+    payload.write_bytes(cloudpickle.dumps((fn, args, config, errors, log_level,
+                                           _carried_values())))
     try:
-        results = elastic_launch(launch_config(config), _worker)(payload)
+        results = elastic_launch(launch_config(config), _worker)(str(payload))
     except ChildFailedError as failure:
         raise _root_cause(failure, errors) from failure
     finally:
