@@ -111,16 +111,20 @@ def merge_results(results: Sequence[Mapping[str, object]]) -> dict[str, object]:
     """One result from several results of the same pipeline and environment over disjoint seeds
     (e.g. seeds 0-2, then 3-4): every seed's values re-summarised together; commands joined
     with `` + ``, per-seed params and times merged, load before the first and after the last.
-    Only figures every seed reports are kept, as in :func:`summarise_seeds`."""
+    Only figures every seed reports are kept, as in :func:`summarise_seeds`. A seed that failed
+    in one result and succeeded in another (its re-run) counts once, with the re-run's params
+    and time."""
     if not results:
         raise ValueError("nothing to merge")
     for key in ("pipeline", "env"):
         values = {json.dumps(r[key]) for r in results}
         if len(values) > 1:
             raise ValueError(f"cannot merge results of different {key}s: {sorted(values)}")
-    seeds = [s for r in results for s in r["seeds"]]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"the results repeat a seed: {seeds}")
+    # a seed that failed in one result may be re-run in another; two successes repeat it
+    succeeded = [s for r in results for s in r["seeds_ok"]]
+    if len(set(succeeded)) != len(succeeded):
+        raise ValueError(f"the results repeat a seed: {succeeded}")
+    seeds = list(dict.fromkeys(s for r in results for s in r["seeds"]))
     reports: dict[int, dict[str, float]] = {}
     for result in results:
         for name, row in result["figures"].items():

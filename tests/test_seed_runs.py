@@ -164,6 +164,14 @@ def test_merged_results_equal_one_run_over_all_their_seeds(tmp_path):
         seed_runs.merge_results([first, _result("afm", {3: reports[3]})])
     with pytest.raises(ValueError, match="nothing to merge"):
         seed_runs.merge_results([])
+    # a seed that failed (out of memory) and was re-run on its own counts once, re-run's time
+    failed = {**_result("ctc", {s: reports[s] for s in (0, 1)}), "seeds": [0, 1, 2],
+              "run_seconds": {"0": 10.0, "1": 11.0, "2": 104.0}}
+    rerun = _result("ctc", {2: reports[2]}, run_seconds={"2": 709.0})
+    merged = seed_runs.merge_results([failed, rerun])
+    assert merged["seeds"] == merged["seeds_ok"] == [0, 1, 2]
+    assert merged["run_seconds"]["2"] == 709.0
+    assert merged["figures"] == seed_runs.summarise_seeds({s: reports[s] for s in (0, 1, 2)})
     # the command line: the merged JSON and its table, no run; a wrong pipeline exits 2
     paths = []
     for name, result in (("first", first), ("second", second)):
