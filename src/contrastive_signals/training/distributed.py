@@ -250,7 +250,7 @@ def run_on_ranks(fn: Callable[..., Any], *args: Any, config: FitConfig) -> dict[
     from torch.distributed.launcher.api import elastic_launch
 
     check_launch(config)
-    errors = tempfile.mkdtemp(prefix="ddp-errors-")
+    errors = tempfile.mkdtemp(prefix="ddp-launch-")  # the job and the ranks' exceptions
     log_level = logging.getLogger("contrastive_signals").getEffectiveLevel()
     # The job goes to the ranks through a file, not through the spawn pipe: a rank that dies
     # while it starts (e.g. a script without a main guard) would leave this process blocked
