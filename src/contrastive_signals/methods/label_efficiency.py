@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +28,12 @@ from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.training.checkpoint import ScopeSeat, reserve_fit_calls, seated
 from contrastive_signals.training.device import available_cores, resolve_device
 from contrastive_signals.training.epoch_observers import is_observed
+from contrastive_signals.training.spawned_jobs import (
+    MAIN_GUARD_HINT,
+    private_folder,
+    read_job,
+    write_job,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,13 +136,14 @@ def train_and_score(run: PlannedRun, train: list[dict[str, Any]], val: list[dict
             "epochs_trained": len(history["train_loss"])}
 
 
-# A worker process's recordings and settings, set once by its initializer (so the recordings
-# cross the process boundary once per worker, not once per run).
+# A worker process's recordings and settings, read once by its initializer from the file the
+# caller wrote (so the recordings cross the process boundary once per worker, not once per
+# run, and never through the spawn pipe: training/spawned_jobs.py).
 _WORKER_INPUTS: dict[str, Any] = {}
 
 
-def _keep_worker_inputs(inputs: dict[str, Any]) -> None:
-    _WORKER_INPUTS.update(inputs)
+def _keep_worker_inputs(job: str) -> None:
+    _WORKER_INPUTS.update(read_job(job))
 
 
 def _train_and_score_in_worker(run: PlannedRun) -> dict[str, Any]:
@@ -167,10 +175,18 @@ def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]]
     if workers == 1:
         return [_logged(run, train_and_score(run, **inputs)) for run in planned]
     # spawn, never fork: this process has run torch's (and maybe numba's) thread pools
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_keep_worker_inputs, initargs=(inputs,)) as pool:
-        results = pool.map(_train_and_score_in_worker, planned)  # in the order of `planned`
-        return [_logged(run, result) for run, result in zip(planned, results, strict=True)]
+    with private_folder("label-efficiency-") as folder:
+        job = write_job(folder, inputs)
+        try:
+            with ProcessPoolExecutor(max_workers=workers,
+                                     mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_keep_worker_inputs, initargs=(job,)) as pool:
+                results = list(pool.map(_train_and_score_in_worker, planned))  # planned order
+        except BrokenProcessPool as error:
+            raise RuntimeError(
+                f"{path}.workers: a worker process ended abruptly: killed (e.g. out of memory; "
+                f"fewer workers need less) or while starting ({MAIN_GUARD_HINT})") from error
+    return [_logged(run, result) for run, result in zip(planned, results, strict=True)]
 
 
 def _logged(run: PlannedRun, result: dict[str, Any]) -> dict[str, Any]:

@@ -20,9 +20,7 @@ import math
 import os
 import pickle
 import random
-import shutil
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -46,6 +44,12 @@ from contrastive_signals.training.fit import (
     fit,
 )
 from contrastive_signals.training.ranks import Ranks, current_ranks, ranks_context
+from contrastive_signals.training.spawned_jobs import (
+    MAIN_GUARD_HINT,
+    private_folder,
+    read_job,
+    write_job,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +163,7 @@ def _worker(payload: str) -> bytes:
     it propagates."""
     import torch.distributed as dist
 
-    fn, args, config, errors, log_level, carried = cloudpickle.loads(Path(payload).read_bytes())
+    fn, args, config, errors, log_level, carried = read_job(payload)
     for module, name, value in carried:
         getattr(importlib.import_module(module), name).set(value)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
@@ -212,9 +216,7 @@ def _root_cause(failure: Exception, folder: str) -> BaseException:
     # No rank of this machine saved an exception. Exit codes > 0 without one: each died
     # while its interpreter started, before the job ran (a signal gives a code < 0).
     started = failures and all(record.exitcode > 0 for record in failures.values())
-    hint = ("; no rank reached the training code. Each rank is a spawned interpreter that "
-            "first imports the caller's main module: a script that trains needs its work "
-            "under `if __name__ == \"__main__\":`" if started else "")
+    hint = f"; no rank reached the training code: {MAIN_GUARD_HINT}" if started else ""
     return RuntimeError("data-parallel fit failed: " + "; ".join(messages or [str(failure)])
                         + hint)
 
@@ -250,20 +252,14 @@ def run_on_ranks(fn: Callable[..., Any], *args: Any, config: FitConfig) -> dict[
     from torch.distributed.launcher.api import elastic_launch
 
     check_launch(config)
-    errors = tempfile.mkdtemp(prefix="ddp-launch-")  # the job and the ranks' exceptions
     log_level = logging.getLogger("contrastive_signals").getEffectiveLevel()
-    # The job goes to the ranks through a file, not through the spawn pipe: a rank that dies
-    # while it starts (e.g. a script without a main guard) would leave this process blocked
-    # for ever writing a payload of many megabytes into that pipe.
-    payload = Path(errors) / "job.pkl"
-    payload.write_bytes(cloudpickle.dumps((fn, args, config, errors, log_level,
-                                           _carried_values())))
-    try:
-        results = elastic_launch(launch_config(config), _worker)(str(payload))
-    except ChildFailedError as failure:
-        raise _root_cause(failure, errors) from failure
-    finally:
-        shutil.rmtree(errors, ignore_errors=True)
+    with private_folder("ddp-launch-") as folder:  # the job and the ranks' exceptions
+        errors = str(folder)
+        job = write_job(folder, (fn, args, config, errors, log_level, _carried_values()))
+        try:
+            results = elastic_launch(launch_config(config), _worker)(job)
+        except ChildFailedError as failure:
+            raise _root_cause(failure, errors) from failure
     return {rank: cloudpickle.loads(value) for rank, value in results.items()}
 
 
