@@ -372,11 +372,44 @@ def odd_rows_case() -> tuple[float, list[Tensor], list[int]]:
     return float(loss.detach()), grads(model), seen
 
 
+def validation_models() -> tuple[nn.Module, nn.Module, dict]:
+    """A small HVAE and U-Net and a validation part of 5 images (an odd count: the ranks'
+    shares are padded)."""
+    from contrastive_signals.models.registry import build_model
+    from tests.methods.pairs import SIZE, tiny_pairs
+
+    hvae = build_model("hvae", {"image_size": SIZE, "channels": (4, 8, 8), "spatial_signal": 2,
+                                "spatial_noise": 1, "global_signal": 4, "global_noise": 2},
+                       seed=0)
+    unet = build_model("residual_unet", {"base_channels": 4, "depth": 2}, seed=1)
+    return hvae.eval(), unet.eval(), tiny_pairs(count=5)
+
+
+def validation_case() -> dict[str, float]:
+    """The denoising validation scores as this rank computes them (each rank decodes its share
+    of the images)."""
+    from contrastive_signals.metrics.denoising import denoiser_psnr, swap_psnr
+
+    hvae, unet, part = validation_models()
+    rows: dict[str, int] = {"hvae_rows": 0, "unet_rows": 0}  # the most images one pass saw
+
+    def seen(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+            rows[name] = max(rows[name], inputs[0].shape[0])
+        return hook
+
+    hvae.encoder_stem.register_forward_pre_hook(seen("hvae_rows"))
+    unet.register_forward_pre_hook(seen("unet_rows"))
+    with torch.no_grad():
+        return {"swap_psnr": swap_psnr(hvae, part), "denoiser_psnr": denoiser_psnr(unet, part),
+                **rows}
+
+
 def everything() -> dict[str, dict]:
     """The loss cases and the fits of this rank: one launch for the whole module."""
     return {"losses": all_cases(), "fits": fit_cases(), "carried": carried_value(),
             "supervised": {name: supervised_case(name) for name in SUPERVISED},
-            "odd_rows": odd_rows_case()}
+            "odd_rows": odd_rows_case(), "validation": validation_case()}
 
 
 def failing_loss(model: nn.Module, batch: tuple[Tensor, ...], generator: torch.Generator

@@ -152,6 +152,18 @@ def test_three_steps_on_two_ranks_give_the_parameters_of_one_process(launched):
             assert sorted(a + b) == sorted(seen[step])
 
 
+def test_denoising_validation_is_shared_out_and_equals_one_process(launched):
+    """Each rank decodes its share of the validation images (5: padded to 6) and gets every
+    output: the scores of one process, on both ranks."""
+    expected = cases.validation_case()
+    assert expected["hvae_rows"] == expected["unet_rows"] == 5
+    for rank in (0, 1):
+        scores = launched[rank]["validation"]
+        assert scores["hvae_rows"] == scores["unet_rows"] == 3
+        for name in ("swap_psnr", "denoiser_psnr"):
+            assert scores[name] == pytest.approx(expected[name], rel=1e-6)
+
+
 @pytest.mark.timeout(180)
 def test_a_failing_rank_raises_its_own_error_in_the_caller_without_hanging():
     model = nn.Linear(3, 1)

@@ -28,6 +28,7 @@ from contrastive_signals.models.hvae import (
 )
 from contrastive_signals.models.unet import apply_in_batches
 from contrastive_signals.signal.tv import tv_denoise
+from contrastive_signals.training.ranks import local_forward_rows
 
 Denoiser = Callable[[Tensor], Tensor]  # noisy [M, 1, N, N] -> denoised [M, 1, N, N]
 
@@ -55,14 +56,19 @@ def mean_view_psnr(part: dict[str, Any], denoise: Denoiser) -> float:
 
 def swap_psnr(hvae: HierarchicalVAE, part: dict[str, Any]) -> float:
     """:func:`mean_view_psnr` of noise removal by swap, each image's noise parts from another
-    clean image of the part (the previous one, cyclically): the HVAE's validation score."""
+    clean image of the part (the previous one, cyclically): the HVAE's validation score. On
+    data-parallel ranks each decodes its share of the images and all get every output (the
+    ranks used to repeat the whole validation each)."""
     donors = part["clean"].roll(1, dims=0)[:, None]
-    return mean_view_psnr(part, lambda noisy: swap_decode(hvae, noisy, donors))
+    return mean_view_psnr(part, lambda noisy: local_forward_rows(
+        lambda images, clean: swap_decode(hvae, images, clean), noisy, donors))
 
 
 def denoiser_psnr(model: nn.Module, part: dict[str, Any]) -> float:
-    """:func:`mean_view_psnr` of an image-to-image ``model`` (the U-Net's validation score)."""
-    return mean_view_psnr(part, functools.partial(apply_in_batches, model))
+    """:func:`mean_view_psnr` of an image-to-image ``model`` (the U-Net's validation score),
+    shared out over data-parallel ranks as in :func:`swap_psnr`."""
+    return mean_view_psnr(part, lambda noisy: local_forward_rows(
+        functools.partial(apply_in_batches, model), noisy))
 
 
 def best_tv_weight(noisy: Tensor, clean: Tensor, weights: Sequence[float]) -> float:
