@@ -389,6 +389,7 @@ def validation_case() -> dict[str, float]:
     """The denoising validation scores as this rank computes them (each rank decodes its share
     of the images)."""
     from contrastive_signals.metrics.denoising import denoiser_psnr, swap_psnr
+    from contrastive_signals.training.ranks import local_forward_rows
 
     hvae, unet, part = validation_models()
     rows: dict[str, int] = {"hvae_rows": 0, "unet_rows": 0}  # the most images one pass saw
@@ -401,8 +402,9 @@ def validation_case() -> dict[str, float]:
     hvae.encoder_stem.register_forward_pre_hook(seen("hvae_rows"))
     unet.register_forward_pre_hook(seen("unet_rows"))
     with torch.no_grad():
-        return {"swap_psnr": swap_psnr(hvae, part), "denoiser_psnr": denoiser_psnr(unet, part),
-                **rows}
+        # as the denoising nodes validate
+        return {"swap_psnr": swap_psnr(hvae, part, map_rows=local_forward_rows),
+                "denoiser_psnr": denoiser_psnr(unet, part, map_rows=local_forward_rows), **rows}
 
 
 def everything() -> dict[str, dict]:

@@ -28,7 +28,6 @@ from contrastive_signals.models.hvae import (
 )
 from contrastive_signals.models.unet import apply_in_batches
 from contrastive_signals.signal.tv import tv_denoise
-from contrastive_signals.training.ranks import local_forward_rows
 
 Denoiser = Callable[[Tensor], Tensor]  # noisy [M, 1, N, N] -> denoised [M, 1, N, N]
 
@@ -54,20 +53,29 @@ def mean_view_psnr(part: dict[str, Any], denoise: Denoiser) -> float:
     return float(np.mean(scores))
 
 
-def swap_psnr(hvae: HierarchicalVAE, part: dict[str, Any]) -> float:
+RowMap = Callable[..., Tensor]  # (fn, *inputs [R, ...]) -> fn(*inputs), maybe shared out
+
+
+def _all_rows(fn: Callable[..., Tensor], *inputs: Tensor) -> Tensor:
+    return fn(*inputs)
+
+
+def swap_psnr(hvae: HierarchicalVAE, part: dict[str, Any], *, map_rows: RowMap = _all_rows
+              ) -> float:
     """:func:`mean_view_psnr` of noise removal by swap, each image's noise parts from another
-    clean image of the part (the previous one, cyclically): the HVAE's validation score. On
-    data-parallel ranks each decodes its share of the images and all get every output (the
-    ranks used to repeat the whole validation each)."""
+    clean image of the part (the previous one, cyclically): the HVAE's validation score.
+    ``map_rows`` runs the decode on the images' rows: all here, or each data-parallel rank its
+    share with every output gathered (``training.ranks.local_forward_rows``)."""
     donors = part["clean"].roll(1, dims=0)[:, None]
-    return mean_view_psnr(part, lambda noisy: local_forward_rows(
+    return mean_view_psnr(part, lambda noisy: map_rows(
         lambda images, clean: swap_decode(hvae, images, clean), noisy, donors))
 
 
-def denoiser_psnr(model: nn.Module, part: dict[str, Any]) -> float:
-    """:func:`mean_view_psnr` of an image-to-image ``model`` (the U-Net's validation score),
-    shared out over data-parallel ranks as in :func:`swap_psnr`."""
-    return mean_view_psnr(part, lambda noisy: local_forward_rows(
+def denoiser_psnr(model: nn.Module, part: dict[str, Any], *, map_rows: RowMap = _all_rows
+                  ) -> float:
+    """:func:`mean_view_psnr` of an image-to-image ``model`` (the U-Net's validation score);
+    ``map_rows`` as in :func:`swap_psnr`."""
+    return mean_view_psnr(part, lambda noisy: map_rows(
         functools.partial(apply_in_batches, model), noisy))
 
 

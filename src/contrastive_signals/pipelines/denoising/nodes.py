@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -35,6 +36,7 @@ from contrastive_signals.training.autocast import CpuBf16Forward
 from contrastive_signals.training.device import resolve_device, seed_everything, torch_threads
 from contrastive_signals.training.fit import fit
 from contrastive_signals.training.history import final_metrics_as_steps, history_as_metric_steps
+from contrastive_signals.training.ranks import local_forward_rows
 
 
 def make_denoising_images(params: dict[str, Any], image_folders: dict[str, Any]
@@ -95,7 +97,9 @@ def train_hvae(pairs: dict[str, Any], params: dict[str, Any]
     run = config.hvae
     method = HVAESplit(run.loss, forward=cpu_forward(run))
     model_config = {"image_size": config.data.image_size, **run.model.config()}
-    return _train(method, "hvae", model_config, pairs, run, swap_psnr, name="denoising_hvae")
+    # on data-parallel ranks each validates its share of the images (the one-process score)
+    score = functools.partial(swap_psnr, map_rows=local_forward_rows)
+    return _train(method, "hvae", model_config, pairs, run, score, name="denoising_hvae")
 
 
 def train_unet(pairs: dict[str, Any], params: dict[str, Any]
@@ -103,7 +107,8 @@ def train_unet(pairs: dict[str, Any], params: dict[str, Any]
     """Train the residual U-Net on (noisy, clean) pairs with the mean squared error."""
     run = check_params(params).unet
     method = ImageRegression(forward=cpu_forward(run))
-    return _train(method, "residual_unet", run.model.config(), pairs, run, denoiser_psnr,
+    score = functools.partial(denoiser_psnr, map_rows=local_forward_rows)
+    return _train(method, "residual_unet", run.model.config(), pairs, run, score,
                   name="denoising_unet")
 
 
