@@ -308,4 +308,3 @@ def test_learning_rate_scaling_follows_the_world_size():
     assert learning_rate_multiplier(FitConfig(**{**vars(config), "lr_scaling": "sqrt"})) == 2.0
     single = FitConfig(epochs=1, learning_rate=0.1, lr_scaling="linear")
     assert learning_rate_multiplier(single) == 1.0
-

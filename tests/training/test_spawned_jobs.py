@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from contrastive_signals.training.spawned_jobs import private_folder, read_job, write_job
+from contrastive_signals.training.spawned_jobs import read_job, write_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +62,8 @@ def test_a_script_without_a_main_guard_fails_with_the_reason_instead_of_hanging(
 
 def test_a_job_round_trips_through_its_private_folder_which_is_removed_after():
     job = {"recordings": [np.arange(5.0)], "scale": lambda x: 2 * x}  # cloudpickle: a lambda
-    with private_folder("test-job-") as folder:
+    with tempfile.TemporaryDirectory(prefix="test-job-") as name:  # as the callers hold it
+        folder = Path(name)
         path = write_job(folder, job)
         assert Path(path).parent == folder and oct(folder.stat().st_mode & 0o777) == "0o700"
         back = read_job(path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -28,12 +29,7 @@ from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.training.checkpoint import ScopeSeat, reserve_fit_calls, seated
 from contrastive_signals.training.device import available_cores, resolve_device
 from contrastive_signals.training.epoch_observers import is_observed
-from contrastive_signals.training.spawned_jobs import (
-    MAIN_GUARD_HINT,
-    private_folder,
-    read_job,
-    write_job,
-)
+from contrastive_signals.training.spawned_jobs import MAIN_GUARD_HINT, read_job, write_job
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +171,8 @@ def label_efficiency_runs(train: list[dict[str, Any]], val: list[dict[str, Any]]
     if workers == 1:
         return [_logged(run, train_and_score(run, **inputs)) for run in planned]
     # spawn, never fork: this process has run torch's (and maybe numba's) thread pools
-    with private_folder("label-efficiency-") as folder:
+    with tempfile.TemporaryDirectory(prefix="label-efficiency-",
+                                     ignore_cleanup_errors=True) as folder:
         job = write_job(folder, inputs)
         try:
             with ProcessPoolExecutor(max_workers=workers,

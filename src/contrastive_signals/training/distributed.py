@@ -21,6 +21,7 @@ import os
 import pickle
 import random
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -44,12 +45,7 @@ from contrastive_signals.training.fit import (
     fit,
 )
 from contrastive_signals.training.ranks import Ranks, current_ranks, ranks_context
-from contrastive_signals.training.spawned_jobs import (
-    MAIN_GUARD_HINT,
-    private_folder,
-    read_job,
-    write_job,
-)
+from contrastive_signals.training.spawned_jobs import MAIN_GUARD_HINT, read_job, write_job
 
 logger = logging.getLogger(__name__)
 
@@ -253,9 +249,9 @@ def run_on_ranks(fn: Callable[..., Any], *args: Any, config: FitConfig) -> dict[
 
     check_launch(config)
     log_level = logging.getLogger("contrastive_signals").getEffectiveLevel()
-    with private_folder("ddp-launch-") as folder:  # the job and the ranks' exceptions
-        errors = str(folder)
-        job = write_job(folder, (fn, args, config, errors, log_level, _carried_values()))
+    # the job and the ranks' exceptions
+    with tempfile.TemporaryDirectory(prefix="ddp-launch-", ignore_cleanup_errors=True) as errors:
+        job = write_job(errors, (fn, args, config, errors, log_level, _carried_values()))
         try:
             results = elastic_launch(launch_config(config), _worker)(job)
         except ChildFailedError as failure:

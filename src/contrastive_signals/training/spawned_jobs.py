@@ -8,10 +8,6 @@ images: megabytes) then blocks for ever. A file path keeps the pipe's load small
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +18,10 @@ MAIN_GUARD_HINT = ("each spawned process first imports the caller's main module:
                    "trains needs its work under `if __name__ == \"__main__\":`")
 
 
-@contextmanager
-def private_folder(prefix: str) -> Iterator[Path]:
-    """A new temporary folder only this user can read (``mkdtemp``), removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def write_job(folder: Path, job: Any) -> str:
-    """``job`` cloudpickled into ``folder/job.pkl``; returns the path for :func:`read_job`."""
-    path = folder / "job.pkl"
+def write_job(folder: str | Path, job: Any) -> str:
+    """``job`` cloudpickled into ``folder/job.pkl`` (a ``tempfile.TemporaryDirectory``: only
+    this user can read it); returns the path for :func:`read_job`."""
+    path = Path(folder) / "job.pkl"
     path.write_bytes(cloudpickle.dumps(job))
     return str(path)
 
