@@ -16,6 +16,10 @@ per layout: the median over repeats of the median step seconds (after 3 warm-up 
 repeat's median, and ``ddp2_over_single``, the ratio of the step times (< 1: the ranks are
 faster). ``--isa avx2`` limits oneDNN and ATen to AVX2 (no bf16 kernels), as on an AVX2-only CPU.
 
+``--swap-fractions 1.0 0.25`` instead times the 2 ranks at each ``loss.swap_fraction`` (the
+share of a batch's pairs the removal and injection decodes take), alternating, with each
+fraction's step time over the first's.
+
 Usage: python benchmarks/hvae_data_parallel.py --out benchmarks/results/hvae_data_parallel.json
 """
 
@@ -36,15 +40,17 @@ from bench_common import machine_info, write_figures
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pairs(steps: int) -> tuple[dict, dict]:
-    """The default parameters and pairs with just enough training images for ``steps``
-    batches."""
+def _pairs(steps: int, swap_fraction: float | None = None) -> tuple[dict, dict]:
+    """The default parameters (with ``loss.swap_fraction`` when given) and pairs with just
+    enough training images for ``steps`` batches."""
     from contrastive_signals.pipelines.denoising.nodes import (
         make_denoising_images,
         make_sparse_view_pairs,
     )
 
     params = yaml.safe_load((ROOT / "conf/base/parameters_denoising.yml").read_text())["denoising"]
+    if swap_fraction is not None:
+        params["hvae"]["loss"]["swap_fraction"] = swap_fraction
     data = params["data"]
     data["train_size"] = steps * params["hvae"]["batch_size"]
     # the donor pool is drawn from the training images (the parameter check asks for it)
@@ -82,12 +88,13 @@ def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
     return statistics.median(seconds[3:])
 
 
-def _one_layout(layout: str, steps: int, bf16: str) -> float:
+def _one_layout(layout: str, steps: int, bf16: str, swap_fraction: float | None = None
+                ) -> float:
     from contrastive_signals.training.device import available_cores
     from contrastive_signals.training.distributed import run_on_ranks
     from contrastive_signals.training.fit import FitConfig
 
-    params, pairs = _pairs(steps + 3)
+    params, pairs = _pairs(steps + 3, swap_fraction)
     if layout == "single":
         torch.set_num_threads(available_cores())
         return time_steps(params, pairs, steps, bf16)
@@ -103,30 +110,42 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bf16", default="auto", help="cpu_bf16: auto | true | false")
     parser.add_argument("--isa", choices=("native", "avx2"), default="native")
+    parser.add_argument("--swap-fractions", type=float, nargs="+",
+                        help="time 2 ranks at each loss.swap_fraction instead of the layouts")
     parser.add_argument("--layout", choices=("single", "ddp2"), help=argparse.SUPPRESS)
+    parser.add_argument("--swap-fraction", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     bf16 = {"true": True, "false": False}.get(args.bf16, args.bf16)
     if args.layout:  # a child: one layout, its median step on stdout
-        print(_one_layout(args.layout, args.steps, bf16))
+        print(_one_layout(args.layout, args.steps, bf16, args.swap_fraction))
         return
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     if args.isa == "avx2":
         env.update(ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
-    runs: dict[str, list[float]] = {"single": [], "ddp2": []}
+    # what alternates: the layouts, or the swap fractions on 2 ranks
+    children = ({"single": ["--layout", "single"], "ddp2": ["--layout", "ddp2"]}
+                if not args.swap_fractions else
+                {f"ddp2_swap_fraction_{f:g}": ["--layout", "ddp2", "--swap-fraction", str(f)]
+                 for f in args.swap_fractions})
+    runs: dict[str, list[float]] = {name: [] for name in children}
     for _ in range(args.repeats):
-        for layout in runs:  # each layout in a fresh interpreter, alternating
+        for name, child in children.items():  # each in a fresh interpreter, alternating
             out = subprocess.run(
-                [sys.executable, __file__, "--layout", layout, "--steps", str(args.steps),
+                [sys.executable, __file__, *child, "--steps", str(args.steps),
                  "--bf16", args.bf16], env=env, check=True, capture_output=True, text=True)
-            runs[layout].append(float(out.stdout.strip().splitlines()[-1]))
-    medians = {layout: statistics.median(values) for layout, values in runs.items()}
+            runs[name].append(float(out.stdout.strip().splitlines()[-1]))
+    medians = {name: statistics.median(values) for name, values in runs.items()}
+    first = next(iter(medians))
+    ratios = ({"ddp2_over_single": medians["ddp2"] / medians["single"]}
+              if not args.swap_fractions else
+              {f"{name}_over_{first}": medians[name] / medians[first] for name in medians})
     write_figures({
         "command": " ".join(["python benchmarks/hvae_data_parallel.py", *sys.argv[1:]]),
         "machine": machine_info("torch"), "isa": args.isa, "cpu_bf16": args.bf16,
         "steps_per_repeat": args.steps,
-        "step_seconds": {layout: {"median": medians[layout], "per_repeat": values}
-                         for layout, values in runs.items()},
-        "ddp2_over_single": medians["ddp2"] / medians["single"],
+        "step_seconds": {name: {"median": medians[name], "per_repeat": values}
+                         for name, values in runs.items()},
+        **ratios,
     }, args.out)
 
 

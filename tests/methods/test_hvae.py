@@ -13,7 +13,12 @@ from contrastive_signals.losses.elbo import (
     swap_consistency_loss,
 )
 from contrastive_signals.methods.base import check_compatible
-from contrastive_signals.methods.hvae import HVAELossParams, HVAESplit, hvae_batch_loss
+from contrastive_signals.methods.hvae import (
+    HVAELossParams,
+    HVAESplit,
+    hvae_batch_loss,
+    random_share,
+)
 from contrastive_signals.models.hvae import HierarchicalVAE, cross_swap_codes
 from contrastive_signals.models.registry import build_model
 from contrastive_signals.training.autocast import CpuBf16Forward
@@ -66,18 +71,19 @@ def test_hvae_loss_without_swap_weights_is_the_elbo_plus_triplets():
     torch.testing.assert_close(value, expected)
 
 
-def _swap_terms_by_hand(model, clean, noisy, views):
-    """The removal and injection terms with the loss's own draws from the generator."""
+def _swap_terms_by_hand(model, clean, noisy, views, fraction: float = 1.0):
+    """The removal and injection terms with the loss's own draws from the generator, each on
+    ``random_share(..., fraction)`` of its pairs."""
     g = torch.Generator().manual_seed(5)
     out = model(torch.cat([clean, noisy]), g)
     derangement(4, g)                                   # the triplet negatives
     codes = {level: q.mean for level, q in out.posteriors.items()}
-    donors = derangement(4, g)
-    removed = model.decode(cross_swap_codes(model, codes, 4 + torch.arange(4), donors))
-    rows, noisy_donors = group_derangement(views, g)
+    rows, donors = random_share(torch.arange(4), derangement(4, g), fraction, g)
+    removed = model.decode(cross_swap_codes(model, codes, 4 + rows, donors))
+    removal = swap_consistency_loss(removed, clean[rows], std=0.1)
+    rows, noisy_donors = random_share(*group_derangement(views, g), fraction, g)
     injected = model.decode(cross_swap_codes(model, codes, rows, 4 + noisy_donors))
-    return (swap_consistency_loss(removed, clean, std=0.1),
-            swap_consistency_loss(injected, noisy[rows], std=0.1))
+    return removal, swap_consistency_loss(injected, noisy[rows], std=0.1)
 
 
 def test_swap_terms_are_weighted_and_decode_the_swapped_means():
@@ -91,6 +97,36 @@ def test_swap_terms_are_weighted_and_decode_the_swapped_means():
     torch.testing.assert_close(on - off, removal, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(twice - off, 2 * removal, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(both - off, removal + 0.5 * injection, rtol=1e-4, atol=1e-6)
+
+
+def test_swap_fraction_decodes_a_random_share_of_each_terms_pairs():
+    model, clean, noisy, views, _ = _loss_setup()
+    _, off = _batch_loss()
+    _, half = _batch_loss(swap_weight=1.0, inject_weight=0.5, swap_fraction=0.5)
+    _, whole = _batch_loss(swap_weight=1.0, inject_weight=0.5)
+    removal, injection = (t.detach() for t in _swap_terms_by_hand(model, clean, noisy, views,
+                                                                   fraction=0.5))
+    torch.testing.assert_close(half - off, removal + 0.5 * injection, rtol=1e-4, atol=1e-6)
+    assert not torch.isclose(half, whole)  # other pairs, another estimate of the same terms
+
+
+def test_random_share_keeps_a_random_subset_of_the_pairs_in_order():
+    rows, donors = torch.arange(10), torch.arange(10).roll(1)
+    picks = set()
+    for seed in range(5):
+        kept_rows, kept_donors = random_share(rows, donors, 0.3, torch.Generator().manual_seed(seed))
+        assert len(kept_rows) == 3 and torch.equal(kept_donors, donors[kept_rows])
+        assert torch.equal(kept_rows, kept_rows.sort().values)
+        picks.add(tuple(kept_rows.tolist()))
+    assert len(picks) > 1  # the generator draws the subset
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    kept_rows, kept_donors = random_share(rows, donors, 1.0, g)
+    assert kept_rows is rows and kept_donors is donors
+    assert torch.equal(g.get_state(), state)  # all pairs: no draw, the training of before
+    assert len(random_share(rows[:2], donors[:2], 0.1, g)[0]) == 1  # never none
+    empty = torch.empty(0, dtype=torch.long)
+    assert random_share(empty, empty, 0.5, g)[0].numel() == 0
 
 
 def test_swap_term_gradient_reaches_the_decoder_through_the_swapped_code():
@@ -185,6 +221,8 @@ def test_hvae_split_needs_a_split_latent_image_model():
     ("beta", -1.0, r"hvae_split: beta must be >= 0"),
     ("swap_weight", float("nan"), r"hvae_split.swap_weight must be a finite number, got nan"),
     ("noise_margin", -0.1, r"hvae_split: noise_margin must be >= 0"),
+    ("swap_fraction", 0.0, r"hvae_split: swap_fraction must lie in \(0, 1\], got 0.0"),
+    ("swap_fraction", 1.5, r"hvae_split: swap_fraction must lie in \(0, 1\], got 1.5"),
     ("margin", 1.0, r"hvae_split: unknown parameter\(s\) \['margin'\]"),
 ])
 def test_bad_loss_parameters_are_named(key, value, message):

@@ -8,6 +8,7 @@ without ranks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextvars import ContextVar
 
@@ -221,7 +222,7 @@ def _image_regression_case():
     return ImageRegression(), net, (clean, noisy, torch.zeros(4))
 
 
-def _hvae_split_case():
+def _hvae_split_case(swap_fraction: float = 1.0):
     from contrastive_signals.methods.hvae import HVAELossParams, HVAESplit
     from contrastive_signals.models.registry import build_model
 
@@ -229,7 +230,7 @@ def _hvae_split_case():
               "spatial_noise": 1, "global_signal": 3, "global_noise": 2}
     net = build_model("hvae", config, seed=0)
     loss = HVAELossParams(beta=0.1, signal_weight=2.0, noise_weight=2.0, swap_weight=1.0,
-                          inject_weight=1.0)
+                          inject_weight=1.0, swap_fraction=swap_fraction)
     clean, noisy = torch.rand(2, 3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
     # float32: the HVAE's latents are float32 by design (models/hvae.py). 3 images: the removal decodes 3 rows and the injection 2 (views 0, 0, 1), so the
     # removal pads its rows to split over 2 ranks
@@ -237,7 +238,9 @@ def _hvae_split_case():
 
 
 SUPERVISED = {"sleep_stager": _sleep_stager_case, "ctc": _ctc_case,
-              "image_regression": _image_regression_case, "hvae_split": _hvae_split_case}
+              "image_regression": _image_regression_case, "hvae_split": _hvae_split_case,
+              # a share of the swap pairs: removal 2 rows of 3, injection 1 of 2 (padded)
+              "hvae_split_share": functools.partial(_hvae_split_case, swap_fraction=0.5)}
 
 
 def supervised_case(name: str) -> tuple[float, list[Tensor], list[int]]:

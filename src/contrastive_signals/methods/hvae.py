@@ -49,6 +49,8 @@ class HVAELossParams:
     normalize_codes: bool = False  # triplets on unit-length codes (margins in [0, 2])
     swap_weight: float = 0.0    # swap-consistency term (signal of noisy + noise of other clean)
     inject_weight: float = 0.0  # its reverse (signal of clean + noise of other noisy, same views)
+    # the share of a batch's pairs that each swap term decodes per step (a random subset; 1: all)
+    swap_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
@@ -61,6 +63,19 @@ class HVAELossParams:
                              f"{self.kl_warmup_fraction}")
         require_at_least(self, ("beta", "signal_weight", "noise_weight", "signal_margin",
                                 "noise_margin", "swap_weight", "inject_weight"), 0)
+        if not 0 < self.swap_fraction <= 1:
+            raise ValueError(f"swap_fraction must lie in (0, 1], got {self.swap_fraction}")
+
+
+def random_share(rows: Tensor, donors: Tensor, fraction: float, generator: torch.Generator
+                 ) -> tuple[Tensor, Tensor]:
+    """A random ``fraction`` of the pairs ``(rows [K], donors [K])`` (at least one, in their
+    order) -> ``(rows [k], donors [k])``; all of them, with no draw, when ``fraction`` is 1."""
+    if fraction >= 1 or rows.numel() == 0:
+        return rows, donors
+    count = max(1, round(fraction * rows.numel()))
+    keep = torch.randperm(rows.numel(), generator=generator)[:count].sort().values
+    return rows[keep], donors[keep]
 
 
 def hvae_batch_loss(net: HierarchicalVAE, clean: Tensor, noisy: Tensor, views: Tensor,
@@ -75,6 +90,9 @@ def hvae_batch_loss(net: HierarchicalVAE, clean: Tensor, noisy: Tensor, views: T
       another clean image of the batch, decoded, against clean image ``i``;
     - injection (``loss.inject_weight``): signal parts of clean image ``i`` + noise parts of
       another noisy image at the same view count, decoded, against noisy image ``i``.
+
+    Each swap term decodes a random ``loss.swap_fraction`` of its pairs (an unbiased estimate
+    of the term at a fraction of its cost: the two swap decodes are ~30 % of a step).
 
     ``forward`` wraps the model calls (the losses stay float32). Data-parallel: every network
     pass (the ELBO's and each swap decode) runs on this rank's shard of its rows and is
@@ -117,13 +135,14 @@ def hvae_batch_loss(net: HierarchicalVAE, clean: Tensor, noisy: Tensor, views: T
     if loss.swap_weight > 0:
         # a random other clean image, never the image's own clean version (whose noise parts
         # would make this the own decode of the clean image)
-        donors = derangement(batch, generator)
-        noisy_rows = batch + torch.arange(batch)
-        removed = decode(cross_swap_codes(net, codes, noisy_rows, donors))
-        total = total + loss.swap_weight * nll(removed, clean)
+        rows, donors = random_share(torch.arange(batch), derangement(batch, generator),
+                                    loss.swap_fraction, generator)
+        removed = decode(cross_swap_codes(net, codes, batch + rows, donors))
+        total = total + loss.swap_weight * nll(removed, clean[rows])
     if loss.inject_weight > 0:
         # as at test time, the donor has the same view count (another image's streaks)
-        rows, donors = group_derangement(views.cpu(), generator)
+        rows, donors = random_share(*group_derangement(views.cpu(), generator),
+                                    loss.swap_fraction, generator)
         if rows.numel():
             injected = decode(cross_swap_codes(net, codes, rows, batch + donors))
             total = total + loss.inject_weight * nll(injected, noisy[rows])
