@@ -59,7 +59,9 @@ def group_runs(runs: list[dict[str, Any]]) -> dict[tuple[str, str, float], dict[
         members.sort(key=lambda run: run["seed"])
         seeds = [run["seed"] for run in members]
         if len(set(seeds)) != len(seeds):
-            raise ValueError(f"{key}: seed listed twice ({seeds}): one run per seed expected")
+            files = sorted({run.get("file", "?") for run in members})
+            raise ValueError(f"{key}: seed listed twice ({seeds}, from {files}): one run per "
+                             "seed expected")
         summary[key] = {
             "seeds": seeds,
             **{f"{split}_{metric}": spread([run[split][metric] for run in members])

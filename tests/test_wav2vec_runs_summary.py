@@ -86,8 +86,8 @@ def test_bad_inputs_are_named(tmp_path):
     broken.write_text(json.dumps(SCRATCH[0]) + "\n{not json\n")
     with pytest.raises(ValueError, match="broken.jsonl, line 2"):
         read_runs([broken])
-    with pytest.raises(ValueError, match="seed listed twice"):
-        group_runs(SCRATCH + [SCRATCH[0]])
+    with pytest.raises(ValueError, match=r"seed listed twice .*broken.jsonl"):
+        group_runs(SCRATCH + [{**SCRATCH[0], "file": "broken.jsonl"}])
     groups = group_runs(SCRATCH + [_run("w", "w2v", s, 0.9, 0.4) for s in (0, 1)])
     with pytest.raises(ValueError, match="seeds differ"):
         bar(groups[("w", "w2v", 0.1)], groups[("base", "scratch", 0.1)])
