@@ -1,8 +1,9 @@
 """Runs of benchmarks/wav2vec_fine_tuning.py summarised against scratch, with issue 17's bar
 (item 5): per (variant, init, fraction) the test and validation macro-F1 and CER of every
 fine-tuning seed with their mean and population std (as the pipeline reports them), the mean
-F1 per stage, and, for each wav2vec group, its lead over the scratch group of ``--baseline``
-at the same fraction beside the sum of the two stds that the lead must exceed::
+F1 per stage, and, for each wav2vec group, its lead over the scratch runs of its own variant
+(the same architecture and protocol), or of ``--baseline`` where its variant has none, at the
+same fraction, beside the sum of the two stds that the lead must exceed::
 
     python benchmarks/wav2vec_runs_summary.py runs_a.jsonl runs_b.jsonl --baseline ctx80 \\
         --out benchmarks/results/wav2vec_summary.json      # and the same name .md
@@ -90,14 +91,17 @@ def bar(pretrained: dict[str, Any], scratch: dict[str, Any], *, split: str = "te
 
 
 def summarise(runs: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
-    """Groups and, for every wav2vec group with a ``baseline`` scratch group at its fraction,
-    the bar on the test and on the validation nights."""
+    """Groups and, for every wav2vec group with a scratch group at its fraction (of its own
+    variant, else of ``baseline``), the bar on the test and on the validation nights."""
     groups = group_runs(runs)
     rows = []
     for (variant, init, fraction), group in groups.items():
         row = {"variant": variant, "init": init, "fraction": fraction, **group}
-        scratch = groups.get((baseline, "scratch", fraction))
-        if init == "w2v" and scratch is not None:
+        against = next((name for name in (variant, baseline)
+                        if (name, "scratch", fraction) in groups), None)
+        if init == "w2v" and against is not None:
+            scratch = groups[(against, "scratch", fraction)]
+            row["scratch_variant"] = against
             row["bar"] = {split: bar(group, scratch, split=split) for split in ("test", "val")}
         rows.append(row)
     return {"baseline": baseline, "groups": rows}
@@ -106,8 +110,8 @@ def summarise(runs: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
 def markdown(summary: dict[str, Any]) -> str:
     """One table row per group: the spreads, and the bar's margins on the test nights."""
     lines = ["| variant | init | fraction | test macro-F1 | test CER | val macro-F1 | val CER | "
-             "F1 per stage (W / N1 / N2 / N3 / REM) | F1 lead - stds | CER lead - stds |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "F1 per stage (W / N1 / N2 / N3 / REM) | against scratch of | F1 lead - stds | "
+             "CER lead - stds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in summary["groups"]:
         cells = [f"{row[f'{s}_{m}']['mean']:.3f} +- {row[f'{s}_{m}']['std']:.3f}"
                  for s in ("test", "val") for m in METRICS]
@@ -117,7 +121,7 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append("| " + " | ".join([row["variant"], row["init"], f"{row['fraction']:g}",
                                        *cells, " / ".join(f"{v:.3f}" for v in
                                                           row["stage_f1"].values()),
-                                       *margins]) + " |")
+                                       row.get("scratch_variant", ""), *margins]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -125,7 +129,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--baseline", required=True,
-                        help="variant whose scratch runs every wav2vec group is compared with")
+                        help="variant whose scratch runs a wav2vec group is compared with "
+                             "where its own variant has no scratch runs")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     summary = summarise(read_runs(args.runs), args.baseline)

@@ -77,6 +77,16 @@ def test_summary_compares_each_wav2vec_group_with_the_baselines_scratch_at_its_f
     assert not by_name[("w", "w2v", 0.1)]["bar"]["val"]["met"]  # val figures are worse
     assert "bar" not in by_name[("full", "w2v", 1.0)]  # no scratch at 100 % in the baseline
     assert "bar" not in by_name[("base", "scratch", 0.1)]
+    assert by_name[("w", "w2v", 0.1)]["scratch_variant"] == "base"
+
+
+def test_a_variant_with_its_own_scratch_runs_is_compared_with_those():
+    own_scratch = [_run("w", "scratch", s, 0.95, 0.30) for s in range(3)]
+    runs = SCRATCH + own_scratch + [_run("w", "w2v", s, 0.9, 0.45) for s in range(3)]
+    row = next(r for r in summarise(runs, "base")["groups"] if r["init"] == "w2v")
+    assert row["scratch_variant"] == "w"
+    assert row["bar"]["test"]["macro_f1"]["lead"] == pytest.approx(-0.05)
+    assert not row["bar"]["test"]["met"]
 
 
 def test_bad_inputs_are_named(tmp_path):
