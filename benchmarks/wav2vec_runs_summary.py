@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("W", "N1", "N2", "N3", "REM")
+from contrastive_signals.data.sleep_edf import STAGES  # the order of the runs' class_f1
+
 METRICS = ("macro_f1", "cer")  # macro-F1 higher is better, CER lower
 
 
