@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -58,9 +59,12 @@ def _pairs(steps: int, swap_fraction: float | None = None) -> tuple[dict, dict]:
     return params, make_sparse_view_pairs(make_denoising_images(params, {}), params)
 
 
-def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
-    """Median seconds of ``steps`` optimisation steps (after 3 warm-up steps) of the HVAE
-    split on ``pairs``, in this process or as this rank."""
+def training_step(params: dict, pairs: dict, bf16: bool | str, *, data_parallel: bool
+                  ) -> tuple[Iterator[tuple], Callable[[tuple], None]]:
+    """The training batches of ``pairs`` and a function that takes one optimisation step of the
+    HVAE split on a batch (the method's loss, backward pass and AdamW step; default model,
+    channels-last, ``cpu_bf16`` as given); the model wrapped for data parallelism when
+    ``data_parallel`` (as a rank)."""
     from contrastive_signals.methods.hvae import HVAESplit
     from contrastive_signals.models.registry import build_model
     from contrastive_signals.pipelines.denoising.params import check_params
@@ -71,19 +75,31 @@ def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
     method = HVAESplit(run.loss, forward=CpuBf16Forward(enabled=bf16, channels_last=True))
     model = method.build(build_model("hvae", {"image_size": params["data"]["image_size"],
                                               **run.model.config()}, seed=0))
-    net = data_parallel_model(model, every_parameter_used=method.uses_every_parameter)
+    net = (data_parallel_model(model, every_parameter_used=method.uses_every_parameter)
+           if data_parallel else model)
     optimiser = torch.optim.AdamW(net.parameters(), lr=run.fit.learning_rate)
     generator = torch.Generator().manual_seed(0)
     batches = iter(method.batches(pairs["train"], batch_size=run.batch_size, epochs=1)(
         0, generator))
-    seconds = []
-    for _ in range(steps + 3):
-        batch = next(batches)
-        start = time.perf_counter()
+
+    def step(batch: tuple) -> None:
         loss = method.loss(net, batch, generator)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+
+    return batches, step
+
+
+def time_steps(params: dict, pairs: dict, steps: int, bf16: str) -> float:
+    """Median seconds of ``steps`` optimisation steps (after 3 warm-up steps) of the HVAE
+    split on ``pairs``, in this process or as this rank."""
+    batches, step = training_step(params, pairs, bf16, data_parallel=True)
+    seconds = []
+    for _ in range(steps + 3):
+        batch = next(batches)
+        start = time.perf_counter()
+        step(batch)
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds[3:])
 

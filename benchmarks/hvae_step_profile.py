@@ -1,8 +1,8 @@
 """Where the denoising HVAE's training step spends its time, written to JSON (issue 17 item 4:
 the budget in float32 on AVX2-only CPUs).
 
-One process runs the method's own loss, backward pass and optimiser step (as
-``benchmarks/hvae_data_parallel.py``'s ``time_steps``: default model, batch and loss,
+One process runs the method's own loss, backward pass and optimiser step
+(``benchmarks/hvae_data_parallel.py``'s ``training_step``: default model, batch and loss,
 channels-last, ``cpu_bf16`` as given) under ``torch.profiler`` for ``--steps`` steps after 3
 warm-up steps. Reported: the profiled seconds per step, each op group's share of the profiled
 self CPU time (convolution forward, convolution backward, SiLU forward and backward, the rest)
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from bench_common import machine_info, write_figures
-from hvae_data_parallel import _pairs
+from hvae_data_parallel import _pairs, training_step
 
 # aten op name -> group; every other op is "other"
 GROUPS = {"aten::convolution_backward": "conv_backward", "aten::mkldnn_convolution": "conv_forward",
@@ -29,35 +29,15 @@ GROUPS = {"aten::convolution_backward": "conv_backward", "aten::mkldnn_convoluti
 
 
 def profiled_steps(steps: int, bf16: bool | str) -> torch.profiler.profile:
-    """The profiler of ``steps`` HVAE training steps (after 3 unprofiled warm-up steps)."""
-    from contrastive_signals.methods.hvae import HVAESplit
-    from contrastive_signals.models.registry import build_model
-    from contrastive_signals.pipelines.denoising.params import check_params
-    from contrastive_signals.training.autocast import CpuBf16Forward
-
-    params, pairs = _pairs(steps + 3)
-    run = check_params(params).hvae
-    forward = CpuBf16Forward(enabled=bf16, channels_last=True)
-    method = HVAESplit(run.loss, forward=forward)
-    model = method.build(build_model("hvae", {"image_size": params["data"]["image_size"],
-                                              **run.model.config()}, seed=0))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=run.fit.learning_rate)
-    generator = torch.Generator().manual_seed(0)
-    batches = iter(method.batches(pairs["train"], batch_size=run.batch_size, epochs=1)(
-        0, generator))
-
-    def step() -> None:
-        loss = method.loss(model, next(batches), generator)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-
+    """The profiler of ``steps`` HVAE training steps in this process (after 3 unprofiled
+    warm-up steps)."""
+    batches, step = training_step(*_pairs(steps + 3), bf16, data_parallel=False)
     for _ in range(3):
-        step()
+        step(next(batches))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
                                 record_shapes=True) as profiler:
         for _ in range(steps):
-            step()
+            step(next(batches))
     return profiler
 
 
