@@ -41,7 +41,7 @@ from bench_common import machine_info, write_figures
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pairs(steps: int, swap_fraction: float | None = None) -> tuple[dict, dict]:
+def default_pairs(steps: int, swap_fraction: float | None = None) -> tuple[dict, dict]:
     """The default parameters (with ``loss.swap_fraction`` when given) and pairs with just
     enough training images for ``steps`` batches."""
     from contrastive_signals.pipelines.denoising.nodes import (
@@ -110,7 +110,7 @@ def _one_layout(layout: str, steps: int, bf16: str, swap_fraction: float | None 
     from contrastive_signals.training.distributed import run_on_ranks
     from contrastive_signals.training.fit import FitConfig
 
-    params, pairs = _pairs(steps + 3, swap_fraction)
+    params, pairs = default_pairs(steps + 3, swap_fraction)
     if layout == "single":
         torch.set_num_threads(available_cores())
         return time_steps(params, pairs, steps, bf16)

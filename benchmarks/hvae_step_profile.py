@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from bench_common import machine_info, write_figures
-from hvae_data_parallel import _pairs, training_step
+from hvae_data_parallel import default_pairs, training_step
 
 # aten op name -> group; every other op is "other"
 GROUPS = {"aten::convolution_backward": "conv_backward", "aten::mkldnn_convolution": "conv_forward",
@@ -31,7 +31,7 @@ GROUPS = {"aten::convolution_backward": "conv_backward", "aten::mkldnn_convoluti
 def profiled_steps(steps: int, bf16: bool | str) -> torch.profiler.profile:
     """The profiler of ``steps`` HVAE training steps in this process (after 3 unprofiled
     warm-up steps)."""
-    batches, step = training_step(*_pairs(steps + 3), bf16, data_parallel=False)
+    batches, step = training_step(*default_pairs(steps + 3), bf16, data_parallel=False)
     for _ in range(3):
         step(next(batches))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
