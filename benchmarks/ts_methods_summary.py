@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from contrastive_signals.metrics.seeds import mean_and_std
+
 REFERENCE = "ts2vec"
 _ERRORS = re.compile(r"^(?P<dataset>[^.]+)\.(?P<method>[^.]+)\.seed(?P<seed>\d+)\.errors$")
 
@@ -68,12 +70,6 @@ def _errors_table(figures: dict[str, Any]) -> dict[tuple[str, str], dict[int, in
     return table
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    array = np.asarray(values, dtype=float)
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
-
-
 def summarise(figures: dict[str, Any], max_deficit: float = 1.0) -> dict[str, Any]:
     """Flat summary (see the module docstring) of merged ts_methods.py figures; every method
     is compared with :data:`REFERENCE` on the seeds and sets both have."""
@@ -99,12 +95,12 @@ def summarise(figures: dict[str, Any], max_deficit: float = 1.0) -> dict[str, An
             errors = [table[(dataset, method)][seed] for seed in seeds]
             key = f"{dataset}.{method}"
             out[f"{key}.errors"] = errors
-            out[f"{key}.errors_mean"], out[f"{key}.errors_std"] = _mean_std(errors)
-            out[f"{key}.acc_mean"], out[f"{key}.acc_std"] = _mean_std(
-                [row[column] for row in accuracies])
+            out[f"{key}.errors_mean"], out[f"{key}.errors_std"] = mean_and_std(errors, ddof=1)
+            out[f"{key}.acc_mean"], out[f"{key}.acc_std"] = mean_and_std(
+                [row[column] for row in accuracies], ddof=1)
         out[f"mean.{method}.acc"] = per_seed_mean[method]
-        out[f"mean.{method}.acc_mean"], out[f"mean.{method}.acc_std"] = _mean_std(
-            per_seed_mean[method])
+        out[f"mean.{method}.acc_mean"], out[f"mean.{method}.acc_std"] = mean_and_std(
+            per_seed_mean[method], ddof=1)
         for figure in ("pretrain_seconds", "pretrain_cpu_seconds"):
             keys = [f"{d}.{method}.seed{s}.{figure}" for d in datasets for s in seeds]
             if all(key in figures for key in keys):  # CPU seconds: runs since 2026-12-06
@@ -124,7 +120,7 @@ def summarise(figures: dict[str, Any], max_deficit: float = 1.0) -> dict[str, An
         ratio = ratios.get("pretrain_cpu_seconds", ratios["pretrain_seconds"])
         bar = f"bar.{method}"
         out[f"{bar}.acc_diff"] = differences
-        out[f"{bar}.acc_diff_mean"], out[f"{bar}.acc_diff_std"] = _mean_std(differences)
+        out[f"{bar}.acc_diff_mean"], out[f"{bar}.acc_diff_std"] = mean_and_std(differences, ddof=1)
         out[f"{bar}.seeds_ahead"] = sum(d > 0 for d in differences)
         out.update({f"{bar}.deficit_series.{d}": v for d, v in deficits.items()})
         out[f"{bar}.worst_set"], out[f"{bar}.worst_deficit_series"] = worst, deficits[worst]

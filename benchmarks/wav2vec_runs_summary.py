@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from contrastive_signals.data.sleep_edf import STAGES  # the order of the runs' class_f1
+from contrastive_signals.metrics.seeds import seed_spread
 
 METRICS = ("macro_f1", "cer")  # macro-F1 higher is better, CER lower
 
@@ -44,12 +45,6 @@ def read_runs(paths: list[Path]) -> list[dict[str, Any]]:
     return runs
 
 
-def spread(values: list[float]) -> dict[str, Any]:
-    """Mean and population std (ddof 0, the pipeline's ``*_std``) of one figure over seeds."""
-    array = np.asarray(values, dtype=float)
-    return {"mean": float(array.mean()), "std": float(array.std()), "values": array.tolist()}
-
-
 def group_runs(runs: list[dict[str, Any]]) -> dict[tuple[str, str, float], dict[str, Any]]:
     """Runs grouped by (variant, init, fraction), each group ordered by seed, with the test and
     validation spreads and the mean F1 per stage."""
@@ -66,11 +61,11 @@ def group_runs(runs: list[dict[str, Any]]) -> dict[tuple[str, str, float], dict[
                              "seed expected")
         summary[key] = {
             "seeds": seeds,
-            **{f"{split}_{metric}": spread([run[split][metric] for run in members])
+            **{f"{split}_{metric}": seed_spread([run[split][metric] for run in members])
                for split in ("test", "val") for metric in METRICS},
             "stage_f1": dict(zip(STAGES, np.mean([run["class_f1"] for run in members],
                                                  axis=0).round(4).tolist(), strict=True)),
-            "seconds": spread([run["seconds"] for run in members]),
+            "seconds": seed_spread([run["seconds"] for run in members]),
         }
     return summary
 

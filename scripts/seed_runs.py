@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from run_all import child_env, machine_info  # noqa: E402
 
+from contrastive_signals.metrics.seeds import mean_and_std  # noqa: E402
 from tests.e2e.golden import PIPELINE_REPORTS  # noqa: E402
 from tests.e2e.project import make_project_copy  # noqa: E402
 
@@ -99,11 +99,9 @@ def summarise_seeds(reports: Mapping[int, Mapping[str, float]]) -> dict[str, dic
     for name in names:
         values = [float(reports[s][name]) for s in sorted(reports)]
         finite = [v for v in values if math.isfinite(v)]
-        summary[name] = {
-            "per_seed": {str(s): float(reports[s][name]) for s in sorted(reports)},
-            "mean": statistics.fmean(finite) if finite else math.nan,
-            "std": statistics.stdev(finite) if len(finite) > 1 else 0.0,
-        }
+        mean, std = mean_and_std(finite, ddof=1) if finite else (math.nan, 0.0)
+        summary[name] = {"per_seed": {str(s): float(reports[s][name]) for s in sorted(reports)},
+                         "mean": mean, "std": std}
     return summary
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+from contrastive_signals.metrics.seeds import mean_and_std
 
 
 def fraction_name(fraction: float) -> str:
@@ -33,8 +33,7 @@ def summarise_runs(runs: Sequence[dict[str, Any]], *, metrics: Sequence[str], pr
     flat: dict[str, float] = {}
     for name, members in sorted(groups.items()):
         for metric in metrics:
-            values = np.array([r["metrics"][metric] for r in members], dtype=float)
-            flat[f"{name}.{metric}"] = float(values.mean())
-            flat[f"{name}.{metric}.std"] = float(values.std())
+            flat[f"{name}.{metric}"], flat[f"{name}.{metric}.std"] = mean_and_std(
+                r["metrics"][metric] for r in members)
         flat[f"{name}.n_recordings"] = float(len(members[0]["recordings"]))
     return flat

@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from contrastive_signals.metrics.retrieval import retrieval_metrics
+from contrastive_signals.metrics.seeds import mean_and_std
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
@@ -289,7 +290,8 @@ def label_efficiency(
         )
         predictions = linear_probe_predict(train_x[idx], train_y[idx], test_x, c=c)
         scores.append(accuracy(test_y, predictions))
-    return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": scores}
+    mean, std = mean_and_std(scores)
+    return {"mean": mean, "std": std, "scores": scores}
 
 
 def embedding_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from contrastive_signals.metrics.seeds import seed_spread
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +56,6 @@ def optuna_plots(study: optuna.Study, folder: Path) -> list[Path]:
     return written
 
 
-def _mean_std(values: list[float]) -> dict[str, Any]:
-    return {"mean": statistics.fmean(values),
-            "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "values": values}
-
-
 def is_default(project, spec, params: dict[str, Any]) -> bool:
     """Whether ``params`` (dotted path -> value) are the project's own values (with the
     sweep's ``fixed`` values on top)."""
@@ -97,7 +93,7 @@ def final_report(project, spec, best_params: dict[str, Any], run_all: Callable
               "seed_parameters": list(config.seed_parameters), "best_params": best_params,
               "metrics": {}}
     for metric in config.metrics:
-        best, default = _mean_std(rows["best"][metric]), _mean_std(rows["default"][metric])
+        best, default = seed_spread(rows["best"][metric]), seed_spread(rows["default"][metric])
         spread = max(best["std"], default["std"])
         report["metrics"][metric] = {
             "best": best, "default": default, "difference": best["mean"] - default["mean"],
