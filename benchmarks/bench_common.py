@@ -116,6 +116,28 @@ def time_pipeline_run(pipeline: str, report: str, env: str | None = None,
     return PipelineRun(round(wall, 1), result.stdout + result.stderr, metrics, before, after)
 
 
+def project_context(project: Path, env: str | None = None):
+    """A loaded Kedro context of the project copy ``project`` (environment ``env``, default
+    base+local), with the working directory moved there: the catalog's paths are relative."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    os.chdir(project)
+    bootstrap_project(project)
+    return KedroSession.create(project_path=project, env=env).load_context()
+
+
+def sleep_epochs_of(context) -> dict:
+    """The `wav2vec` pipeline's epochs dataset, built from ``context``'s Sleep-EDF nights as
+    its ``build_epochs`` node builds it."""
+    from contrastive_signals.pipelines.sleep.nodes import build_sleep_epochs
+
+    catalog = context.catalog
+    return build_sleep_epochs(catalog.load("wav2vec.edf_recordings"),
+                              catalog.load("wav2vec.synthetic_edf"),
+                              context.params["wav2vec"]["ingestion"])
+
+
 def write_figures(figures: dict[str, object], out: Path, *, echo: bool = True) -> None:
     """The flat JSON object of a benchmark (written to a temporary file, then renamed: a
     killed run never leaves half a file), also printed when ``echo``."""

@@ -36,24 +36,15 @@ from contrastive_signals.metrics.cer import corpus_cer
 from contrastive_signals.metrics.sleep import staged_recordings_metrics
 from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.models.sleep import BLANK, collapse_repeats, predict_recording
-from contrastive_signals.pipelines.sleep.nodes import build_sleep_epochs
 
 
 def load_run(project: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict]:
     """The epochs dataset, split, encoder bundle and ``wav2vec`` parameters of the project."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
+    from bench_common import project_context, sleep_epochs_of  # a sibling script module
 
-    bootstrap_project(project)
-    session = KedroSession.create(project_path=project)
-    context = session.load_context()
-    params = context.params["wav2vec"]
-    catalog = context.catalog
-    epochs = build_sleep_epochs(catalog.load("wav2vec.edf_recordings"),
-                                catalog.load("wav2vec.synthetic_edf"), params["ingestion"])
-    split, bundle = catalog.load("wav2vec.split"), catalog.load("wav2vec.encoder")
-    session.close()
-    return epochs, split, bundle, params
+    context = project_context(project)
+    split, bundle = context.catalog.load("wav2vec.split"), context.catalog.load("wav2vec.encoder")
+    return sleep_epochs_of(context), split, bundle, context.params["wav2vec"]
 
 
 def set_dotted(values: dict[str, Any], assignment: str) -> None:

@@ -26,21 +26,9 @@ from typing import Any
 import torch
 
 from contrastive_signals.data.sleep_edf import parse_recording_name
-from contrastive_signals.pipelines.sleep.nodes import build_sleep_epochs
 from contrastive_signals.pipelines.wav2vec.nodes import pretrain_sleep_wav2vec
 
 ENV = "wav2vec_context"
-
-
-def project_context(project: Path):
-    """A loaded Kedro context of ``project`` (the working directory moved there, since the
-    catalog's paths are relative to it)."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    os.chdir(project)
-    bootstrap_project(project)
-    return KedroSession.create(project_path=project, env=ENV).load_context()
 
 
 def subject_of(name: str) -> int:
@@ -71,15 +59,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None,
                         help="pretraining epochs (default: wav2vec.pretraining.fit.epochs)")
     args = parser.parse_args()
+    from bench_common import project_context, sleep_epochs_of  # a sibling script module
+
     torch.set_num_threads(1)
     project, other = args.project.resolve(), args.other.resolve()
-    context = project_context(project)
+    context = project_context(project, ENV)
     params: dict[str, Any] = context.params["wav2vec"]
     split = context.catalog.load("wav2vec.split")
     first = args.first_extra if args.first_extra is not None else params["synthetic"]["n_subjects"]
-    other_catalog = project_context(other).catalog
-    epochs = build_sleep_epochs(other_catalog.load("wav2vec.edf_recordings"),
-                                other_catalog.load("wav2vec.synthetic_edf"), params["ingestion"])
+    epochs = sleep_epochs_of(project_context(other, ENV))
     extra = extra_nights([r["name"] for r in epochs["recordings"]], first_subject=first,
                          count=args.extra)
     pretraining = copy.deepcopy(params["pretraining"])
@@ -93,7 +81,8 @@ def main() -> None:
     print(f"pretrained on {len(nights['train']['recordings'])} nights ({len(extra)} extra: "
           f"{extra[0]} .. {extra[-1]}) in {time.perf_counter() - start:.0f} s; last epoch: "
           f"val_accuracy {history['val_accuracy'][-1]:.3f}")
-    project_context(project).catalog.save("wav2vec.encoder", bundle)
+    os.chdir(project)  # the catalog's paths are relative to the project
+    context.catalog.save("wav2vec.encoder", bundle)
 
 
 if __name__ == "__main__":
