@@ -1,6 +1,7 @@
 """wav2vec's network pretrained on HuBERT-style targets: each masked frame predicts, per input
 channel, the k-means cluster of that frame's log band powers (issue 17 item 5; docs/wav2vec.md
-"Per-channel cluster targets").
+"Per-channel cluster targets"); or, with ``--teacher``, HuBERT's second iteration: the cluster
+of the frame's contextualised representation under an earlier run's encoder.
 
 Why: wav2vec 2.0's targets are quantised encoder frames, which the codebook may learn without
 the EOG; rapid eye movements, what tells REM apart in these nights, are then never a target.
@@ -14,6 +15,8 @@ its subject split), with the same network, masking, optimiser and schedule as th
 copy's ``wav2vec.encoder``, which `benchmarks/wav2vec_fine_tuning.py PROJECT` then fine-tunes.
 
     PYTHONPATH=src python benchmarks/wav2vec_cluster_targets.py PROJECT --epochs 40
+    PYTHONPATH=src python benchmarks/wav2vec_cluster_targets.py PROJECT --epochs 40 \
+        --teacher PROJECT/data/06_models/wav2vec_encoder.pt/<version>/wav2vec_encoder.pt
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,7 @@ from contrastive_signals.config import from_params
 from contrastive_signals.data.sleep_epochs import recordings_of, segment_sampler
 from contrastive_signals.methods.label_efficiency import LabelEfficiencyParams
 from contrastive_signals.methods.wav2vec import Wav2VecMethod, Wav2VecPretraining
-from contrastive_signals.models.registry import to_bundle
+from contrastive_signals.models.registry import from_bundle, to_bundle
 from contrastive_signals.models.wav2vec import Wav2Vec2, span_mask
 from contrastive_signals.pipelines.wav2vec.nodes import CONTEXT_ENCODER
 from contrastive_signals.training.device import seed_everything, torch_threads
@@ -59,12 +63,22 @@ def frame_band_powers(x: torch.Tensor, *, frames: int, sampling_rate: float) -> 
     return torch.log(spectrum @ bands + 1e-6)
 
 
+def teacher_frames(teacher: nn.Module) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """Target features from an earlier run's encoder (frozen): ``[B, T, 1, D]`` (one group)."""
+    def features(x: torch.Tensor, frames: int) -> torch.Tensor:
+        with torch.no_grad():
+            return teacher(x).transpose(1, 2).unsqueeze(2)
+
+    return features
+
+
 class ClusterTargets:
-    """Per channel, k-means of standardised frame band powers; ``assign`` gives the nearest
-    centre of every (frame, channel): ``[B, T, C]`` int64."""
+    """Per target group (an input channel, or one for a teacher's frames), k-means of the
+    standardised frame features; ``assign`` gives the nearest centre of every (frame, group):
+    ``[B, T, G]`` int64."""
 
     def __init__(self, features: torch.Tensor, *, clusters: int, seed: int) -> None:
-        """``features`` ``[N, C, F]`` (frames of training sequences)."""
+        """``features`` ``[N, G, F]`` (frames of training sequences)."""
         self.mean = features.mean(0)
         self.std = features.std(0) + 1e-6
         scaled = ((features - self.mean) / self.std).numpy()
@@ -78,7 +92,7 @@ class ClusterTargets:
         return distances.argmin(-1)
 
     def usage(self, targets: torch.Tensor) -> list[float]:
-        """Perplexity of the cluster use per channel (1: one cluster, K: uniform)."""
+        """Perplexity of the cluster use per group (1: one cluster, K: uniform)."""
         out = []
         for c in range(targets.shape[-1]):
             p = torch.bincount(targets[..., c].flatten(), minlength=len(self.centres[c])).float()
@@ -89,37 +103,38 @@ class ClusterTargets:
 
 class ClusterPredictor(nn.Module):
     """wav2vec's network (``w2v``; its quantiser unused) with HuBERT's prediction head: per
-    channel a projection of the context vector, scored by cosine against learned cluster
+    target group a projection of the context vector, scored by cosine against learned cluster
     embeddings / ``temperature``."""
 
-    def __init__(self, w2v: Wav2Vec2, *, channels: int, clusters: int, final_dim: int,
+    def __init__(self, w2v: Wav2Vec2, *, groups: int, clusters: int, final_dim: int,
                  temperature: float = 0.1) -> None:
         super().__init__()
         self.w2v = w2v
         model_dim = w2v.project.out_features
-        self.head = nn.Linear(model_dim, channels * final_dim)
-        self.embeddings = nn.Parameter(torch.randn(channels, clusters, final_dim))
-        self.channels, self.temperature = channels, temperature
+        self.head = nn.Linear(model_dim, groups * final_dim)
+        self.embeddings = nn.Parameter(torch.randn(groups, clusters, final_dim))
+        self.groups, self.temperature = groups, temperature
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Logits ``[M, C, K]`` of the masked frames (``mask`` ``[B, T]``) of ``x`` ``[B, C, L]``."""
+        """Logits ``[M, G, K]`` of the masked frames (``mask`` ``[B, T]``) of ``x`` ``[B, C, L]``."""
         w2v = self.w2v
         z = w2v.feature_norm(w2v.features(x))
         y = w2v.dropout(w2v.project(z))
         y = torch.where(mask.unsqueeze(-1), w2v.mask_embedding.to(y.dtype), y)
         context = w2v.contextualise(y)[mask]                               # [M, D]
-        h = self.head(context).view(len(context), self.channels, -1)       # [M, C, E]
+        h = self.head(context).view(len(context), self.groups, -1)         # [M, G, E]
         return torch.einsum("mce,cke->mck", F.normalize(h, dim=-1),
                             F.normalize(self.embeddings, dim=-1)) / self.temperature
 
 
 def cluster_losses(model: ClusterPredictor, x: torch.Tensor, *, targets: ClusterTargets,
-                   sampling_rate: float, mask_prob: float, mask_span: int,
-                   generator: torch.Generator) -> LossOutput:
-    """Masked cross-entropy, mean over masked frames and channels, and the accuracy."""
+                   features_of: Callable[[torch.Tensor, int], torch.Tensor], mask_prob: float,
+                   mask_span: int, generator: torch.Generator) -> LossOutput:
+    """Masked cross-entropy, mean over masked frames and target groups, and the accuracy;
+    ``features_of(x, frames)`` gives the target features ``[B, T, G, F]``."""
     frames = model.w2v.features(x[:1]).shape[1]
     mask = span_mask(len(x), frames, mask_prob=mask_prob, span=mask_span, generator=generator)
-    labels = targets.assign(frame_band_powers(x, frames=frames, sampling_rate=sampling_rate))[mask]
+    labels = targets.assign(features_of(x, frames))[mask]
     logits = model(x, mask)
     loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten())
     accuracy = (logits.argmax(-1) == labels).float().mean()
@@ -134,6 +149,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="pretraining seed (default: wav2vec.pretraining.fit.seed)")
     parser.add_argument("--clusters", type=int, default=32, help="k-means clusters per channel")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="an earlier run's wav2vec.encoder file: cluster its frames instead "
+                             "of band powers (HuBERT's second iteration)")
     parser.add_argument("--fit-batches", type=int, default=64,
                         help="training batches whose frames the k-means sees")
     args = parser.parse_args()
@@ -165,24 +183,30 @@ def main() -> None:
     w2v = method.build_seeded("sleep_cnn", encoder_config, seed=seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = ClusterPredictor(w2v, channels=channels, clusters=args.clusters,
-                                 final_dim=config.method.model.final_dim)
+        model = ClusterPredictor(w2v, groups=1 if args.teacher else channels,
+                                 clusters=args.clusters, final_dim=config.method.model.final_dim)
+    if args.teacher:
+        features_of = teacher_frames(from_bundle(torch.load(args.teacher, map_location="cpu",
+                                                            weights_only=True)))
+    else:
+        def features_of(x, frames):
+            return frame_band_powers(x, frames=frames, sampling_rate=fs)
 
     draw = segment_sampler(train, config.segment_epochs)
     fixed = torch.Generator().manual_seed(seed + 1)
     sample = torch.cat([draw(config.batch_size, fixed) for _ in range(args.fit_batches)])
     frames = w2v.features(sample[:1]).shape[1]
-    features = frame_band_powers(sample, frames=frames, sampling_rate=fs)
+    features = features_of(sample, frames)
     start = time.perf_counter()
     targets = ClusterTargets(features.flatten(0, 1), clusters=args.clusters, seed=seed)
     usage = targets.usage(targets.assign(features))
     print(f"k-means of {len(features) * frames} frames in {time.perf_counter() - start:.0f} s; "
-          f"cluster perplexity per channel {[round(u, 1) for u in usage]}")
+          f"cluster perplexity per group {[round(u, 1) for u in usage]}")
 
     objective = config.method.objective
 
     def loss_fn(model, batch, generator):
-        return cluster_losses(model, batch[0], targets=targets, sampling_rate=fs,
+        return cluster_losses(model, batch[0], targets=targets, features_of=features_of,
                               mask_prob=objective.mask_prob, mask_span=objective.mask_span,
                               generator=generator)
 
@@ -193,7 +217,7 @@ def main() -> None:
     @torch.no_grad()
     def validate(model):
         generator = torch.Generator().manual_seed(seed)
-        parts = [cluster_losses(model, x, targets=targets, sampling_rate=fs,
+        parts = [cluster_losses(model, x, targets=targets, features_of=features_of,
                                 mask_prob=objective.mask_prob, mask_span=objective.mask_span,
                                 generator=generator).parts for x in val_batches]
         return {f"val_{key}": float(np.mean([float(p[key]) for p in parts])) for key in parts[0]}

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from benchmarks.wav2vec_cluster_targets import (
     BANDS,
@@ -13,6 +14,7 @@ from benchmarks.wav2vec_cluster_targets import (
     ClusterTargets,
     cluster_losses,
     frame_band_powers,
+    teacher_frames,
 )
 from contrastive_signals.models.registry import build_model
 from contrastive_signals.models.wav2vec import Wav2Vec2
@@ -47,13 +49,15 @@ def test_the_loss_is_cross_entropy_of_cosine_logits_over_the_masked_frames():
     torch.manual_seed(0)
     encoder = build_model("sleep_cnn", {"in_channels": 2, "base_channels": 4, "dropout": 0.0}, seed=0)
     w2v = Wav2Vec2(encoder, 8, model_dim=16, ff_dim=32, dropout=0.0)
-    model = ClusterPredictor(w2v, channels=2, clusters=5, final_dim=6).eval()
+    model = ClusterPredictor(w2v, groups=2, clusters=5, final_dim=6).eval()
     x = torch.randn(3, 2, 4 * 3000)
     frames = w2v.features(x[:1]).shape[1]
     features = frame_band_powers(x, frames=frames, sampling_rate=FS)
     targets = ClusterTargets(features.flatten(0, 1), clusters=5, seed=0)
-    out = cluster_losses(model, x, targets=targets, sampling_rate=FS, mask_prob=0.5,
-                         mask_span=2, generator=torch.Generator().manual_seed(1))
+    out = cluster_losses(
+        model, x, targets=targets, mask_prob=0.5, mask_span=2,
+        features_of=lambda x, frames: frame_band_powers(x, frames=frames, sampling_rate=FS),
+        generator=torch.Generator().manual_seed(1))
 
     from contrastive_signals.models.wav2vec import span_mask
     mask = span_mask(3, frames, mask_prob=0.5, span=2, generator=torch.Generator().manual_seed(1))
@@ -71,3 +75,11 @@ def test_the_loss_is_cross_entropy_of_cosine_logits_over_the_masked_frames():
                for m in range(len(labels)) for c in range(2)) / labels.numel()
     torch.testing.assert_close(out.total, slow, rtol=1e-5, atol=1e-6)
     assert out.parts["accuracy"] == (logits.argmax(-1) == labels).float().mean()
+
+
+def test_teacher_frames_are_one_target_group_without_gradient():
+    teacher = nn.Conv1d(2, 5, kernel_size=4, stride=4)
+    x = torch.randn(3, 2, 40)
+    out = teacher_frames(teacher)(x, 10)
+    assert out.shape == (3, 10, 1, 5) and not out.requires_grad
+    torch.testing.assert_close(out[:, :, 0], teacher(x).transpose(1, 2).detach())
