@@ -158,6 +158,7 @@ def main() -> None:
     from bench_common import project_context, sleep_epochs_of  # a sibling script module
 
     torch.set_num_threads(1)
+    teacher = args.teacher.resolve() if args.teacher else None  # before the move into the project
     context = project_context(args.project.resolve(), ENV)
     params: dict[str, Any] = context.params["wav2vec"]
     pretraining = copy.deepcopy(params["pretraining"])
@@ -183,10 +184,10 @@ def main() -> None:
     w2v = method.build_seeded("sleep_cnn", encoder_config, seed=seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = ClusterPredictor(w2v, groups=1 if args.teacher else channels,
+        model = ClusterPredictor(w2v, groups=1 if teacher else channels,
                                  clusters=args.clusters, final_dim=config.method.model.final_dim)
-    if args.teacher:
-        features_of = teacher_frames(from_bundle(torch.load(args.teacher, map_location="cpu",
+    if teacher:
+        features_of = teacher_frames(from_bundle(torch.load(teacher, map_location="cpu",
                                                             weights_only=True)))
     else:
         def features_of(x, frames):

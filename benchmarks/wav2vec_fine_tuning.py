@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    epochs, split, bundle, params = load_run(args.project)
+    out = args.out.resolve()  # before load_run moves into the project
+    epochs, split, bundle, params = load_run(args.project.resolve())
     values = copy.deepcopy(params["label_efficiency"])
     for assignment in args.set:
         set_dotted(values, assignment)
@@ -149,8 +150,8 @@ def main() -> None:
                        **diagnostics(staged, window=training.window), "seconds": time.perf_counter() - start}
                 print(json.dumps({k: v for k, v in row.items()
                                   if k not in ("hypotheses", "history")}), flush=True)
-                with args.out.open("a") as out:
-                    out.write(json.dumps(row) + "\n")
+                with out.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
