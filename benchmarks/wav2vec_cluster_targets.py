@@ -26,7 +26,7 @@ import copy
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,9 @@ from contrastive_signals.config import from_params
 from contrastive_signals.data.sleep_epochs import recordings_of, segment_sampler
 from contrastive_signals.methods.label_efficiency import LabelEfficiencyParams
 from contrastive_signals.methods.wav2vec import Wav2VecMethod, Wav2VecPretraining
-from contrastive_signals.models.registry import from_bundle, to_bundle
+from contrastive_signals.models.registry import from_bundle
 from contrastive_signals.models.wav2vec import Wav2Vec2, span_mask
-from contrastive_signals.pipelines.wav2vec.nodes import CONTEXT_ENCODER
+from contrastive_signals.pipelines.wav2vec.nodes import pretrained_bundle, stager_encoder_config
 from contrastive_signals.training.device import seed_everything, torch_threads
 from contrastive_signals.training.fit import LossOutput, fit
 
@@ -87,8 +87,8 @@ class ClusterTargets:
                 scaled[:, c]).cluster_centers_).float() for c in range(features.shape[1])])
 
     def assign(self, features: torch.Tensor) -> torch.Tensor:
-        scaled = (features - self.mean) / self.std                       # [B, T, C, F]
-        distances = ((scaled.unsqueeze(-2) - self.centres) ** 2).sum(-1)  # [B, T, C, K]
+        scaled = (features - self.mean) / self.std                       # [B, T, G, F]
+        distances = ((scaled.unsqueeze(-2) - self.centres) ** 2).sum(-1)  # [B, T, G, K]
         return distances.argmin(-1)
 
     def usage(self, targets: torch.Tensor) -> list[float]:
@@ -118,10 +118,7 @@ class ClusterPredictor(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Logits ``[M, G, K]`` of the masked frames (``mask`` ``[B, T]``) of ``x`` ``[B, C, L]``."""
         w2v = self.w2v
-        z = w2v.feature_norm(w2v.features(x))
-        y = w2v.dropout(w2v.project(z))
-        y = torch.where(mask.unsqueeze(-1), w2v.mask_embedding.to(y.dtype), y)
-        context = w2v.contextualise(y)[mask]                               # [M, D]
+        context = w2v.masked_context(w2v.feature_norm(w2v.features(x)), mask)[mask]  # [M, D]
         h = self.head(context).view(len(context), self.groups, -1)         # [M, G, E]
         return torch.einsum("mce,cke->mck", F.normalize(h, dim=-1),
                             F.normalize(self.embeddings, dim=-1)) / self.temperature
@@ -174,9 +171,7 @@ def main() -> None:
     split = context.catalog.load("wav2vec.split")
     train, val = (recordings_of(epochs, split, part) for part in ("train", "val"))
     channels = len(epochs["channels"])
-    encoder_config = {"in_channels": channels, "dropout": 0.0,
-                      "base_channels": stager.base_channels,
-                      "channel_wise_stem": stager.channel_wise_stem}
+    encoder_config = stager_encoder_config(stager, in_channels=channels)
 
     seed = config.fit.seed
     method = Wav2VecMethod(config.method, total_steps=1)
@@ -236,8 +231,7 @@ def main() -> None:
     print(json.dumps({key: [round(v, 4) for v in values] for key, values in history.items()
                       if key.startswith("val_")}))
     encoder = method.export(result.model.w2v, context=True)
-    bundle = to_bundle(encoder, CONTEXT_ENCODER,
-                       {**encoder_config, "frame_context": asdict(config.method.model.frame_context())})
+    bundle = pretrained_bundle(encoder, encoder_config, config.method.model.frame_context())
     context.catalog.save("wav2vec.encoder", bundle)
 
 

@@ -264,6 +264,13 @@ class Wav2Vec2(nn.Module):
         return contextualise(y, pos_conv=self.pos_conv, norm=self.context_norm,
                              transformer=self.transformer, dropout=self.dropout)
 
+    def masked_context(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Context vectors ``[B, T, model_dim]`` of normalised frames ``z`` ``[B, T, Df]`` with
+        the frames of ``mask`` ``[B, T]`` replaced by the learned mask embedding."""
+        y = self.dropout(self.project(z))
+        y = torch.where(mask.unsqueeze(-1), self.mask_embedding.to(y.dtype), y)
+        return self.contextualise(y)
+
     def forward(self, x: torch.Tensor, *, mask_prob: float, mask_span: int, temperature: float,
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
         z = self.features(x)                                       # [B, T, Df]
@@ -271,9 +278,7 @@ class Wav2Vec2(nn.Module):
         z = self.feature_norm(z)
         mask = span_mask(z.shape[0], z.shape[1], mask_prob=mask_prob, span=mask_span,
                          generator=generator).to(z.device)
-        y = self.dropout(self.project(z))
-        y = torch.where(mask.unsqueeze(-1), self.mask_embedding.to(y.dtype), y)
-        context = self.final_proj(self.contextualise(y))           # [B, T, F]
+        context = self.final_proj(self.masked_context(z, mask))    # [B, T, F]
         quantizer = self.quantizer(z.flatten(0, 1), temperature=temperature, generator=generator)
         quantized = self.project_q(quantizer["quantized"].to(context.dtype))
         quantized = quantized.view(*mask.shape, -1)

@@ -35,9 +35,7 @@ def pretrain_sleep_wav2vec(epochs: dict[str, Any], split: dict[str, Any], params
     config = from_params(Wav2VecPretraining, params, path="wav2vec.pretraining")
     stager = from_params(LabelEfficiencyParams, label_params, path="wav2vec.label_efficiency")
     model = stager.training.model
-    encoder_config = {"in_channels": len(epochs["channels"]), "dropout": 0.0,
-                      "base_channels": model.base_channels,
-                      "channel_wise_stem": model.channel_wise_stem}
+    encoder_config = stager_encoder_config(model, in_channels=len(epochs["channels"]))
     context = model.frame_context
     if context is not None and context != config.method.model.frame_context():
         raise ParameterError(
@@ -48,12 +46,24 @@ def pretrain_sleep_wav2vec(epochs: dict[str, Any], split: dict[str, Any], params
         recordings_of(epochs, split, "train"), recordings_of(epochs, split, "val"), params=config,
         architecture=ENCODER, encoder_config=encoder_config, path="wav2vec.pretraining",
         export_context=context is not None)
-    if context is None:
-        bundle = to_bundle(encoder, ENCODER, encoder_config)
-    else:
-        bundle = to_bundle(encoder, CONTEXT_ENCODER,
-                           {**encoder_config, "frame_context": asdict(context)})
+    bundle = pretrained_bundle(encoder, encoder_config, context)
     return bundle, history, history_as_metric_steps(history, prefix="wav2vec")
+
+
+def stager_encoder_config(model: Any, *, in_channels: int) -> dict[str, Any]:
+    """The config of the stager's epoch CNN (``model``: the stager's model settings) that the
+    pretraining builds, so that its weights load into the stager."""
+    return {"in_channels": in_channels, "dropout": 0.0, "base_channels": model.base_channels,
+            "channel_wise_stem": model.channel_wise_stem}
+
+
+def pretrained_bundle(encoder: Any, encoder_config: dict[str, Any], context: Any | None
+                      ) -> dict[str, Any]:
+    """The bundle of a pretrained ``encoder``: the CNN alone, or with the context network whose
+    settings are ``context`` (a ``FrameContextParams``) when the stager fine-tunes it too."""
+    if context is None:
+        return to_bundle(encoder, ENCODER, encoder_config)
+    return to_bundle(encoder, CONTEXT_ENCODER, {**encoder_config, "frame_context": asdict(context)})
 
 
 def run_label_efficiency(epochs: dict[str, Any], split: dict[str, Any], bundle: dict[str, Any],
