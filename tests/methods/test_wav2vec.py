@@ -208,3 +208,99 @@ def test_export_warm_starts_the_sleep_stager():
     wrong = SleepStager(3, base_channels=8, embedding_dim=8, hidden_dim=8)
     with pytest.raises(ValueError, match="base_channels"):
         load_encoder_features(wrong, encoder)
+
+
+# ---- targets: clusters (HuBERT-style, per channel) ------------------------------------------
+
+CLUSTERS = Wav2VecParams(model=CONTEXT, objective=Wav2VecObjective(
+    mask_prob=0.5, mask_span=2, targets="clusters", clusters=4,
+    cluster_bands=((0.5, 4.0), (4.0, 12.0), (12.0, 40.0))))
+SLEEP_CNN = {"in_channels": 3, "base_channels": 4}
+
+
+def test_cluster_targets_replace_the_quantiser_and_their_loss_decreases():
+    m = method(params=CLUSTERS)
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    assert not hasattr(model, "quantizer") and model.cluster_head.embeddings.shape == (3, 4, 16)
+    assert m.uses_every_parameter
+    with pytest.raises(RuntimeError, match="fit_targets before training"):
+        m.loss(model, (signals(4),), torch.Generator().manual_seed(0))
+    usage = m.fit_targets(model, signals(), sampling_rate=100.0, seed=0)
+    assert len(usage) == 3 and all(1.0 < u <= 4.0 for u in usage)
+    out = m.loss(model, (signals(4),), torch.Generator().manual_seed(0))
+    assert set(out.parts) == {"cross_entropy", "feature_penalty", "accuracy", "target_perplexity"}
+    # the objective's total: cross-entropy plus the weighted feature penalty
+    torch.testing.assert_close(out.total, out.parts["cross_entropy"]
+                               + CLUSTERS.objective.feature_penalty_weight
+                               * out.parts["feature_penalty"])
+    losses = losses_over_steps(m, model, (signals(4),), steps=6, learning_rate=3e-3)
+    assert losses[-1] < losses[0]
+    # every parameter gets a gradient: nothing is left for DDP to search for
+    model.zero_grad()
+    m.loss(model, (signals(4),), torch.Generator().manual_seed(0)).total.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_fitting_the_targets_leaves_batch_norm_statistics_and_training_mode_alone():
+    m = method(params=CLUSTERS)
+    model = m.build_seeded("sleep_cnn", SLEEP_CNN, seed=0).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    m.fit_targets(model, torch.randn(4, 3, 3000), sampling_rate=100.0, seed=0)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_cluster_fit_history_is_reproducible_and_the_state_carries_the_targets():
+    x = signals()
+
+    def run():
+        m = method(params=CLUSTERS)
+        model = m.build_seeded("w2v_conv", CONV, seed=0)
+        m.fit_targets(model, x, sampling_rate=100.0, seed=0)
+        result = fit(model, loss_fn=m.loss, batches=batches_of(x), config=fit_config(),
+                     validate=m.validation([x[:4]], seed=0), hooks=m)
+        return m, result
+
+    m, result = run()
+    for key in ("train_loss", "cross_entropy", "accuracy", "target_perplexity", "val_loss",
+                "val_accuracy"):
+        assert len(result.history[key]) == 2 and all(v == v for v in result.history[key]), key
+    assert "temperature" not in result.history and "code_perplexity" not in result.history
+    assert run()[1].history == result.history
+    restored = method(params=CLUSTERS)
+    restored.load_state_dict(m.state_dict())
+    features = torch.randn(5, 3, 3)
+    assert torch.equal(restored.targets.assign(features), m.targets.assign(features))
+    assert restored.sampling_rate == 100.0 and restored.steps == m.steps == 6
+
+
+def test_cluster_parameters_are_checked_before_training():
+    with pytest.raises(ValueError, match="targets must be one of"):
+        Wav2VecObjective(targets="kmeans")
+    with pytest.raises(ValueError, match="clusters must be >= 2"):
+        Wav2VecObjective(clusters=1)
+    with pytest.raises(ValueError, match="cluster_bands: every band needs 0 <= low < high"):
+        Wav2VecObjective(cluster_bands=((8.0, 4.0),))
+    assert Wav2VecObjective(cluster_bands=[[1, 2]]).cluster_bands == ((1.0, 2.0),)
+    m = method(params=CLUSTERS)
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    with pytest.raises(ValueError, match=r"cluster_bands: band \(12.0, 40.0\) Hz reaches past "
+                                         r"the Nyquist frequency of signals sampled at 50.0 Hz"):
+        m.fit_targets(model, signals(), sampling_rate=50.0, seed=0)
+    with pytest.raises(ValueError, match="needs the encoder's in_channels"):
+        m.build(model.feature_encoder, feature_dim=8)
+
+
+def test_a_cluster_pretrained_context_network_warm_starts_the_stager():
+    m = method(params=CLUSTERS)
+    model = m.build_seeded("sleep_cnn", SLEEP_CNN, seed=0)
+    m.fit_targets(model, torch.randn(4, 3, 3000), sampling_rate=100.0, seed=0)
+    exported = m.export(model, context=True).eval()
+    stager = SleepStager(3, base_channels=4, embedding_dim=8, hidden_dim=8,
+                         frame_context={"model_dim": 16, "layers": 1, "heads": 4, "ff_dim": 32,
+                                        "dropout": 0.0}).eval()
+    assert load_encoder_features(stager, exported) == [stager.encoder.features,
+                                                       stager.encoder.context]
+    x = torch.randn(2, 3, 3000)
+    torch.testing.assert_close(stager.encoder.context(stager.encoder.features(x).transpose(1, 2)),
+                               exported(x).transpose(1, 2))

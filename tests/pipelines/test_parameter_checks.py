@@ -61,6 +61,8 @@ def test_the_shipped_parameters_pass(env):
     ({"ctc.cnn.fit.epochs": 0}, "ctc.cnn.fit"),
     ({"sleep.training.fit.learning_rate": "x"}, "sleep.training.fit.learning_rate"),
     ({"wav2vec.pretraining.fit.epochs": 1.5}, "wav2vec.pretraining.fit.epochs"),
+    ({"wav2vec.pretraining.method.objective.targets": "kmeans"},
+     "wav2vec.pretraining.method.objective: targets must be one of"),
     ({"afm.pretraining.batch_size": "big"}, "afm.pretraining.batch_size"),
     ({"timeseries.mnist1d.simclr.batch_size": 0.5}, "timeseries.mnist1d.simclr.batch_size"),
     ({"denoising.hvae.fit.epochs": -1}, "denoising.hvae.fit"),

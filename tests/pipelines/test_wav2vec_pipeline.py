@@ -289,3 +289,26 @@ def test_runs_watched_by_an_epoch_observer_train_here(w2v_run):
         run_label_efficiency(out["wav2vec.epochs"], out["wav2vec.split"], out["wav2vec.encoder"],
                              params)
     assert seen == ["sleep_w2v_100pc_seed0", "sleep_scratch_100pc_seed0"]
+
+
+def test_cluster_targets_pretrain_from_the_node_and_bad_bands_are_named(w2v_run):
+    _, out = w2v_run
+    epochs, split = out["wav2vec.epochs"], out["wav2vec.split"]
+    pretraining = copy.deepcopy(PARAMS["pretraining"])
+    pretraining["method"]["objective"].update(targets="clusters", clusters=4,
+                                              cluster_fit_batches=2)
+    bundle, history, _ = pretrain_sleep_wav2vec(epochs, split, pretraining,
+                                                PARAMS["label_efficiency"])
+    assert bundle["architecture"] == "sleep_cnn"
+    for key in ("cross_entropy", "accuracy", "target_perplexity", "val_cross_entropy"):
+        assert len(history[key]) == 2, key
+    assert "code_perplexity" not in history
+    runs = run_label_efficiency(epochs, split, bundle, {**PARAMS["label_efficiency"],
+                                                        "fractions": [1.0], "epochs": [1],
+                                                        "seeds": [0]})
+    assert {r["init"] for r in runs["runs"]} == {"w2v", "scratch"}
+    pretraining["method"]["objective"]["cluster_bands"] = [[0.5, 4.0], [30.0, 60.0]]
+    with pytest.raises(ValueError, match=r"wav2vec\.pretraining\.method\.objective: "
+                                         r"cluster_bands: band \(30\.0, 60\.0\) Hz reaches past "
+                                         r"the Nyquist frequency of signals sampled at 100\.0 Hz"):
+        pretrain_sleep_wav2vec(epochs, split, pretraining, PARAMS["label_efficiency"])

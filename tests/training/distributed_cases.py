@@ -432,9 +432,10 @@ def carried_value() -> str | None:
     return CARRIED.get()
 
 
-def wav2vec_fit(**fit_fields):
-    """A small wav2vec fit (2 epochs of 3 steps, global batch 4, validation); returns the
-    method and the fit result."""
+def wav2vec_fit(targets: str = "quantizer", **fit_fields):
+    """A small wav2vec fit (2 epochs of 3 steps, global batch 4, validation) with quantiser or
+    cluster ``targets`` (the k-means fitted here, before the launch); returns the method and
+    the fit result."""
     from contrastive_signals.methods.wav2vec import (
         ContextParams,
         Wav2VecMethod,
@@ -447,11 +448,13 @@ def wav2vec_fit(**fit_fields):
         model=ContextParams(model_dim=16, ff_dim=32, codebook_entries=8, code_dim=16,
                             final_dim=16, layers=1, dropout=0.0),
         objective=Wav2VecObjective(mask_prob=0.5, mask_span=2, num_negatives=4,
-                                   cross_sample_negatives=2))
+                                   cross_sample_negatives=2, targets=targets, clusters=4,
+                                   cluster_bands=((0.5, 4.0), (4.0, 12.0), (12.0, 40.0))))
     x = torch.randn(12, 3, 800, generator=torch.Generator().manual_seed(0))
     method = Wav2VecMethod(params, total_steps=6)
     model = method.build_seeded("w2v_conv", {"in_channels": 3,
                                              "layers": [[8, 10, 5], [8, 3, 2], [8, 3, 2]]}, seed=0)
+    method.fit_targets(model, x, sampling_rate=100.0, seed=0)
     batches = Wav2VecMethod.batches(
         lambda count, generator: x[torch.randint(len(x), (count,), generator=generator)],
         batch_size=4, steps=3)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from contrastive_signals.config import from_params
 from contrastive_signals.methods.series import SeriesPretrainParams, pretrain_series
 from contrastive_signals.training import checkpoint as ckpt
 from contrastive_signals.training.checkpoint import (
@@ -238,3 +239,38 @@ def test_outside_a_scope_nothing_is_written(tmp_path, monkeypatch):
 def test_bad_policy_values_are_refused(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         CheckpointPolicy(tmp_path, **{field: value})
+
+
+def test_wav2vec_with_cluster_targets_resumes_bit_identical(tmp_path, monkeypatch):
+    """The k-means targets are part of the method's checkpointed state; a killed run resumes
+    to the uninterrupted run's history and weights."""
+    from contrastive_signals.methods.wav2vec import Wav2VecPretraining, pretrain_on_recordings
+
+    generator = torch.Generator().manual_seed(0)
+    recordings = [{"epochs": torch.randn(6, 3, 3000, generator=generator),
+                   "labels": torch.zeros(6, dtype=torch.long)} for _ in range(3)]
+    params = from_params(Wav2VecPretraining, {
+        "segment_epochs": 2, "batch_size": 3, "val_batches": 1, "steps_per_epoch": 2,
+        "num_threads": 1,
+        "method": {"model": {"model_dim": 8, "heads": 2, "ff_dim": 16, "layers": 1},
+                   "objective": {"targets": "clusters", "clusters": 3, "cluster_fit_batches": 2,
+                                 "cluster_bands": [[0.5, 4.0], [4.0, 12.0]]}},
+        "fit": {"epochs": 3, "learning_rate": 0.002, "device": "cpu", "progress": False,
+                "grad_clip_norm": 5.0, "max_nonfinite_steps": 10}}, path="pretraining")
+
+    def run():
+        return pretrain_on_recordings(recordings[:2], recordings[2:], params=params,
+                                      architecture="sleep_cnn", sampling_rate=100.0,
+                                      encoder_config={"in_channels": 3, "base_channels": 4})
+
+    reference, reference_history = run()
+    policy = CheckpointPolicy(tmp_path, every_epochs=1, every_minutes=None)
+    with monkeypatch.context() as patch:
+        _kill_after_saves(patch, 1)
+        with pytest.raises(Killed), checkpointing(policy, key="w", fingerprint="p"):
+            run()
+    with checkpointing(policy, key="w", fingerprint="p"):
+        resumed, resumed_history = run()
+    assert resumed_history == reference_history and len(resumed_history["val_accuracy"]) == 3
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -238,6 +238,21 @@ def test_wav2vec_on_two_ranks_returns_its_history_and_schedule_state():
     assert abs(result.history["train_loss"][0] - reference.history["train_loss"][0]) < 0.5
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_wav2vec_cluster_targets_reach_every_rank_with_the_method():
+    """The k-means centres are fitted before the launch and travel with the method: two ranks
+    score against the same targets as one process (level losses, other draws per rank), and
+    DDP runs without searching for unused parameters (none: no quantiser)."""
+    method, result = cases.wav2vec_fit(targets="clusters", strategy="ddp", devices=2)
+    for key in ("train_loss", "cross_entropy", "accuracy", "target_perplexity", "val_loss"):
+        assert len(result.history[key]) == 2 and all(map(math.isfinite, result.history[key]))
+    single, reference = cases.wav2vec_fit(targets="clusters")
+    assert torch.equal(method.targets.centres, single.targets.centres) and method.steps == 6
+    assert result.history["train_loss"] != reference.history["train_loss"]  # per-rank draws
+    assert abs(result.history["train_loss"][0] - reference.history["train_loss"][0]) < 0.3
+
+
 # ---- one process: the helpers are the identity, the parameters are checked ----------------
 
 def test_helpers_are_the_identity_in_one_process():

@@ -29,6 +29,14 @@ from torch import nn
 
 from contrastive_signals.config import require_at_least, require_positive
 from contrastive_signals.data.sleep_epochs import segment_sampler
+from contrastive_signals.losses.hubert import (
+    DEFAULT_BANDS,
+    ClusterTargets,
+    check_bands,
+    cluster_perplexity,
+    frame_band_powers,
+    masked_cluster_loss,
+)
 from contrastive_signals.losses.wav2vec import (
     diversity_loss,
     sample_cross_distractors,
@@ -97,6 +105,9 @@ class ContextParams(FrameContextParams):
                                      for f in fields(FrameContextParams)})
 
 
+TARGETS = ("quantizer", "clusters")
+
+
 @dataclass(frozen=True)
 class Wav2VecObjective:
     """Masking and loss settings (wav2vec 2.0's defaults where they carry over)."""
@@ -110,10 +121,26 @@ class Wav2VecObjective:
     feature_penalty_weight: float = 1.0
     gumbel_start: float = 2.0        # Gumbel temperature, annealed geometrically per step
     gumbel_end: float = 0.5
+    # What a masked frame predicts: "quantizer" (wav2vec 2.0: its quantised encoder frame
+    # among distractors) or "clusters" (HuBERT: per input channel, the k-means cluster of the
+    # frame's log band powers; the quantiser and the settings above it are then unused).
+    targets: str = "quantizer"
+    clusters: int = 32               # k-means clusters per channel
+    cluster_fit_batches: int = 64    # training batches whose frames the k-means sees
+    cluster_bands: tuple[tuple[float, float], ...] = DEFAULT_BANDS  # Hz, [low, high)
 
     def __post_init__(self) -> None:
         if not 0 < self.mask_prob <= 1:
             raise ValueError(f"mask_prob must lie in (0, 1], got {self.mask_prob}")
+        if self.targets not in TARGETS:
+            raise ValueError(f"targets must be one of {TARGETS}, got {self.targets!r}")
+        if self.clusters < 2 or self.cluster_fit_batches < 1:
+            raise ValueError(f"clusters must be >= 2 and cluster_fit_batches >= 1, got "
+                             f"{self.clusters}, {self.cluster_fit_batches}")
+        check_bands(self.cluster_bands, name="cluster_bands")
+        # YAML gives lists: keep the bands hashable, as the frozen dataclass promises
+        object.__setattr__(self, "cluster_bands", tuple(tuple(float(edge) for edge in band)
+                                                        for band in self.cluster_bands))
         if self.cross_sample_negatives < 0:
             raise ValueError(f"cross_sample_negatives must be >= 0, got {self.cross_sample_negatives}")
         if self.mask_span < 1 or self.num_negatives < 1:
@@ -180,12 +207,45 @@ def wav2vec_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObject
         "code_perplexity": out["code_perplexity"] / groups})
 
 
+def cluster_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObjective,
+                   targets: ClusterTargets, sampling_rate: float, generator: torch.Generator
+                   ) -> LossOutput:
+    """HuBERT's masked prediction (``targets: clusters``) for one batch ``x`` ``[B, C, L]``:
+    the cross-entropy of the cluster head's logits against, per channel, the k-means cluster
+    of each masked frame's log band powers (mean over masked frames and channels), plus
+    ``feature_penalty_weight`` times the feature penalty; parts: cross_entropy,
+    feature_penalty, accuracy, target_perplexity (cluster use of the batch's masked frames,
+    mean over channels). Under data parallelism each rank scores its shard, and the terms are
+    averaged over all ranks' masked frames, as in :func:`wav2vec_losses`."""
+    generator = rank_generator(generator)
+    x = shard(x)
+    out = model(x, mask_prob=objective.mask_prob, mask_span=objective.mask_span,
+                temperature=objective.gumbel_end, generator=generator)
+    mask = out["mask"]
+    features = frame_band_powers(x, frames=mask.shape[1], sampling_rate=sampling_rate,
+                                 bands=objective.cluster_bands)
+    labels = targets.assign(features)[mask]                                # [M, C]
+    cross_entropy, accuracy = masked_cluster_loss(out["logits"], labels)
+    masked = mask.sum()
+    cross_entropy, accuracy = (mean_over_ranks(cross_entropy, masked),
+                               mean_over_ranks(accuracy, masked))
+    penalty = mean_over_ranks(out["feature_penalty"])
+    return LossOutput(cross_entropy + objective.feature_penalty_weight * penalty, {
+        "cross_entropy": cross_entropy.detach(), "feature_penalty": penalty.detach(),
+        "accuracy": accuracy,
+        "target_perplexity": cluster_perplexity(labels, targets.clusters).mean()})
+
+
 @torch.no_grad()
 def evaluate_wav2vec(model: Wav2Vec2, batches: Iterable[torch.Tensor], *,
-                     objective: Wav2VecObjective, seed: int) -> dict[str, float]:
+                     objective: Wav2VecObjective, seed: int,
+                     losses: Callable[..., LossOutput] | None = None) -> dict[str, float]:
     """Mean ``loss`` and parts over ``batches`` (each ``[B, C, L]``) in eval mode (hard argmax
     codes, temperature ``gumbel_end``), masks and distractors drawn from a fresh generator
-    seeded ``seed`` (the same every call, so epochs compare). Non-finite means are left out."""
+    seeded ``seed`` (the same every call, so epochs compare). Non-finite means are left out.
+    ``losses(model, x, objective=, temperature=, generator=)`` defaults to
+    :func:`wav2vec_losses`."""
+    losses = losses or wav2vec_losses
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     was_training = model.training
@@ -193,8 +253,8 @@ def evaluate_wav2vec(model: Wav2Vec2, batches: Iterable[torch.Tensor], *,
     sums: dict[str, float] = {}
     count = 0
     for x in batches:
-        out = wav2vec_losses(model, x.to(device), objective=objective,
-                             temperature=objective.gumbel_end, generator=generator)
+        out = losses(model, x.to(device), objective=objective, temperature=objective.gumbel_end,
+                     generator=generator)
         for key, value in {"loss": out.total, **out.parts}.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         count += 1
@@ -225,11 +285,30 @@ class Wav2VecMethod:
         self.temperature = params.objective.gumbel_start  # of the last step
         self._code_perplexity = 0.0                       # of the last step
         self._epoch_code_perplexity: list[float] = []     # of the epoch's finite steps
+        self.targets: ClusterTargets | None = None        # with targets: clusters
+        self.sampling_rate: float | None = None
 
-    def build(self, encoder: nn.Module, *, feature_dim: int) -> Wav2Vec2:
-        """The network around ``encoder`` (``[B, C, L]`` -> ``[B, feature_dim, T]``); its own
-        parameters are drawn from torch's global generator (use :meth:`build_seeded`)."""
-        return Wav2Vec2(encoder, feature_dim, **asdict(self.params.model))
+    @property
+    def clusters(self) -> bool:
+        return self.params.objective.targets == "clusters"
+
+    @property
+    def uses_every_parameter(self) -> bool:
+        """With cluster targets no module is left out of the loss (DDP need not search)."""
+        return self.clusters
+
+    def build(self, encoder: nn.Module, *, feature_dim: int, in_channels: int | None = None
+              ) -> Wav2Vec2:
+        """The network around ``encoder`` (``[B, C, L]`` -> ``[B, feature_dim, T]``; cluster
+        targets need its ``in_channels``, one target group each); its own parameters are
+        drawn from torch's global generator (use :meth:`build_seeded`)."""
+        heads = {}
+        if self.clusters:
+            if not in_channels:
+                raise ValueError("targets: clusters needs the encoder's in_channels")
+            heads = {"cluster_groups": in_channels, "clusters": self.params.objective.clusters,
+                     "cluster_temperature": self.params.objective.logit_temperature}
+        return Wav2Vec2(encoder, feature_dim, **asdict(self.params.model), **heads)
 
     def build_seeded(self, architecture: str, config: dict, *, seed: int) -> Wav2Vec2:
         """The registered encoder ``architecture`` built with ``config``, then the method's
@@ -239,7 +318,43 @@ class Wav2VecMethod:
         encoder, state = build_model_with_rng_state(architecture, config, seed=seed)
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(state)
-            return self.build(encoder, feature_dim=entry.embedding_dim(config))
+            return self.build(encoder, feature_dim=entry.embedding_dim(config),
+                              in_channels=config.get("in_channels"))
+
+    def fit_targets(self, model: Wav2Vec2, sample: torch.Tensor, *, sampling_rate: float,
+                    seed: int) -> list[float]:
+        """With ``targets: clusters``: the k-means of the frames of ``sample`` ``[N, C, L]``
+        (training sequences) per channel, kept as the method's state (checkpointed, and
+        carried to every data-parallel rank with the method). Returns the clusters'
+        perplexity per channel on the sample (1: one cluster used, ``clusters``: uniform);
+        nothing to do with quantiser targets. Raises a ``ValueError`` naming
+        ``cluster_bands`` for bands past the Nyquist frequency of ``sampling_rate``."""
+        if not self.clusters:
+            return []
+        objective = self.params.objective
+        check_bands(objective.cluster_bands, sampling_rate=sampling_rate, name="cluster_bands")
+        was_training = model.training
+        model.eval()  # only the frame count: leave batch-norm statistics untouched
+        with torch.no_grad():
+            frames = model.features(sample[:1].to(next(model.parameters()).device)).shape[1]
+        model.train(was_training)
+        features = frame_band_powers(sample, frames=frames, sampling_rate=sampling_rate,
+                                     bands=objective.cluster_bands).flatten(0, 1)  # [N T, C, F]
+        self.targets = ClusterTargets.fit(features, clusters=objective.clusters, seed=seed)
+        self.sampling_rate = float(sampling_rate)
+        return cluster_perplexity(self.targets.assign(features), objective.clusters).tolist()
+
+    def _losses(self, model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObjective,
+                temperature: float, generator: torch.Generator) -> LossOutput:
+        """The objective's losses of one batch (:func:`wav2vec_losses` or
+        :func:`cluster_losses`)."""
+        if not self.clusters:
+            return wav2vec_losses(model, x, objective=objective, temperature=temperature,
+                                  generator=generator)
+        if self.targets is None or self.sampling_rate is None:
+            raise RuntimeError("targets: clusters needs fit_targets before training")
+        return cluster_losses(model, x, objective=objective, targets=self.targets,
+                              sampling_rate=self.sampling_rate, generator=generator)
 
     @staticmethod
     def batches(draw: Callable[[int, torch.Generator], torch.Tensor], *, batch_size: int,
@@ -259,9 +374,10 @@ class Wav2VecMethod:
         self.temperature = gumbel_temperature(self.steps, total_steps=self.total_steps,
                                               start=objective.gumbel_start, end=objective.gumbel_end)
         self.steps += 1
-        out = wav2vec_losses(model, batch[0], objective=objective, temperature=self.temperature,
-                             generator=generator)
-        self._code_perplexity = float(out.parts["code_perplexity"].detach())
+        out = self._losses(model, batch[0], objective=objective, temperature=self.temperature,
+                           generator=generator)
+        if not self.clusters:
+            self._code_perplexity = float(out.parts["code_perplexity"].detach())
         return out
 
     def on_step_end(self, model: nn.Module, step: int) -> None:
@@ -269,8 +385,10 @@ class Wav2VecMethod:
 
     def on_epoch_end(self, model: Wav2Vec2, epoch: int) -> dict[str, float]:
         """``{"temperature": of the epoch's last step}``; warns when the epoch's mean code
-        perplexity per group is below ``collapse_perplexity``."""
+        perplexity per group is below ``collapse_perplexity`` (quantiser targets only)."""
         values, self._epoch_code_perplexity = self._epoch_code_perplexity, []
+        if self.clusters:
+            return {}
         code_ppl = sum(values) / len(values) if values else math.nan
         if code_ppl < self.params.collapse_perplexity:
             logger.warning("%s epoch %d: codebook collapse suspected (code perplexity %.2f per "
@@ -281,7 +399,8 @@ class Wav2VecMethod:
     def validation(self, batches: Sequence[torch.Tensor], *, seed: int) -> ValidateFn:
         """fit's ``validate``: :func:`evaluate_wav2vec` on fixed ``batches``, names ``val_*``."""
         def validate(model: Wav2Vec2) -> dict[str, float]:
-            scores = evaluate_wav2vec(model, batches, objective=self.params.objective, seed=seed)
+            scores = evaluate_wav2vec(model, batches, objective=self.params.objective, seed=seed,
+                                      losses=self._losses)
             return {f"val_{key}": value for key, value in scores.items()}
 
         return validate
@@ -300,12 +419,19 @@ class Wav2VecMethod:
         return ContextualFrameEncoder(model.feature_encoder, frame_context.to(
             next(model.parameters()).device))
 
-    def state_dict(self) -> dict[str, float]:
-        """The schedule's position (for a checkpoint)."""
-        return {"steps": self.steps, "temperature": self.temperature}
+    def state_dict(self) -> dict[str, Any]:
+        """The schedule's position and the cluster targets (for a checkpoint)."""
+        state: dict[str, Any] = {"steps": self.steps, "temperature": self.temperature}
+        if self.targets is not None:
+            state["cluster_targets"] = self.targets.state_dict()
+            state["sampling_rate"] = self.sampling_rate
+        return state
 
-    def load_state_dict(self, state: dict[str, float]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps, self.temperature = int(state["steps"]), float(state["temperature"])
+        if "cluster_targets" in state:
+            self.targets = ClusterTargets.from_state(state["cluster_targets"])
+            self.sampling_rate = float(state["sampling_rate"])
 
 
 @dataclass(frozen=True)
@@ -333,11 +459,13 @@ class Wav2VecPretraining:
 def pretrain_on_recordings(train: list[dict[str, Any]], val: list[dict[str, Any]], *,
                            params: Wav2VecPretraining, architecture: str,
                            encoder_config: dict[str, Any], path: str = "pretraining",
-                           export_context: bool = False
+                           export_context: bool = False, sampling_rate: float | None = None
                            ) -> tuple[nn.Module, dict[str, list[float]]]:
     """wav2vec on sequences of ``segment_epochs`` consecutive epochs drawn from the training
     recordings (labels unused), monitored on ``val_batches`` fixed batches of the validation
-    recordings (if any); ``path`` names the parameters in errors.
+    recordings (if any); ``path`` names the parameters in errors. Cluster targets
+    (``method.objective.targets: clusters``) need the recordings' ``sampling_rate`` and are
+    fitted on ``cluster_fit_batches`` training batches drawn with seed ``fit.seed + 1``.
 
     Returns:
         the trained feature encoder (``architecture`` with ``encoder_config``; with
@@ -350,6 +478,21 @@ def pretrain_on_recordings(train: list[dict[str, Any]], val: list[dict[str, Any]
     method = Wav2VecMethod(params.method, total_steps=params.fit.epochs * params.steps_per_epoch)
     seed_everything(params.fit.seed)  # dropout draws from torch's global stream
     model = method.build_seeded(architecture, encoder_config, seed=params.fit.seed)
+    if method.clusters:
+        if sampling_rate is None:
+            raise ValueError(f"{path}.method.objective.targets: clusters needs the recordings' "
+                             "sampling rate")
+        fixed = torch.Generator().manual_seed(params.fit.seed + 1)
+        sample = torch.cat([draw(params.batch_size, fixed)
+                            for _ in range(params.method.objective.cluster_fit_batches)])
+        try:
+            usage = method.fit_targets(model, sample, sampling_rate=sampling_rate,
+                                       seed=params.fit.seed)
+        except ValueError as error:
+            raise ValueError(f"{path}.method.objective: {error}") from error
+        logger.info("%s: cluster targets from %d sequences; cluster perplexity per channel %s "
+                    "of %d", path, len(sample), [round(u, 1) for u in usage],
+                    params.method.objective.clusters)
     validate = None
     if val and params.val_batches:
         val_draw = segment_sampler(val, params.segment_epochs, what=what)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contrastive_signals.losses.hubert import cluster_logits
 from contrastive_signals.losses.wav2vec import perplexity
 
 # wav2vec 2.0's feature encoder scaled down: (channels, kernel, stride) per layer.
@@ -221,11 +222,35 @@ def frame_context_state(model: nn.Module) -> dict[str, torch.Tensor]:
             if key.split(".", 1)[0] in CONTEXT_PARTS}
 
 
+# ------------------------------------------------------------------- cluster head
+
+
+class ClusterHead(nn.Module):
+    """HuBERT's prediction head for ``groups`` target groups of ``clusters`` clusters: a linear
+    projection of a context vector per group, scored by cosine against learned cluster
+    embeddings / ``temperature``. ``[M, model_dim]`` -> logits ``[M, groups, clusters]``."""
+
+    def __init__(self, model_dim: int, *, groups: int, clusters: int, final_dim: int,
+                 temperature: float = 0.1) -> None:
+        super().__init__()
+        if groups < 1 or clusters < 2:
+            raise ValueError(f"a cluster head needs groups >= 1 and clusters >= 2, got {groups}, "
+                             f"{clusters}")
+        self.project = nn.Linear(model_dim, groups * final_dim)
+        self.embeddings = nn.Parameter(torch.randn(groups, clusters, final_dim))
+        self.groups, self.temperature = groups, temperature
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        predicted = self.project(context).view(len(context), self.groups, -1)
+        return cluster_logits(predicted, self.embeddings, temperature=self.temperature)
+
+
 # ------------------------------------------------------------------------- model
 
 
 class Wav2Vec2(nn.Module):
-    """Feature encoder + masking + Transformer context network + product quantiser.
+    """Feature encoder + masking + Transformer context network + product quantiser (or, with
+    ``cluster_groups``, HuBERT's cluster head in place of the quantiser and its projections).
 
     Built around any frame encoder ``[B, C, L]`` -> ``[B, feature_dim, T]`` (a ``frames``
     entry of the registry); the parameters after it are drawn in the order below.
@@ -233,13 +258,16 @@ class Wav2Vec2(nn.Module):
     ``forward(x, mask_prob=, mask_span=, temperature=, generator=)`` with ``x`` ``[B, C, L]``
     returns a dict: ``context`` and ``quantized`` ``[M, final_dim]`` for the M masked frames
     (row-major order), ``mask`` ``[B, T]``, ``probs`` ``[G, V]``, the perplexities and
-    ``feature_penalty`` (mean squared encoder feature).
+    ``feature_penalty`` (mean squared encoder feature). With a cluster head: ``logits``
+    ``[M, cluster_groups, clusters]`` (float32), ``mask`` and ``feature_penalty``.
     """
 
     def __init__(self, feature_encoder: nn.Module, feature_dim: int, *, model_dim: int = 64,
                  layers: int = 2, heads: int = 4, ff_dim: int = 128, pos_conv_kernel: int = 9,
                  pos_conv_groups: int = 4, dropout: float = 0.1, codebook_groups: int = 2,
-                 codebook_entries: int = 32, code_dim: int = 64, final_dim: int = 64) -> None:
+                 codebook_entries: int = 32, code_dim: int = 64, final_dim: int = 64,
+                 cluster_groups: int = 0, clusters: int = 0,
+                 cluster_temperature: float = 0.1) -> None:
         super().__init__()
         self.feature_encoder = feature_encoder
         self.feature_norm = nn.LayerNorm(feature_dim)
@@ -249,10 +277,14 @@ class Wav2Vec2(nn.Module):
         self.pos_conv, self.context_norm, self.transformer = context_layers(
             model_dim, layers=layers, heads=heads, ff_dim=ff_dim, pos_conv_kernel=pos_conv_kernel,
             pos_conv_groups=pos_conv_groups, dropout=dropout)
-        self.final_proj = nn.Linear(model_dim, final_dim)
-        self.quantizer = GumbelQuantizer(feature_dim, groups=codebook_groups,
-                                         entries=codebook_entries, code_dim=code_dim)
-        self.project_q = nn.Linear(code_dim, final_dim)
+        if cluster_groups:  # every parameter takes part in the loss (no unused quantiser)
+            self.cluster_head = ClusterHead(model_dim, groups=cluster_groups, clusters=clusters,
+                                            final_dim=final_dim, temperature=cluster_temperature)
+        else:
+            self.final_proj = nn.Linear(model_dim, final_dim)
+            self.quantizer = GumbelQuantizer(feature_dim, groups=codebook_groups,
+                                             entries=codebook_entries, code_dim=code_dim)
+            self.project_q = nn.Linear(code_dim, final_dim)
         self.dropout = nn.Dropout(dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -278,6 +310,9 @@ class Wav2Vec2(nn.Module):
         z = self.feature_norm(z)
         mask = span_mask(z.shape[0], z.shape[1], mask_prob=mask_prob, span=mask_span,
                          generator=generator).to(z.device)
+        if hasattr(self, "cluster_head"):
+            logits = self.cluster_head(self.masked_context(z, mask)[mask])
+            return {"logits": logits, "mask": mask, "feature_penalty": feature_penalty}
         context = self.final_proj(self.masked_context(z, mask))    # [B, T, F]
         quantizer = self.quantizer(z.flatten(0, 1), temperature=temperature, generator=generator)
         quantized = self.project_q(quantizer["quantized"].to(context.dtype))

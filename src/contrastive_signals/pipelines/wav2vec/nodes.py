@@ -45,7 +45,7 @@ def pretrain_sleep_wav2vec(epochs: dict[str, Any], split: dict[str, Any], params
     encoder, history = pretrain_on_recordings(
         recordings_of(epochs, split, "train"), recordings_of(epochs, split, "val"), params=config,
         architecture=ENCODER, encoder_config=encoder_config, path="wav2vec.pretraining",
-        export_context=context is not None)
+        export_context=context is not None, sampling_rate=epochs["sampling_rate"])
     bundle = pretrained_bundle(encoder, encoder_config, context)
     return bundle, history, history_as_metric_steps(history, prefix="wav2vec")
 
