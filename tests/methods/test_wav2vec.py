@@ -3,6 +3,7 @@ Gumbel temperature schedule (skipped steps count), non-finite steps skipped by f
 error after too many, the collapse warning, validation and the exported encoder."""
 
 import logging
+from dataclasses import replace
 
 import pytest
 import torch
@@ -228,9 +229,10 @@ def test_cluster_targets_replace_the_quantiser_and_their_loss_decreases():
     usage = m.fit_targets(model, signals(), sampling_rate=100.0, seed=0)
     assert len(usage) == 3 and all(1.0 < u <= 4.0 for u in usage)
     out = m.loss(model, (signals(4),), torch.Generator().manual_seed(0))
-    assert set(out.parts) == {"cross_entropy", "feature_penalty", "accuracy", "target_perplexity"}
+    assert set(out.parts) == {"cluster_cross_entropy", "feature_penalty", "cluster_accuracy",
+                              "target_perplexity"}
     # the objective's total: cross-entropy plus the weighted feature penalty
-    torch.testing.assert_close(out.total, out.parts["cross_entropy"]
+    torch.testing.assert_close(out.total, out.parts["cluster_cross_entropy"]
                                + CLUSTERS.objective.feature_penalty_weight
                                * out.parts["feature_penalty"])
     losses = losses_over_steps(m, model, (signals(4),), steps=6, learning_rate=3e-3)
@@ -262,8 +264,8 @@ def test_cluster_fit_history_is_reproducible_and_the_state_carries_the_targets()
         return m, result
 
     m, result = run()
-    for key in ("train_loss", "cross_entropy", "accuracy", "target_perplexity", "val_loss",
-                "val_accuracy"):
+    for key in ("train_loss", "cluster_cross_entropy", "cluster_accuracy", "target_perplexity",
+                "val_loss", "val_cluster_accuracy"):
         assert len(result.history[key]) == 2 and all(v == v for v in result.history[key]), key
     assert "temperature" not in result.history and "code_perplexity" not in result.history
     assert run()[1].history == result.history
@@ -304,3 +306,39 @@ def test_a_cluster_pretrained_context_network_warm_starts_the_stager():
     x = torch.randn(2, 3, 3000)
     torch.testing.assert_close(stager.encoder.context(stager.encoder.features(x).transpose(1, 2)),
                                exported(x).transpose(1, 2))
+
+
+def test_quantizer_and_cluster_targets_add_both_losses_in_one_pass():
+    both = Wav2VecParams(model=CONTEXT, objective=replace(CLUSTERS.objective,
+                                                          targets="quantizer+clusters",
+                                                          cluster_weight=0.5))
+    m = method(params=both)
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    assert hasattr(model, "quantizer") and hasattr(model, "cluster_head")
+    assert m.quantizer and m.clusters and not m.uses_every_parameter
+    m.fit_targets(model, signals(), sampling_rate=100.0, seed=0)
+    out = m.loss(model, (signals(4),), torch.Generator().manual_seed(0))
+    parts = out.parts
+    assert {"contrastive", "diversity", "code_perplexity", "cluster_cross_entropy",
+            "cluster_accuracy"} <= set(parts)
+    objective = both.objective
+    torch.testing.assert_close(out.total, parts["contrastive"]
+                               + objective.diversity_weight * parts["diversity"]
+                               + objective.feature_penalty_weight * parts["feature_penalty"]
+                               + 0.5 * parts["cluster_cross_entropy"])
+    # the quantiser's terms are those of the quantiser-only objective with the same draws
+    alone = method(params=Wav2VecParams(model=CONTEXT, objective=replace(
+        CLUSTERS.objective, targets="quantizer")))
+    quantizer_model = alone.build_seeded("w2v_conv", CONV, seed=0)
+    quantizer_model.load_state_dict({k: v for k, v in model.state_dict().items()
+                                     if not k.startswith("cluster_head.")})
+    reference = alone.loss(quantizer_model, (signals(4),), torch.Generator().manual_seed(0))
+    for key in ("contrastive", "diversity", "accuracy", "code_perplexity"):
+        torch.testing.assert_close(parts[key], reference.parts[key])
+    losses = losses_over_steps(m, model, (signals(4),), steps=6, learning_rate=3e-3)
+    assert losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="cluster_weight must be > 0"):
+        Wav2VecObjective(cluster_weight=0.0)
+    with pytest.raises(ValueError, match="needs the quantiser, a cluster head or both"):
+        from contrastive_signals.models.wav2vec import Wav2Vec2
+        Wav2Vec2(model.feature_encoder, 8, quantizer=False)

@@ -300,7 +300,8 @@ def test_cluster_targets_pretrain_from_the_node_and_bad_bands_are_named(w2v_run)
     bundle, history, _ = pretrain_sleep_wav2vec(epochs, split, pretraining,
                                                 PARAMS["label_efficiency"])
     assert bundle["architecture"] == "sleep_cnn"
-    for key in ("cross_entropy", "accuracy", "target_perplexity", "val_cross_entropy"):
+    for key in ("cluster_cross_entropy", "cluster_accuracy", "target_perplexity",
+                "val_cluster_cross_entropy"):
         assert len(history[key]) == 2, key
     assert "code_perplexity" not in history
     runs = run_label_efficiency(epochs, split, bundle, {**PARAMS["label_efficiency"],

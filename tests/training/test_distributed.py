@@ -245,7 +245,8 @@ def test_wav2vec_cluster_targets_reach_every_rank_with_the_method():
     score against the same targets as one process (level losses, other draws per rank), and
     DDP runs without searching for unused parameters (none: no quantiser)."""
     method, result = cases.wav2vec_fit(targets="clusters", strategy="ddp", devices=2)
-    for key in ("train_loss", "cross_entropy", "accuracy", "target_perplexity", "val_loss"):
+    for key in ("train_loss", "cluster_cross_entropy", "cluster_accuracy", "target_perplexity",
+                "val_loss"):
         assert len(result.history[key]) == 2 and all(map(math.isfinite, result.history[key]))
     single, reference = cases.wav2vec_fit(targets="clusters")
     assert torch.equal(method.targets.centres, single.targets.centres) and method.steps == 6

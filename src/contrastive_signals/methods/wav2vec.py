@@ -105,7 +105,7 @@ class ContextParams(FrameContextParams):
                                      for f in fields(FrameContextParams)})
 
 
-TARGETS = ("quantizer", "clusters")
+TARGETS = ("quantizer", "clusters", "quantizer+clusters")
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,11 @@ class Wav2VecObjective:
     gumbel_start: float = 2.0        # Gumbel temperature, annealed geometrically per step
     gumbel_end: float = 0.5
     # What a masked frame predicts: "quantizer" (wav2vec 2.0: its quantised encoder frame
-    # among distractors) or "clusters" (HuBERT: per input channel, the k-means cluster of the
-    # frame's log band powers; the quantiser and the settings above it are then unused).
+    # among distractors), "clusters" (HuBERT: per input channel, the k-means cluster of the
+    # frame's log band powers; the quantiser and its settings are then unused) or
+    # "quantizer+clusters" (both losses, summed).
     targets: str = "quantizer"
+    cluster_weight: float = 1.0      # of the cluster term
     clusters: int = 32               # k-means clusters per channel
     cluster_fit_batches: int = 64    # training batches whose frames the k-means sees
     cluster_bands: tuple[tuple[float, float], ...] = DEFAULT_BANDS  # Hz, [low, high)
@@ -134,6 +136,8 @@ class Wav2VecObjective:
             raise ValueError(f"mask_prob must lie in (0, 1], got {self.mask_prob}")
         if self.targets not in TARGETS:
             raise ValueError(f"targets must be one of {TARGETS}, got {self.targets!r}")
+        if self.cluster_weight <= 0:
+            raise ValueError(f"cluster_weight must be > 0, got {self.cluster_weight}")
         if self.clusters < 2 or self.cluster_fit_batches < 1:
             raise ValueError(f"clusters must be >= 2 and cluster_fit_batches >= 1, got "
                              f"{self.clusters}, {self.cluster_fit_batches}")
@@ -169,21 +173,13 @@ def check_fit(config: FitConfig) -> None:
                          "pretraining clips gradients and skips the odd non-finite step")
 
 
-def wav2vec_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObjective,
-                   temperature: float, generator: torch.Generator) -> LossOutput:
-    """Total loss ``L_m + alpha L_d + beta * feature penalty`` and its parts (contrastive,
-    diversity, feature_penalty, accuracy, prob_perplexity, code_perplexity; float32 scalars,
-    perplexities per codebook group) for one batch ``x`` ``[B, C, L]``.
-
-    Under data parallelism each rank runs its shard of ``x`` with its own draws (masks, Gumbel
-    noise, distractors: :func:`~contrastive_signals.training.ranks.rank_generator`); the loss
-    terms are those of the global batch: the contrastive term and the accuracy averaged over
-    all ranks' masked steps, the diversity term on the codeword use averaged over all frames,
-    the feature penalty over all features. Cross-sample distractors come from the rank's shard.
-    """
-    generator = rank_generator(generator)
-    out = model(shard(x), mask_prob=objective.mask_prob, mask_span=objective.mask_span,
-                temperature=temperature, generator=generator)
+def quantizer_terms(out: dict[str, torch.Tensor], *, objective: Wav2VecObjective,
+                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor,
+                                                         dict[str, torch.Tensor]]:
+    """wav2vec 2.0's terms of the network's output ``out``: the contrastive loss ``L_m`` and
+    the diversity loss ``L_d`` (averaged over all ranks' masked frames and codeword use), and
+    the parts contrastive, diversity, accuracy, prob_perplexity, code_perplexity (per codebook
+    group). Draws the distractors from ``generator``."""
     negatives = sample_distractors(out["mask"], num_negatives=objective.num_negatives,
                                    generator=generator)
     if objective.cross_sample_negatives:
@@ -196,31 +192,21 @@ def wav2vec_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObject
     contrastive, accuracy = (mean_over_ranks(contrastive, masked),
                              mean_over_ranks(accuracy, masked))
     diversity = diversity_loss(mean_over_ranks(out["probs"]))
-    penalty = mean_over_ranks(out["feature_penalty"])
-    loss = (contrastive + objective.diversity_weight * diversity
-            + objective.feature_penalty_weight * penalty)
     groups = out["probs"].shape[0]
-    return LossOutput(loss, {
+    return contrastive, diversity, {
         "contrastive": contrastive.detach(), "diversity": diversity.detach(),
-        "feature_penalty": penalty.detach(), "accuracy": accuracy,
-        "prob_perplexity": out["prob_perplexity"].detach() / groups,
-        "code_perplexity": out["code_perplexity"] / groups})
+        "accuracy": accuracy, "prob_perplexity": out["prob_perplexity"].detach() / groups,
+        "code_perplexity": out["code_perplexity"] / groups}
 
 
-def cluster_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObjective,
-                   targets: ClusterTargets, sampling_rate: float, generator: torch.Generator
-                   ) -> LossOutput:
-    """HuBERT's masked prediction (``targets: clusters``) for one batch ``x`` ``[B, C, L]``:
-    the cross-entropy of the cluster head's logits against, per channel, the k-means cluster
-    of each masked frame's log band powers (mean over masked frames and channels), plus
-    ``feature_penalty_weight`` times the feature penalty; parts: cross_entropy,
-    feature_penalty, accuracy, target_perplexity (cluster use of the batch's masked frames,
-    mean over channels). Under data parallelism each rank scores its shard, and the terms are
-    averaged over all ranks' masked frames, as in :func:`wav2vec_losses`."""
-    generator = rank_generator(generator)
-    x = shard(x)
-    out = model(x, mask_prob=objective.mask_prob, mask_span=objective.mask_span,
-                temperature=objective.gumbel_end, generator=generator)
+def cluster_terms(out: dict[str, torch.Tensor], x: torch.Tensor, *, objective: Wav2VecObjective,
+                  targets: ClusterTargets, sampling_rate: float
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """HuBERT's term of the network's output ``out`` for the (rank's) batch ``x`` ``[B, C, L]``:
+    the cross-entropy of the cluster head's logits against, per channel, the k-means cluster of
+    each masked frame's log band powers (mean over all ranks' masked frames and the channels),
+    and the parts cluster_cross_entropy, cluster_accuracy, target_perplexity (the clusters'
+    use over the batch's masked frames, mean over channels)."""
     mask = out["mask"]
     features = frame_band_powers(x, frames=mask.shape[1], sampling_rate=sampling_rate,
                                  bands=objective.cluster_bands)
@@ -229,11 +215,56 @@ def cluster_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObject
     masked = mask.sum()
     cross_entropy, accuracy = (mean_over_ranks(cross_entropy, masked),
                                mean_over_ranks(accuracy, masked))
+    return cross_entropy, {
+        "cluster_cross_entropy": cross_entropy.detach(), "cluster_accuracy": accuracy,
+        "target_perplexity": cluster_perplexity(labels, targets.clusters).mean()}
+
+
+def wav2vec_losses(model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObjective,
+                   temperature: float, generator: torch.Generator,
+                   targets: ClusterTargets | None = None, sampling_rate: float | None = None
+                   ) -> LossOutput:
+    """The objective's total loss and its parts (float32 scalars) for one batch ``x``
+    ``[B, C, L]``, one pass of the network:
+
+    - ``targets: quantizer``: ``L_m + alpha L_d + beta * feature penalty``
+      (:func:`quantizer_terms`);
+    - ``targets: clusters``: ``cluster_weight * L_c + beta * feature penalty``
+      (:func:`cluster_terms` against ``targets``, the k-means of band powers of signals
+      sampled at ``sampling_rate``);
+    - ``targets: quantizer+clusters``: ``L_m + alpha L_d + beta * feature penalty +
+      cluster_weight * L_c``.
+
+    Under data parallelism each rank runs its shard of ``x`` with its own draws (masks, Gumbel
+    noise, distractors: :func:`~contrastive_signals.training.ranks.rank_generator`); the loss
+    terms are those of the global batch: the contrastive and cluster terms and the accuracies
+    averaged over all ranks' masked steps, the diversity term on the codeword use averaged over
+    all frames, the feature penalty over all features. Cross-sample distractors come from the
+    rank's shard.
+    """
+    generator = rank_generator(generator)
+    x = shard(x)
+    out = model(x, mask_prob=objective.mask_prob, mask_span=objective.mask_span,
+                temperature=temperature, generator=generator)
     penalty = mean_over_ranks(out["feature_penalty"])
-    return LossOutput(cross_entropy + objective.feature_penalty_weight * penalty, {
-        "cross_entropy": cross_entropy.detach(), "feature_penalty": penalty.detach(),
-        "accuracy": accuracy,
-        "target_perplexity": cluster_perplexity(labels, targets.clusters).mean()})
+    parts: dict[str, torch.Tensor] = {"feature_penalty": penalty.detach()}
+    loss = None
+    if "quantized" in out:
+        contrastive, diversity, quantizer_parts = quantizer_terms(out, objective=objective,
+                                                                  generator=generator)
+        loss = (contrastive + objective.diversity_weight * diversity
+                + objective.feature_penalty_weight * penalty)
+        parts |= quantizer_parts
+    if "logits" in out:
+        if targets is None or sampling_rate is None:
+            raise RuntimeError("cluster targets need fit_targets before training")
+        cross_entropy, cluster_parts = cluster_terms(out, x, objective=objective,
+                                                     targets=targets, sampling_rate=sampling_rate)
+        weighted = objective.cluster_weight * cross_entropy
+        loss = (weighted + objective.feature_penalty_weight * penalty if loss is None
+                else loss + weighted)
+        parts |= cluster_parts
+    return LossOutput(loss, parts)
 
 
 @torch.no_grad()
@@ -244,7 +275,7 @@ def evaluate_wav2vec(model: Wav2Vec2, batches: Iterable[torch.Tensor], *,
     codes, temperature ``gumbel_end``), masks and distractors drawn from a fresh generator
     seeded ``seed`` (the same every call, so epochs compare). Non-finite means are left out.
     ``losses(model, x, objective=, temperature=, generator=)`` defaults to
-    :func:`wav2vec_losses`."""
+    :func:`wav2vec_losses` (quantiser targets)."""
     losses = losses or wav2vec_losses
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
@@ -290,12 +321,18 @@ class Wav2VecMethod:
 
     @property
     def clusters(self) -> bool:
-        return self.params.objective.targets == "clusters"
+        """Whether masked frames predict cluster targets (alone or beside the quantiser's)."""
+        return "clusters" in self.params.objective.targets.split("+")
+
+    @property
+    def quantizer(self) -> bool:
+        """Whether masked frames predict their quantised frames (wav2vec 2.0)."""
+        return "quantizer" in self.params.objective.targets.split("+")
 
     @property
     def uses_every_parameter(self) -> bool:
-        """With cluster targets no module is left out of the loss (DDP need not search)."""
-        return self.clusters
+        """With cluster targets alone no module is left out of the loss (DDP need not search)."""
+        return not self.quantizer
 
     def build(self, encoder: nn.Module, *, feature_dim: int, in_channels: int | None = None
               ) -> Wav2Vec2:
@@ -307,7 +344,8 @@ class Wav2VecMethod:
             if not in_channels:
                 raise ValueError("targets: clusters needs the encoder's in_channels")
             heads = {"cluster_groups": in_channels, "clusters": self.params.objective.clusters,
-                     "cluster_temperature": self.params.objective.logit_temperature}
+                     "cluster_temperature": self.params.objective.logit_temperature,
+                     "quantizer": self.quantizer}
         return Wav2Vec2(encoder, feature_dim, **asdict(self.params.model), **heads)
 
     def build_seeded(self, architecture: str, config: dict, *, seed: int) -> Wav2Vec2:
@@ -346,15 +384,10 @@ class Wav2VecMethod:
 
     def _losses(self, model: Wav2Vec2, x: torch.Tensor, *, objective: Wav2VecObjective,
                 temperature: float, generator: torch.Generator) -> LossOutput:
-        """The objective's losses of one batch (:func:`wav2vec_losses` or
-        :func:`cluster_losses`)."""
-        if not self.clusters:
-            return wav2vec_losses(model, x, objective=objective, temperature=temperature,
-                                  generator=generator)
-        if self.targets is None or self.sampling_rate is None:
-            raise RuntimeError("targets: clusters needs fit_targets before training")
-        return cluster_losses(model, x, objective=objective, targets=self.targets,
-                              sampling_rate=self.sampling_rate, generator=generator)
+        """:func:`wav2vec_losses` of one batch with the method's cluster targets."""
+        return wav2vec_losses(model, x, objective=objective, temperature=temperature,
+                              generator=generator, targets=self.targets,
+                              sampling_rate=self.sampling_rate)
 
     @staticmethod
     def batches(draw: Callable[[int, torch.Generator], torch.Tensor], *, batch_size: int,
@@ -376,7 +409,7 @@ class Wav2VecMethod:
         self.steps += 1
         out = self._losses(model, batch[0], objective=objective, temperature=self.temperature,
                            generator=generator)
-        if not self.clusters:
+        if self.quantizer:
             self._code_perplexity = float(out.parts["code_perplexity"].detach())
         return out
 
@@ -385,9 +418,9 @@ class Wav2VecMethod:
 
     def on_epoch_end(self, model: Wav2Vec2, epoch: int) -> dict[str, float]:
         """``{"temperature": of the epoch's last step}``; warns when the epoch's mean code
-        perplexity per group is below ``collapse_perplexity`` (quantiser targets only)."""
+        perplexity per group is below ``collapse_perplexity`` (with the quantiser only)."""
         values, self._epoch_code_perplexity = self._epoch_code_perplexity, []
-        if self.clusters:
+        if not self.quantizer:
             return {}
         code_ppl = sum(values) / len(values) if values else math.nan
         if code_ppl < self.params.collapse_perplexity:

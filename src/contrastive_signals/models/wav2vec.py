@@ -249,8 +249,9 @@ class ClusterHead(nn.Module):
 
 
 class Wav2Vec2(nn.Module):
-    """Feature encoder + masking + Transformer context network + product quantiser (or, with
-    ``cluster_groups``, HuBERT's cluster head in place of the quantiser and its projections).
+    """Feature encoder + masking + Transformer context network + product quantiser, and/or,
+    with ``cluster_groups``, HuBERT's cluster head (``quantizer=False``: the head alone, no
+    quantiser and projections).
 
     Built around any frame encoder ``[B, C, L]`` -> ``[B, feature_dim, T]`` (a ``frames``
     entry of the registry); the parameters after it are drawn in the order below.
@@ -258,8 +259,9 @@ class Wav2Vec2(nn.Module):
     ``forward(x, mask_prob=, mask_span=, temperature=, generator=)`` with ``x`` ``[B, C, L]``
     returns a dict: ``context`` and ``quantized`` ``[M, final_dim]`` for the M masked frames
     (row-major order), ``mask`` ``[B, T]``, ``probs`` ``[G, V]``, the perplexities and
-    ``feature_penalty`` (mean squared encoder feature). With a cluster head: ``logits``
-    ``[M, cluster_groups, clusters]`` (float32), ``mask`` and ``feature_penalty``.
+    ``feature_penalty`` (mean squared encoder feature); with a cluster head also ``logits``
+    ``[M, cluster_groups, clusters]`` (float32); without the quantiser only ``logits``,
+    ``mask`` and ``feature_penalty``.
     """
 
     def __init__(self, feature_encoder: nn.Module, feature_dim: int, *, model_dim: int = 64,
@@ -267,7 +269,7 @@ class Wav2Vec2(nn.Module):
                  pos_conv_groups: int = 4, dropout: float = 0.1, codebook_groups: int = 2,
                  codebook_entries: int = 32, code_dim: int = 64, final_dim: int = 64,
                  cluster_groups: int = 0, clusters: int = 0,
-                 cluster_temperature: float = 0.1) -> None:
+                 cluster_temperature: float = 0.1, quantizer: bool = True) -> None:
         super().__init__()
         self.feature_encoder = feature_encoder
         self.feature_norm = nn.LayerNorm(feature_dim)
@@ -277,10 +279,12 @@ class Wav2Vec2(nn.Module):
         self.pos_conv, self.context_norm, self.transformer = context_layers(
             model_dim, layers=layers, heads=heads, ff_dim=ff_dim, pos_conv_kernel=pos_conv_kernel,
             pos_conv_groups=pos_conv_groups, dropout=dropout)
-        if cluster_groups:  # every parameter takes part in the loss (no unused quantiser)
+        if not cluster_groups and not quantizer:
+            raise ValueError("a wav2vec network needs the quantiser, a cluster head or both")
+        if cluster_groups:
             self.cluster_head = ClusterHead(model_dim, groups=cluster_groups, clusters=clusters,
                                             final_dim=final_dim, temperature=cluster_temperature)
-        else:
+        if quantizer:
             self.final_proj = nn.Linear(model_dim, final_dim)
             self.quantizer = GumbelQuantizer(feature_dim, groups=codebook_groups,
                                              entries=codebook_entries, code_dim=code_dim)
@@ -310,14 +314,16 @@ class Wav2Vec2(nn.Module):
         z = self.feature_norm(z)
         mask = span_mask(z.shape[0], z.shape[1], mask_prob=mask_prob, span=mask_span,
                          generator=generator).to(z.device)
+        hidden = self.masked_context(z, mask)                       # [B, T, D]
+        out = {"mask": mask, "feature_penalty": feature_penalty}
         if hasattr(self, "cluster_head"):
-            logits = self.cluster_head(self.masked_context(z, mask)[mask])
-            return {"logits": logits, "mask": mask, "feature_penalty": feature_penalty}
-        context = self.final_proj(self.masked_context(z, mask))    # [B, T, F]
+            out["logits"] = self.cluster_head(hidden[mask])
+        if not hasattr(self, "quantizer"):
+            return out
+        context = self.final_proj(hidden)                           # [B, T, F]
         quantizer = self.quantizer(z.flatten(0, 1), temperature=temperature, generator=generator)
         quantized = self.project_q(quantizer["quantized"].to(context.dtype))
         quantized = quantized.view(*mask.shape, -1)
-        return {"context": context[mask], "quantized": quantized[mask], "mask": mask,
+        return {**out, "context": context[mask], "quantized": quantized[mask],
                 "probs": quantizer["probs"], "prob_perplexity": quantizer["prob_perplexity"],
-                "code_perplexity": quantizer["code_perplexity"],
-                "feature_penalty": feature_penalty}
+                "code_perplexity": quantizer["code_perplexity"]}
