@@ -7,6 +7,10 @@ The registry gives the *feature encoder* (any ``signal`` encoder with ``frames``
 the distractors from fit's generator and returns the contrastive loss
 ``L_m + alpha L_d + beta * feature penalty`` with its parts (contrastive, diversity, feature
 penalty, accuracy, perplexities per codebook group: 1 = collapsed, ``entries`` = uniform).
+With ``objective.targets`` ``clusters`` (or ``quantizer+clusters``) masked frames predict,
+HuBERT-style, the k-means cluster of each input channel's log band powers instead of (or as
+well as) their quantised frames (:mod:`contrastive_signals.losses.hubert`); the k-means is
+fitted before training (:meth:`Wav2VecMethod.fit_targets`) and kept in the method's state.
 
 State: the Gumbel temperature, annealed geometrically over ``total_steps`` training steps; every
 call of :meth:`Wav2VecMethod.loss` is one step, also when fit then skips the step as non-finite
