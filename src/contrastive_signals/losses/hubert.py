@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastive_signals.losses.wav2vec import perplexities
+
 # Hz: delta (and slow eye movements), theta, alpha, sigma (spindles), beta, high beta, and
 # the muscle range; the bands' upper edges must stay below the Nyquist frequency.
 DEFAULT_BANDS: tuple[tuple[float, float], ...] = (
@@ -87,10 +89,6 @@ class ClusterTargets:
         return cls(mean, std, centres.to(features.dtype))
 
     @property
-    def groups(self) -> int:
-        return self.centres.shape[0]
-
-    @property
     def clusters(self) -> int:
         return self.centres.shape[1]
 
@@ -115,8 +113,7 @@ def cluster_perplexity(labels: Tensor, clusters: int) -> Tensor:
     ``clusters``: uniform)."""
     counts = torch.stack([torch.bincount(labels[:, g], minlength=clusters)
                           for g in range(labels.shape[1])]).float()
-    p = counts / counts.sum(-1, keepdim=True)
-    return torch.exp(-torch.special.xlogy(p, p).sum(-1))
+    return perplexities(counts / counts.sum(-1, keepdim=True))
 
 
 def cluster_logits(predicted: Tensor, embeddings: Tensor, *, temperature: float) -> Tensor:

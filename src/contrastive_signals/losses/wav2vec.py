@@ -114,11 +114,17 @@ def wav2vec_contrastive_loss(context: torch.Tensor, quantized: torch.Tensor,
     return loss, accuracy.detach()
 
 
+def perplexities(probs: torch.Tensor) -> torch.Tensor:
+    """``exp(H(p_g))`` ``[G]`` of each row of ``probs`` ``[G, V]`` (a distribution over V
+    entries): between 1 (one entry used) and V (uniform use)."""
+    entropy = -(probs * torch.log(probs.clamp_min(1e-7))).sum(-1)
+    return torch.exp(entropy)
+
+
 def perplexity(probs: torch.Tensor) -> torch.Tensor:
     """``sum_g exp(H(p_g))`` of ``probs`` ``[G, V]`` (each row a distribution over V codewords):
     between G (collapse) and G V (uniform use)."""
-    entropy = -(probs * torch.log(probs.clamp_min(1e-7))).sum(-1)
-    return torch.exp(entropy).sum()
+    return perplexities(probs).sum()
 
 
 def diversity_loss(probs: torch.Tensor) -> torch.Tensor:
