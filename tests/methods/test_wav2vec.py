@@ -3,6 +3,7 @@ Gumbel temperature schedule (skipped steps count), non-finite steps skipped by f
 error after too many, the collapse warning, validation and the exported encoder."""
 
 import logging
+import re
 from dataclasses import replace
 
 import pytest
@@ -16,6 +17,7 @@ from contrastive_signals.methods.wav2vec import (
     Wav2VecParams,
     Wav2VecPretraining,
     check_fit,
+    pretrain_on_recordings,
 )
 from contrastive_signals.models.registry import build_model
 from contrastive_signals.models.sleep import SleepStager, load_encoder_features
@@ -70,6 +72,20 @@ def test_encoders_that_do_not_give_frames_are_refused():
     with pytest.raises(ValueError, match=r"method 'wav2vec' needs an encoder of signal data with "
                                          r"output frames; 'curve_cnn'.*\['sleep_cnn', 'sleep_cnn_context', 'w2v_conv'\]"):
         method().build_seeded("curve_cnn", {"in_channels": 3}, seed=0)
+
+
+@pytest.mark.parametrize("targets", ["quantizer", "clusters", "quantizer+clusters"])
+def test_every_parameter_gets_a_gradient_at_every_step_whatever_the_targets(targets):
+    """What ``uses_every_parameter`` promises DDP (it then does not search for unused ones)."""
+    m = method(params=replace(CLUSTERS, objective=replace(CLUSTERS.objective, targets=targets)))
+    model = m.build_seeded("w2v_conv", CONV, seed=0)
+    if m.clusters:
+        m.fit_targets(model, signals(), sampling_rate=100.0, seed=0)
+    assert m.uses_every_parameter
+    for step in range(3):
+        model.zero_grad(set_to_none=True)
+        m.loss(model, (signals(4),), torch.Generator().manual_seed(step)).total.backward()
+        assert [n for n, p in model.named_parameters() if p.grad is None] == []
 
 
 def test_one_step_gives_the_logged_parts_and_the_loss_decreases():
@@ -293,6 +309,20 @@ def test_cluster_parameters_are_checked_before_training():
         m.build(model.feature_encoder, feature_dim=8)
 
 
+@pytest.mark.parametrize("targets", ["clusters", "quantizer+clusters"])
+def test_cluster_targets_without_a_sampling_rate_are_refused_before_training(targets):
+    recordings = [{"epochs": torch.randn(4, 3, 800), "labels": torch.zeros(4, dtype=torch.long)}
+                  for _ in range(2)]
+    params = Wav2VecPretraining(segment_epochs=2, batch_size=2, steps_per_epoch=1,
+                                method=replace(CLUSTERS, objective=replace(
+                                    CLUSTERS.objective, targets=targets)),
+                                fit=fit_config(epochs=1))
+    with pytest.raises(ValueError, match=rf"pretraining\.method\.objective\.targets: "
+                                         rf"{re.escape(targets)} needs the recordings' sampling"):
+        pretrain_on_recordings(recordings, [], params=params, architecture="w2v_conv",
+                               encoder_config=CONV)
+
+
 def test_a_cluster_pretrained_context_network_warm_starts_the_stager():
     m = method(params=CLUSTERS)
     model = m.build_seeded("sleep_cnn", SLEEP_CNN, seed=0)
@@ -315,7 +345,7 @@ def test_quantizer_and_cluster_targets_add_both_losses_in_one_pass():
     m = method(params=both)
     model = m.build_seeded("w2v_conv", CONV, seed=0)
     assert hasattr(model, "quantizer") and hasattr(model, "cluster_head")
-    assert m.quantizer and m.clusters and not m.uses_every_parameter
+    assert m.quantizer and m.clusters and m.uses_every_parameter
     m.fit_targets(model, signals(), sampling_rate=100.0, seed=0)
     out = m.loss(model, (signals(4),), torch.Generator().manual_seed(0))
     parts = out.parts

@@ -243,7 +243,7 @@ def test_wav2vec_on_two_ranks_returns_its_history_and_schedule_state():
 def test_wav2vec_cluster_targets_reach_every_rank_with_the_method():
     """The k-means centres are fitted before the launch and travel with the method: two ranks
     score against the same targets as one process (level losses, other draws per rank), and
-    DDP runs without searching for unused parameters (none: no quantiser)."""
+    DDP runs without searching for unused parameters."""
     method, result = cases.wav2vec_fit(targets="clusters", strategy="ddp", devices=2)
     for key in ("train_loss", "cluster_cross_entropy", "cluster_accuracy", "target_perplexity",
                 "val_loss"):

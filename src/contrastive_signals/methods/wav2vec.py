@@ -333,10 +333,10 @@ class Wav2VecMethod:
         """Whether masked frames predict their quantised frames (wav2vec 2.0)."""
         return "quantizer" in self.params.objective.targets.split("+")
 
-    @property
-    def uses_every_parameter(self) -> bool:
-        """With cluster targets alone no module is left out of the loss (DDP need not search)."""
-        return not self.quantizer
+    # Every module enters every step's loss, whatever the targets (the quantiser's hard Gumbel
+    # one-hot passes gradients to every codeword, its soft probabilities to the logits through
+    # the diversity term), so DDP need not search the graph for unused parameters.
+    uses_every_parameter = True
 
     def build(self, encoder: nn.Module, *, feature_dim: int, in_channels: int | None = None
               ) -> Wav2Vec2:
@@ -517,8 +517,9 @@ def pretrain_on_recordings(train: list[dict[str, Any]], val: list[dict[str, Any]
     model = method.build_seeded(architecture, encoder_config, seed=params.fit.seed)
     if method.clusters:
         if sampling_rate is None:
-            raise ValueError(f"{path}.method.objective.targets: clusters needs the recordings' "
-                             "sampling rate")
+            raise ValueError(f"{path}.method.objective.targets: "
+                             f"{params.method.objective.targets} needs the recordings' "
+                             "sampling rate (pass sampling_rate=)")
         fixed = torch.Generator().manual_seed(params.fit.seed + 1)
         sample = torch.cat([draw(params.batch_size, fixed)
                             for _ in range(params.method.objective.cluster_fit_batches)])
