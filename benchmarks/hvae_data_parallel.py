@@ -118,6 +118,12 @@ def _one_layout(layout: str, steps: int, bf16: str, swap_fraction: float | None 
     return run_on_ranks(time_steps, params, pairs, steps, bf16, config=config)[0]
 
 
+def cpu_bf16_setting(option: str) -> bool | str:
+    """The ``--bf16`` option as ``cpu_bf16`` takes it: ``true`` / ``false`` as booleans,
+    ``auto`` as it is."""
+    return {"true": True, "false": False}.get(option, option)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path,
@@ -131,7 +137,7 @@ def main() -> None:
     parser.add_argument("--layout", choices=("single", "ddp2"), help=argparse.SUPPRESS)
     parser.add_argument("--swap-fraction", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    bf16 = {"true": True, "false": False}.get(args.bf16, args.bf16)
+    bf16 = cpu_bf16_setting(args.bf16)
     if args.layout:  # a child: one layout, its median step on stdout
         print(_one_layout(args.layout, args.steps, bf16, args.swap_fraction))
         return

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from bench_common import machine_info, write_figures
-from hvae_data_parallel import default_pairs, training_step
+from hvae_data_parallel import cpu_bf16_setting, default_pairs, training_step
 
 # aten op name -> group; every other op is "other"
 GROUPS = {"aten::convolution_backward": "conv_backward", "aten::mkldnn_convolution": "conv_forward",
@@ -68,8 +68,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bf16 = {"true": True, "false": False}.get(args.bf16, args.bf16)
-    profiler = profiled_steps(args.steps, bf16)
+    profiler = profiled_steps(args.steps, cpu_bf16_setting(args.bf16))
     write_figures({**machine_info(), "hvae.threads": args.threads, "hvae.cpu_bf16": args.bf16,
                    **step_figures(profiler, steps=args.steps, top=args.top)}, args.out)
 
