@@ -212,7 +212,8 @@ def test_the_context_network_is_pretrained_and_fine_tuned_with_the_stager(w2v_ru
 
 def test_the_wav2vec_context_env_fine_tunes_the_pretrained_context_network():
     """conf/wav2vec_context over conf/base: valid parameters, a context network equal to the
-    pretraining's, read over runs of the pretraining's segment length, 80 epochs at 10 %."""
+    pretraining's, read over runs of the pretraining's segment length, 80 epochs at 10 %, after
+    40 pretraining epochs of both targets (twice the cluster term)."""
     params = conf_parameters("wav2vec_context")["wav2vec"]
     stager = from_params(LabelEfficiencyParams, params["label_efficiency"],
                          path="wav2vec.label_efficiency")
@@ -222,6 +223,10 @@ def test_the_wav2vec_context_env_fine_tunes_the_pretrained_context_network():
     assert stager.training.model.context_epochs == pretraining.segment_epochs
     assert dict(zip(stager.fractions, stager.epochs, strict=True))[0.1] == 80
     assert stager.training.model.channel_wise_stem  # the rest of conf/base is kept
+    objective = pretraining.method.objective
+    assert (objective.targets, objective.cluster_weight) == ("quantizer+clusters", 2.0)
+    assert pretraining.fit.epochs == 40 and objective.clusters == 32
+    assert pretraining.method.model.codebook_entries == 256  # conf/base's quantiser
 
 
 def test_runs_trained_in_worker_processes_equal_one_at_a_time(w2v_run):
