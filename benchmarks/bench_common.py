@@ -28,8 +28,9 @@ _NODE = re.compile(r"(Running|Completed) node:\s*([A-Za-z0-9_.]+)")
 
 
 def machine_info(*packages: str) -> dict[str, object]:
-    """``machine.*`` entries: platform, CPUs, Python, torch threads and the versions of
-    ``packages`` (distribution names, e.g. ``"scipy"``)."""
+    """``machine.*`` entries: platform, CPUs, Python, torch threads and the versions of numpy,
+    scipy, scikit-learn (their numerics, k-means for one, can move a figure between fresh
+    environments) and of ``packages`` (distribution names, e.g. ``"pywavelets"``)."""
     import torch
 
     from contrastive_signals.training.device import available_cores
@@ -43,7 +44,7 @@ def machine_info(*packages: str) -> dict[str, object]:
         "machine.torch": torch.__version__,
         "machine.torch_threads": torch.get_num_threads(),
     }
-    for package in packages:
+    for package in dict.fromkeys(("numpy", "scipy", "scikit-learn", *packages)):
         try:
             info[f"machine.{package}"] = version(package)
         except PackageNotFoundError:
