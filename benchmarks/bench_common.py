@@ -29,8 +29,8 @@ _NODE = re.compile(r"(Running|Completed) node:\s*([A-Za-z0-9_.]+)")
 
 def machine_info(*packages: str) -> dict[str, object]:
     """``machine.*`` entries: platform, CPUs, Python, torch threads and the versions of numpy,
-    scipy, scikit-learn (their numerics, k-means for one, can move a figure between fresh
-    environments) and of ``packages`` (distribution names, e.g. ``"pywavelets"``)."""
+    scipy, scikit-learn (a freshly built environment moved training figures by up to 0.01 on
+    the same CPU) and of ``packages`` (distribution names, e.g. ``"pywavelets"``)."""
     import torch
 
     from contrastive_signals.training.device import available_cores
