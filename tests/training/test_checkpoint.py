@@ -228,6 +228,32 @@ def test_a_failed_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatc
     assert sorted(p.name for p in (tmp_path / "n" / "p").iterdir()) == ["fit0.lock", "fit0.pt"]
 
 
+def test_a_write_cut_by_a_kill_is_deleted_by_the_next_holder_and_by_the_cleanup(tmp_path):
+    """SIGKILL during ``save`` leaves its temporary file (no ``finally`` runs): the next
+    process that takes the checkpoint deletes it, and so does the cleanup after the node's
+    outputs are saved, which then removes the whole folder."""
+    policy = CheckpointPolicy(tmp_path)
+    folder = tmp_path / "n" / "p"
+    with checkpointing(policy, key="n", fingerprint="p"):
+        store = open_fit_checkpoint(_model(), FitConfig(epochs=1, learning_rate=1e-3))
+        other = open_fit_checkpoint(nn.Linear(2, 2), FitConfig(epochs=1, learning_rate=1e-3))
+    store.save({"loop": {"epoch": 1}})
+    other.save({"loop": {"epoch": 1}})
+    other.release()
+    cut = folder / ".fit0.x1y2.tmp"  # what a kill in the middle of the next write leaves
+    cut.write_bytes(b"partial")
+    foreign = folder / ".fit1.a1b2.tmp"  # another fit's: left to its own lock's holder
+    foreign.write_bytes(b"partial")
+    store.release()
+    with checkpointing(policy, key="n", fingerprint="p"):
+        resumed = open_fit_checkpoint(_model(), FitConfig(epochs=1, learning_rate=1e-3))
+    assert resumed.load()["loop"] == {"epoch": 1} and not cut.exists() and foreign.exists()
+    resumed.release()
+    cut.write_bytes(b"partial")
+    remove_checkpoints(tmp_path, "n", "p")
+    assert not (tmp_path / "n").exists()
+
+
 def test_outside_a_scope_nothing_is_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _train(epochs=2)

@@ -200,9 +200,17 @@ def seated(seat: ScopeSeat | None) -> Iterator[None]:
         _SCOPE.reset(token)
 
 
+def _remove_partial_writes(checkpoint: Path) -> None:
+    """Delete the temporary files that a process killed while writing ``checkpoint`` left
+    behind. Call only while holding its lock: every writer of ``checkpoint`` holds it."""
+    for partial in checkpoint.parent.glob(f".{checkpoint.stem}.*.tmp"):
+        partial.unlink(missing_ok=True)
+
+
 def remove_checkpoints(folder: Path, key: str, fingerprint: str) -> None:
     """Delete the checkpoints of scope ``key`` with ``fingerprint`` (after its results were
-    saved), except any that another process still holds."""
+    saved), with any half-written copy a kill left, except those another process still
+    holds."""
     target = scope_folder(folder, key, fingerprint)
     for lock in sorted(target.glob("fit*.lock")):
         with open(lock, "w") as handle:
@@ -210,6 +218,7 @@ def remove_checkpoints(folder: Path, key: str, fingerprint: str) -> None:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue  # an identical run is training from it right now
+            _remove_partial_writes(lock.with_suffix(".pt"))
             lock.with_suffix(".pt").unlink(missing_ok=True)
             lock.unlink(missing_ok=True)
     for empty in (target, target.parent):
@@ -236,7 +245,8 @@ class FitCheckpoint:
         self._last_write = time.monotonic()
 
     def acquire(self) -> bool:
-        """Lock the file for this process; ``False`` when another process holds it."""
+        """Lock the file for this process; ``False`` when another process holds it. A
+        half-written copy that a killed holder left is deleted."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path.with_suffix(".lock"), "w")  # noqa: SIM115 (held until release)
         try:
@@ -245,6 +255,7 @@ class FitCheckpoint:
             handle.close()
             return False
         self._lock = handle
+        _remove_partial_writes(self.path)
         return True
 
     def release(self) -> None:
@@ -284,7 +295,8 @@ class FitCheckpoint:
         data-parallel rank other than 0 (``writer=False``)."""
         if not self.writer:
             return
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".fit", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.",
+                                             suffix=".tmp")  # named for the cleanup after a kill
         try:
             with os.fdopen(handle, "wb") as file:
                 torch.save({**state, "parts": self.parts}, file)
