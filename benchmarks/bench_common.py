@@ -28,16 +28,21 @@ _NODE = re.compile(r"(Running|Completed) node:\s*([A-Za-z0-9_.]+)")
 
 
 def machine_info(*packages: str) -> dict[str, object]:
-    """``machine.*`` entries: platform, CPUs, Python, torch threads and the versions of numpy,
-    scipy, scikit-learn (a freshly built environment moved training figures by up to 0.01 on
-    the same CPU) and of ``packages`` (distribution names, e.g. ``"pywavelets"``)."""
+    """``machine.*`` entries: platform, the CPU model and the vector instructions torch's
+    kernels use (what decides the rounding: training figures move between CPUs), CPUs,
+    Python, torch threads and the versions of numpy, scipy, scikit-learn and of ``packages``
+    (distribution names, e.g. ``"pywavelets"``)."""
     import torch
 
     from contrastive_signals.training.device import available_cores
+    from tests.e2e.golden import machine_fingerprint
 
+    fingerprint = machine_fingerprint()
     info: dict[str, object] = {
         "machine.platform": platform.platform(),
         "machine.processor": platform.processor() or platform.machine(),
+        "machine.cpu": fingerprint["cpu"],
+        "machine.cpu_capability": fingerprint["cpu_capability"],
         "machine.cpu_count": os.cpu_count(),
         "machine.usable_cpus": available_cores(),
         "machine.python": platform.python_version(),

@@ -43,6 +43,7 @@ def test_machine_info_names_versions_and_marks_missing_packages(tmp_path):
     assert info["machine.numpy"].count(".") >= 1
     assert info["machine.no-such-distribution"] is None
     assert info["machine.scikit-learn"].count(".") >= 1 and info["machine.scipy"]  # always
+    assert info["machine.cpu"] and info["machine.cpu_capability"] in {"DEFAULT", "AVX2", "AVX512"}
     assert info["machine.usable_cpus"] >= 1
     out = tmp_path / "results" / "figures.json"
     write_figures(info, out)
